@@ -1,0 +1,194 @@
+// Package store is otrdesk's database: skins, their OTR fingerprints,
+// guests (visitor aliases), operators and chat statistics, kept in one
+// bbolt file.
+//
+// The store holds metadata only. There is no field for a message body or a
+// private key, and the package never logs.
+//
+// # Opening
+//
+// [Open] creates the parent directory (0700) and the file (0600) when they
+// are missing, takes bbolt's exclusive file lock with a one-second timeout
+// (a second process, or a second Open in the same process, gets [ErrInUse]
+// instead of hanging), then brings the schema up to date with the ordered
+// migrations in migrations.go. A database written by a newer otrdesk is
+// refused with [ErrTooNew]; a file that is not an otrdesk store with
+// [ErrNotStore].
+//
+// # Bucket tree
+//
+//	meta
+//	├── version                      uint64, big-endian: schema version (see migrations.go)
+//	skins
+//	└── <name>                       JSON skinRecord: title, greeting, colour, policy,
+//	                                 operators and their display names, origins, key history
+//	guests
+//	└── <id>                         binary guest record (guest.go): real JID, skin,
+//	                                 pinned operator, state, four timestamps
+//	guestidx
+//	└── <skin> 0x00 <real JID>       guest id; kept in step with guests in the same transaction
+//	operators
+//	└── <bare JID>                   binary operator record (operator.go): on-duty flag, nick
+//	stats
+//	└── <skin>                       bucket per skin
+//	    └── <YYYYMMDD><seq uint64>   binary chat record (stats.go): start, wait, duration, encrypted
+//
+// Every method runs in exactly one transaction, and every value is decoded
+// (copied) before that transaction ends, so callers never hold memory that
+// bbolt owns. Names and JIDs are validated on the way in; an invalid value is
+// refused with an error that says what to put there ([ErrInvalid]).
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Sentinel errors. Test for them with errors.Is.
+var (
+	// ErrInUse is returned by Open when another process (or another Store in
+	// this process) holds the database open.
+	ErrInUse = errors.New("store: the store is in use by another process (is otrdesk serve running?)")
+	// ErrTooNew is returned by Open when the database was written by a newer
+	// otrdesk with a schema this binary does not know.
+	ErrTooNew = errors.New("store: database schema is newer than this otrdesk")
+	// ErrNotStore is returned by Open when the file is not an otrdesk store.
+	ErrNotStore = errors.New("store: not an otrdesk store")
+	// ErrNotFound is returned when a skin, guest or operator does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists is returned when creating something that already exists.
+	ErrExists = errors.New("store: already exists")
+	// ErrInvalid is wrapped by every validation error.
+	ErrInvalid = errors.New("store: invalid value")
+	// ErrCorrupt is wrapped when a stored value cannot be decoded.
+	ErrCorrupt = errors.New("store: stored value is damaged")
+)
+
+// lockTimeout is how long Open waits for bbolt's file lock.
+const lockTimeout = time.Second
+
+// Bucket and key names (see the tree in the package comment).
+var (
+	bucketMeta      = []byte("meta")
+	bucketSkins     = []byte("skins")
+	bucketGuests    = []byte("guests")
+	bucketGuestIdx  = []byte("guestidx")
+	bucketOperators = []byte("operators")
+	bucketStats     = []byte("stats")
+	keyVersion      = []byte("version")
+)
+
+// Store is an open otrdesk database. It is safe for concurrent use.
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time // time source for Created/Updated; replaced in tests
+}
+
+// Open opens the store at path, creating it (and its directory) if needed,
+// and migrates it to the current schema.
+func Open(path string) (*Store, error) {
+	return open(path, migrations)
+}
+
+func open(path string, migs []migration) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("store: no path given: set store.path to a file such as /var/lib/otrdesk/otrdesk.db: %w", ErrInvalid)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: creating the directory of %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("store: %s is a directory; set store.path to a file inside it: %w", path, ErrInvalid)
+		}
+		// The store holds visitors' JIDs: nobody but the owner reads it.
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, fmt.Errorf("store: restricting %s to mode 0600: %w", path, err)
+			}
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolt.ErrTimeout):
+			return nil, ErrInUse
+		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrChecksum):
+			return nil, &notStoreError{path: path, err: err}
+		}
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	if err := migrate(db, migs); err != nil {
+		db.Close()
+		var nse *notStoreError
+		if errors.As(err, &nse) {
+			nse.path = path
+		}
+		return nil, err
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+// Close closes the database and releases its file lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: closing: %w", err)
+	}
+	return nil
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Backup writes a consistent copy of the whole database to w while other
+// goroutines keep using the store, and returns the number of bytes written.
+// The copy is itself a store that Open reads.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: writing backup: %w", err)
+	}
+	return n, nil
+}
+
+// notStoreError reports a file that is not an otrdesk store.
+type notStoreError struct {
+	path string
+	why  string
+	err  error
+}
+
+func (e *notStoreError) Error() string {
+	why := e.why
+	if why == "" && e.err != nil {
+		why = "not a bbolt database: " + e.err.Error()
+	}
+	return fmt.Sprintf("store: %s is not an otrdesk store (%s); check store.path", e.path, why)
+}
+
+func (e *notStoreError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrNotStore}
+	}
+	return []error{ErrNotStore, e.err}
+}
+
+// tooNewError reports a schema newer than this binary.
+type tooNewError struct{ have, want uint64 }
+
+func (e *tooNewError) Error() string {
+	return fmt.Sprintf("store: database schema version %d is newer than this otrdesk (%d); upgrade otrdesk", e.have, e.want)
+}
+
+func (e *tooNewError) Unwrap() error { return ErrTooNew }
