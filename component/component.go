@@ -1,0 +1,288 @@
+// Package component is otrdesk's XMPP side: an external component
+// (XEP-0114, jabber:component:accept) that gives every website visitor a
+// stable alias, pins the chat to one operator resource and relays the chat
+// between the two without either side learning the other's address.
+//
+// Addresses, for component domain D (design §2):
+//
+//	D               the service: disco#info, ping, and the operator text commands
+//	<skin>@D        a skin; visitors write here; presence subscriptions to operators
+//	guest-<id>@D    one visitor, as operators see it
+//
+// Flow of one chat:
+//
+//	visitor ──message──▶ <skin>@D        new visitor: alias guest-<id>@D (store), rate and size caps
+//	                        │            pick an operator resource: show chat/none, on duty,
+//	                        │            fewest chats below max, then highest priority
+//	                        │            none: <status state='queued' position='N'/>, hold (bounded)
+//	                        ▼
+//	operator ◀── notice + message ── guest-<id>@D   (body byte-exact, thread, chat states, receipts)
+//	operator ──reply──▶ guest-<id>@D ──▶ visitor, from <skin>@D
+//
+// Only <body>, <thread>, chat states (XEP-0085) and receipts (XEP-0184) are
+// relayed; everything else a client adds is dropped. A stanza that cannot be
+// handled is answered with a stanza error (never echoing the body); the
+// stream stays up.
+//
+// Concurrency: Run owns one connection loop (dial, handshake, read tokens,
+// reconnect with exponential backoff and jitter) and one router goroutine
+// that owns every piece of chat state (skins, operator resources, active
+// guests, queues) and receives typed events. An idle guest is a store
+// record, not a goroutine and not a map entry: active guests are dropped
+// from memory after guest_idle_timeout. The HTTP side reads Ready and
+// Available from a small snapshot guarded by a mutex.
+//
+// Presence: on every (re)connect each skin probes each of its operators and
+// announces itself; on start and when skins change it asks each operator for
+// a presence subscription. Silence is offline.
+//
+// Privacy: bodies never reach a log line, an error text, the store or a
+// metric label. Logs carry metadata only (skin, alias, state, sizes).
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"mellium.im/xmpp/jid"
+
+	"otrdesk.im/otrdesk/store"
+)
+
+// ErrHandshake is returned by Run when the XMPP server refuses the very first
+// component handshake (wrong secret or unknown component domain): that is a
+// configuration error, not a transient one.
+var ErrHandshake = errors.New("component: handshake refused")
+
+// Config configures a Component. Zero values get the defaults of design §4.
+type Config struct {
+	Domain          string // component JID, e.g. chat.example.org
+	Server          string // host:port of the server's XEP-0114 listener
+	Secret          string // shared component secret; never logged
+	AnonymousDomain string
+	Admins          []string // bare JIDs allowed to run admin commands
+
+	MaxChatsPerOperator int
+	GuestIdleTimeout    time.Duration
+	AKEStallTimeout     time.Duration
+
+	MaxBodyBytes           int
+	GuestsPerSkin          int
+	GuestMessagesPerMinute int
+
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: no metrics
+}
+
+// Defaults (design §4).
+const (
+	DefaultMaxChatsPerOperator    = 4
+	DefaultGuestIdleTimeout       = 30 * time.Minute
+	DefaultAKEStallTimeout        = 10 * time.Second
+	DefaultMaxBodyBytes           = 65536
+	DefaultGuestsPerSkin          = 1000
+	DefaultGuestMessagesPerMinute = 120
+
+	// heldPerGuest bounds the messages kept for a queued visitor.
+	heldPerGuest = 32
+	// backoffMin and backoffMax bound the reconnect delay.
+	backoffMin = 500 * time.Millisecond
+	backoffMax = 30 * time.Second
+	// handshakeTimeout bounds dialing and the XEP-0114 handshake.
+	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds writing one stanza.
+	writeTimeout = 10 * time.Second
+)
+
+// Component is the otrdesk XMPP component. Create it with New, start it with
+// Run.
+type Component struct {
+	// Set by New, read-only afterwards.
+	cfg    Config
+	st     *store.Store
+	log    *slog.Logger
+	m      *metrics
+	domain jid.JID
+	events chan any
+	// skinsChanged holds at most one pending reload request.
+	skinsChanged chan struct{}
+
+	// Snapshot for the HTTP side, guarded by snap.
+	snap      sync.Mutex
+	ready     bool
+	reason    string
+	available map[string]bool
+
+	// Owned by the router goroutine (see router.go).
+	r router
+}
+
+// New checks cfg and returns a component that uses st for skins, guests and
+// operators. It does not connect; call Run.
+func New(cfg Config, st *store.Store) (*Component, error) {
+	if st == nil {
+		return nil, errors.New("component: no store")
+	}
+	d, err := jid.Parse(cfg.Domain)
+	if err != nil || d.Localpart() != "" || d.Resourcepart() != "" || cfg.Domain == "" {
+		return nil, fmt.Errorf("component: component.domain %q is not a bare domain like chat.example.org", cfg.Domain)
+	}
+	if cfg.Server == "" {
+		return nil, errors.New("component: component.server is empty; set it to the XEP-0114 listener, e.g. 127.0.0.1:5347")
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("component: the component secret is empty; set component.secret_file or OTRDESK_COMPONENT_SECRET")
+	}
+	if cfg.MaxChatsPerOperator <= 0 {
+		cfg.MaxChatsPerOperator = DefaultMaxChatsPerOperator
+	}
+	if cfg.GuestIdleTimeout <= 0 {
+		cfg.GuestIdleTimeout = DefaultGuestIdleTimeout
+	}
+	if cfg.AKEStallTimeout <= 0 {
+		cfg.AKEStallTimeout = DefaultAKEStallTimeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.GuestsPerSkin <= 0 {
+		cfg.GuestsPerSkin = DefaultGuestsPerSkin
+	}
+	if cfg.GuestMessagesPerMinute <= 0 {
+		cfg.GuestMessagesPerMinute = DefaultGuestMessagesPerMinute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Component{
+		cfg:       cfg,
+		st:        st,
+		log:       log.With("domain", d.String()),
+		m:         m,
+		domain:    d,
+		events:    make(chan any, 256),
+		skinsChanged: make(chan struct{}, 1),
+		reason:    "not connected yet",
+		available: map[string]bool{},
+	}
+	c.r.init(c)
+	return c, nil
+}
+
+// Ready reports whether the component stream is authenticated. When it is
+// not, reason says why in a few words.
+func (c *Component) Ready() (ok bool, reason string) {
+	c.snap.Lock()
+	defer c.snap.Unlock()
+	return c.ready, c.reason
+}
+
+func (c *Component) setReady(ok bool, reason string) {
+	c.snap.Lock()
+	c.ready, c.reason = ok, reason
+	c.snap.Unlock()
+}
+
+// Available reports whether an operator of the skin is on duty and available
+// (online with show "chat" or no show).
+func (c *Component) Available(skin string) bool {
+	c.snap.Lock()
+	defer c.snap.Unlock()
+	return c.available[skin]
+}
+
+// SkinsChanged makes the component re-read the skins from the store and ask
+// new operators for a presence subscription. It does not block.
+func (c *Component) SkinsChanged() {
+	select {
+	case c.skinsChanged <- struct{}{}:
+	default: // a reload is already pending
+	}
+}
+
+// Run connects to the XMPP server and serves until ctx is done, reconnecting
+// with exponential backoff and jitter when the stream drops. It returns
+// ErrHandshake (wrapped, with a clear text) at once if the very first
+// handshake is refused, and nil when ctx is done.
+func (c *Component) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := c.r.loadSkins(); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- c.connectLoop(ctx) }()
+	done := ctx.Done()
+	tick := time.NewTicker(tickEvery(c.cfg.GuestIdleTimeout))
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			cancel()
+			c.setReady(false, "stopped")
+			return err
+		case <-done:
+			// Wait for the connection loop to finish so no goroutine outlives Run.
+			done = nil
+		case ev := <-c.events:
+			c.r.handle(ev)
+		case <-c.skinsChanged:
+			c.r.handle(evSkinsChanged{})
+		case now := <-tick.C:
+			c.r.expire(now)
+		}
+	}
+}
+
+func tickEvery(idle time.Duration) time.Duration {
+	t := idle / 4
+	if t > 30*time.Second {
+		t = 30 * time.Second
+	}
+	if t < 50*time.Millisecond {
+		t = 50 * time.Millisecond
+	}
+	return t
+}
+
+// skinOf returns the skin name of a skin address, "" if j is not one.
+func (c *Component) skinOf(j jid.JID) string {
+	l := j.Localpart()
+	if l == "" || strings.HasPrefix(l, "guest-") || j.Domainpart() != c.domain.Domainpart() {
+		return ""
+	}
+	return l
+}
+
+// guestIDOf returns the guest id of an alias, "" if j is not one.
+func (c *Component) guestIDOf(j jid.JID) string {
+	l := j.Localpart()
+	if j.Domainpart() != c.domain.Domainpart() || !strings.HasPrefix(l, "guest-") {
+		return ""
+	}
+	id := l[len("guest-"):]
+	if len(id) < 13 || len(id) > 64 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= '2' && b <= '7') {
+			return ""
+		}
+	}
+	return id
+}
+
+func (c *Component) skinJID(skin string) string { return skin + "@" + c.domain.String() }
+func (c *Component) aliasJID(id string) string  { return "guest-" + id + "@" + c.domain.String() }

@@ -1,0 +1,1208 @@
+package component
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"otrdesk.im/otrdesk/store"
+)
+
+// Guest states kept in store.Guest.State.
+const (
+	stateQueued   = "queued"
+	stateAssigned = "assigned"
+	stateIdle     = "idle"  // expired from memory after guest_idle_timeout
+	stateEnded    = "ended" // the visitor or an operator ended it
+)
+
+// Events the router receives.
+type (
+	evStanza       struct{ el *elem }
+	evConnected    struct{ out sender }
+	evDisconnected struct{}
+	evSkinsChanged struct{}
+)
+
+// sender writes one stanza to the current stream.
+type sender interface {
+	send(t toks) error
+}
+
+// router owns all chat state. Only the router goroutine touches it (tests
+// drive it directly from one goroutine).
+type router struct {
+	c   *Component
+	out sender // nil while disconnected
+	now func() time.Time
+
+	skins map[string]store.Skin
+	ops   map[string]*operator // by bare JID; operators of any skin
+
+	guests map[string]*guest            // active guests by id
+	byReal map[string]*guest            // active guests by skin + "\x00" + real JID
+	queues map[string][]*guest          // queued guests per skin, oldest first
+	count  map[string]int               // active guests per skin
+	subbed map[string]map[string]bool   // skin -> operator bare JIDs already asked to subscribe
+	_      map[string]map[string]string // reserved
+}
+
+// operator is one operator (bare JID) and its resources.
+type operator struct {
+	bare   string
+	onDuty bool
+	nick   string
+	res    map[string]*resource // by full JID
+	chats  int                  // active chats pinned to any resource
+}
+
+type resource struct {
+	full string
+	show string // "", chat, away, xa, dnd
+	prio int
+}
+
+// eligible reports whether a resource may get a new chat.
+func (r *resource) eligible() bool { return r.show == "" || r.show == "chat" }
+
+// guest is an active visitor. Idle guests are not kept in memory.
+type guest struct {
+	rec      store.Guest
+	opBare   string // bare JID of rec.Operator
+	held     []*relayMsg
+	notified bool // the pinned operator got the new-chat notice
+	// Token bucket for guest_messages_per_minute.
+	tokens float64
+	refill time.Time
+}
+
+func (r *router) init(c *Component) {
+	r.c = c
+	r.now = time.Now
+	r.skins = map[string]store.Skin{}
+	r.ops = map[string]*operator{}
+	r.guests = map[string]*guest{}
+	r.byReal = map[string]*guest{}
+	r.queues = map[string][]*guest{}
+	r.count = map[string]int{}
+	r.subbed = map[string]map[string]bool{}
+}
+
+func (r *router) handle(ev any) {
+	switch ev := ev.(type) {
+	case evStanza:
+		r.handleStanza(ev.el)
+	case evConnected:
+		r.out = ev.out
+		r.connected()
+	case evDisconnected:
+		r.out = nil
+		// Silence is offline: forget every resource until presence says
+		// otherwise. Pinned chats keep their pin; a message that arrives
+		// before the operator's presence does is held.
+		for _, o := range r.ops {
+			clear(o.res)
+		}
+		r.publish()
+	case evSkinsChanged:
+		if err := r.loadSkins(); err != nil {
+			r.c.log.Error("reloading skins", "err", err)
+			return
+		}
+		if r.out != nil {
+			r.subscribeAll()
+			r.announceAll()
+		}
+		r.assignQueued()
+	}
+}
+
+// loadSkins reads skins and operator records from the store.
+func (r *router) loadSkins() error {
+	skins, err := r.c.st.Skins()
+	if err != nil {
+		return fmt.Errorf("component: reading skins: %w", err)
+	}
+	r.skins = make(map[string]store.Skin, len(skins))
+	want := map[string]bool{}
+	for _, sk := range skins {
+		r.skins[sk.Name] = sk
+		for _, op := range sk.Operators {
+			want[op] = true
+		}
+	}
+	for bare := range want {
+		if _, ok := r.ops[bare]; ok {
+			continue
+		}
+		o := &operator{bare: bare, onDuty: true, res: map[string]*resource{}}
+		rec, err := r.c.st.Operator(bare)
+		switch {
+		case err == nil:
+			o.onDuty, o.nick = rec.OnDuty, rec.Nick
+		case errors.Is(err, store.ErrNotFound):
+			// No record yet: on duty by default, `off` flips it.
+		default:
+			return fmt.Errorf("component: reading operator record: %w", err)
+		}
+		r.ops[bare] = o
+	}
+	for bare, o := range r.ops {
+		if !want[bare] && o.chats == 0 {
+			delete(r.ops, bare)
+		}
+	}
+	for name := range r.subbed {
+		if _, ok := r.skins[name]; !ok {
+			delete(r.subbed, name)
+		}
+	}
+	r.publish()
+	return nil
+}
+
+// connected runs after every successful handshake.
+func (r *router) connected() {
+	r.subscribeAll()
+	r.announceAll()
+	for name, sk := range r.skins {
+		for _, op := range sk.Operators {
+			r.send(toks{}.empty(nsAccept, "presence", "from", r.c.skinJID(name), "to", op, "type", "probe"))
+		}
+	}
+}
+
+// subscribeAll asks each operator of each skin, once per process and skin,
+// for a presence subscription.
+func (r *router) subscribeAll() {
+	for name, sk := range r.skins {
+		done := r.subbed[name]
+		if done == nil {
+			done = map[string]bool{}
+			r.subbed[name] = done
+		}
+		for _, op := range sk.Operators {
+			if done[op] {
+				continue
+			}
+			if r.send(toks{}.empty(nsAccept, "presence", "from", r.c.skinJID(name), "to", op, "type", "subscribe")) == nil {
+				done[op] = true
+			}
+		}
+	}
+}
+
+// announceAll sends each skin's own presence to its operators.
+func (r *router) announceAll() {
+	for name, sk := range r.skins {
+		for _, op := range sk.Operators {
+			r.announce(name, op)
+		}
+	}
+}
+
+func (r *router) announce(skin, to string) {
+	title := r.skins[skin].Title
+	t := toks{}.start(nsAccept, "presence", "from", r.c.skinJID(skin), "to", to)
+	if title != "" {
+		t = t.text("", "status", []byte(title))
+	}
+	r.send(t.end(nsAccept, "presence"))
+}
+
+// send writes a stanza; while disconnected the stanza is dropped and counted.
+func (r *router) send(t toks) error {
+	if r.out == nil {
+		r.c.m.drop("disconnected")
+		return errors.New("component: not connected")
+	}
+	if err := r.out.send(t); err != nil {
+		r.c.m.drop("write-failed")
+		r.c.log.Warn("writing stanza", "err", err)
+		return err
+	}
+	return nil
+}
+
+// handleStanza dispatches one incoming stanza. A panic while handling it is
+// answered with an internal-server-error and logged; the stream stays up.
+func (r *router) handleStanza(el *elem) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.c.log.Error("handling stanza failed", "stanza", el.name.Local, "panic", fmt.Sprint(p))
+			r.c.m.drop("internal-error")
+			r.replyError(el, "wait", "internal-server-error", "")
+		}
+	}()
+	if !isStanzaNS(el.name.Space) {
+		return
+	}
+	switch el.name.Local {
+	case "message":
+		r.handleMessage(el)
+	case "presence":
+		r.handlePresence(el)
+	case "iq":
+		r.handleIQ(el)
+	}
+}
+
+// replyError answers el with a stanza error. The error never carries the
+// original payload (in particular never the body).
+func (r *router) replyError(el *elem, typ, cond, text string) {
+	if el.get("type") == "error" || el.get("from") == "" {
+		return // never answer an error; nobody to answer
+	}
+	t := toks{}.start(nsAccept, el.name.Local,
+		"from", el.get("to"), "to", el.get("from"), "id", el.get("id"), "type", "error")
+	t = t.stanzaError(typ, cond, text)
+	r.send(t.end(nsAccept, el.name.Local))
+}
+
+// ---- presence ----
+
+func (r *router) handlePresence(el *elem) {
+	from, err := jid.Parse(el.get("from"))
+	if err != nil {
+		return
+	}
+	to, err := jid.Parse(el.get("to"))
+	if err != nil {
+		return
+	}
+	skin := r.c.skinOf(to)
+	typ := el.get("type")
+	switch typ {
+	case "subscribe":
+		if _, ok := r.skins[skin]; !ok {
+			r.send(toks{}.empty(nsAccept, "presence", "from", to.Bare().String(), "to", from.Bare().String(), "type", "unsubscribed"))
+			return
+		}
+		r.send(toks{}.empty(nsAccept, "presence", "from", to.Bare().String(), "to", from.Bare().String(), "type", "subscribed"))
+		r.announce(skin, from.Bare().String())
+		return
+	case "unsubscribe":
+		r.send(toks{}.empty(nsAccept, "presence", "from", to.Bare().String(), "to", from.Bare().String(), "type", "unsubscribed"))
+		return
+	case "probe":
+		if _, ok := r.skins[skin]; ok {
+			r.announce(skin, from.String())
+		}
+		return
+	case "subscribed", "unsubscribed":
+		return
+	}
+	o := r.ops[from.Bare().String()]
+	if o == nil {
+		return // not an operator: nothing to track
+	}
+	full := from.String()
+	switch typ {
+	case "", "unavailable", "error":
+	default:
+		return
+	}
+	if typ == "error" && from.Resourcepart() == "" {
+		// The operator's server could not deliver to the bare JID: treat
+		// every resource as gone.
+		for f := range o.res {
+			r.resourceGone(o, f)
+		}
+		r.publish()
+		return
+	}
+	if typ == "unavailable" || typ == "error" {
+		if _, ok := o.res[full]; ok {
+			r.resourceGone(o, full)
+			r.publish()
+		}
+		return
+	}
+	if from.Resourcepart() == "" {
+		return
+	}
+	res := o.res[full]
+	if res == nil {
+		res = &resource{full: full}
+		o.res[full] = res
+	}
+	res.show, res.prio = "", 0
+	if s := el.child("", "show"); s != nil {
+		res.show = strings.TrimSpace(string(s.text))
+	}
+	if p := el.child("", "priority"); p != nil {
+		fmt.Sscan(strings.TrimSpace(string(p.text)), &res.prio)
+	}
+	r.publish()
+	r.assignQueued()
+}
+
+// resourceGone forgets a resource; chats pinned to it go back to the queue.
+func (r *router) resourceGone(o *operator, full string) {
+	delete(o.res, full)
+	for _, g := range r.guests {
+		if g.rec.Operator == full && g.rec.State == stateAssigned {
+			r.unpin(g)
+			r.enqueue(g, true)
+		}
+	}
+	r.assignQueued()
+}
+
+// publish recomputes the Available snapshot and the operator gauges.
+func (r *router) publish() {
+	avail := make(map[string]bool, len(r.skins))
+	for name, sk := range r.skins {
+		for _, bare := range sk.Operators {
+			o := r.ops[bare]
+			if o == nil || !o.onDuty {
+				continue
+			}
+			for _, res := range o.res {
+				if res.eligible() {
+					avail[name] = true
+				}
+			}
+		}
+	}
+	r.c.snap.Lock()
+	r.c.available = avail
+	r.c.snap.Unlock()
+	for name, sk := range r.skins {
+		n := 0
+		for _, bare := range sk.Operators {
+			if o := r.ops[bare]; o != nil && o.onDuty && len(o.res) > 0 {
+				n++
+			}
+		}
+		r.c.m.onDuty(name, n)
+	}
+}
+
+// ---- iq ----
+
+func (r *router) handleIQ(el *elem) {
+	typ := el.get("type")
+	if typ != "get" && typ != "set" {
+		return // results and errors: nothing asked, nothing to do
+	}
+	to, err := jid.Parse(el.get("to"))
+	if err != nil {
+		r.replyError(el, "modify", "jid-malformed", "")
+		return
+	}
+	var payload *elem
+	if len(el.kids) > 0 {
+		payload = el.kids[0]
+	}
+	known, kind, name := r.entity(to)
+	if !known {
+		r.replyError(el, "cancel", "item-not-found", "")
+		return
+	}
+	if payload == nil || typ != "get" {
+		r.replyError(el, "cancel", "service-unavailable", "")
+		return
+	}
+	result := toks{}.start(nsAccept, "iq", "from", el.get("to"), "to", el.get("from"), "id", el.get("id"), "type", "result")
+	switch {
+	case payload.name.Space == nsPing && payload.name.Local == "ping":
+	case payload.name.Space == nsDiscoInfo && payload.name.Local == "query" && payload.get("node") == "":
+		result = result.start(nsDiscoInfo, "query")
+		switch kind {
+		case "service":
+			result = result.empty("", "identity", "category", "component", "type", "generic", "name", "otrdesk")
+		case "skin":
+			result = result.empty("", "identity", "category", "client", "type", "bot", "name", name)
+		case "guest":
+			result = result.empty("", "identity", "category", "client", "type", "web", "name", "Visitor")
+		}
+		feats := []string{nsDiscoInfo, nsDiscoItems, nsPing}
+		if kind != "service" {
+			feats = append(feats, nsChatStates, nsReceipts)
+		}
+		for _, f := range feats {
+			result = result.empty("", "feature", "var", f)
+		}
+		result = result.end(nsDiscoInfo, "query")
+	case payload.name.Space == nsDiscoItems && payload.name.Local == "query" && payload.get("node") == "":
+		result = result.empty(nsDiscoItems, "query")
+	default:
+		r.replyError(el, "cancel", "service-unavailable", "")
+		return
+	}
+	r.send(result.end(nsAccept, "iq"))
+}
+
+// entity says whether j is one of the component's addresses.
+func (r *router) entity(j jid.JID) (known bool, kind, name string) {
+	if j.Domainpart() != r.c.domain.Domainpart() {
+		return false, "", ""
+	}
+	if j.Localpart() == "" {
+		return true, "service", ""
+	}
+	if id := r.c.guestIDOf(j); id != "" {
+		if _, ok := r.guests[id]; ok {
+			return true, "guest", ""
+		}
+		if _, err := r.c.st.Guest(id); err == nil {
+			return true, "guest", ""
+		}
+		return false, "", ""
+	}
+	if sk, ok := r.skins[r.c.skinOf(j)]; ok {
+		return true, "skin", sk.Title
+	}
+	return false, "", ""
+}
+
+// ---- messages ----
+
+// relayMsg is what the component relays of a message: nothing else.
+type relayMsg struct {
+	typ, id      string
+	body         []byte
+	hasBody      bool
+	thread       []byte
+	threadParent string
+	chatState    string
+	receiptReq   bool
+	receiptID    string // <received id=.../>
+	received     time.Time
+}
+
+func parseRelay(el *elem) *relayMsg {
+	m := &relayMsg{typ: el.get("type"), id: el.get("id")}
+	if b := el.child("", "body"); b != nil {
+		m.body, m.hasBody = b.text, true
+	}
+	if t := el.child("", "thread"); t != nil {
+		m.thread, m.threadParent = t.text, t.get("parent")
+	}
+	for _, k := range el.kids {
+		switch k.name.Space {
+		case nsChatStates:
+			switch k.name.Local {
+			case "active", "composing", "paused", "inactive", "gone":
+				m.chatState = k.name.Local
+			}
+		case nsReceipts:
+			switch k.name.Local {
+			case "request":
+				m.receiptReq = true
+			case "received":
+				m.receiptID = k.get("id")
+			}
+		}
+	}
+	return m
+}
+
+// empty reports whether there is nothing to relay.
+func (m *relayMsg) empty() bool {
+	return !m.hasBody && m.chatState == "" && !m.receiptReq && m.receiptID == "" && len(m.thread) == 0
+}
+
+// toks renders the relayed message from → to.
+func (m *relayMsg) toks(from, to string) toks {
+	typ := m.typ
+	if typ == "" {
+		typ = "chat"
+	}
+	t := toks{}.start(nsAccept, "message", "from", from, "to", to, "type", typ, "id", m.id)
+	if m.hasBody {
+		t = t.text("", "body", m.body)
+	}
+	if len(m.thread) > 0 {
+		t = t.text("", "thread", m.thread, "parent", m.threadParent)
+	}
+	if m.chatState != "" {
+		t = t.empty(nsChatStates, m.chatState)
+	}
+	if m.receiptReq {
+		t = t.empty(nsReceipts, "request")
+	}
+	if m.receiptID != "" {
+		t = t.empty(nsReceipts, "received", "id", m.receiptID)
+	}
+	return t.end(nsAccept, "message")
+}
+
+func (r *router) handleMessage(el *elem) {
+	typ := el.get("type")
+	if typ == "error" {
+		return // never answer or relay errors
+	}
+	from, err := jid.Parse(el.get("from"))
+	if err != nil {
+		return
+	}
+	to, err := jid.Parse(el.get("to"))
+	if err != nil {
+		r.replyError(el, "modify", "jid-malformed", "")
+		return
+	}
+	if to.Domainpart() != r.c.domain.Domainpart() {
+		r.c.m.drop("not-for-us")
+		return
+	}
+	if typ == "groupchat" || typ == "headline" {
+		r.c.m.drop("unsupported-type")
+		r.replyError(el, "modify", "bad-request", "only chat and normal messages are relayed")
+		return
+	}
+	switch {
+	case to.Localpart() == "":
+		r.handleCommand(el, from)
+	case r.c.guestIDOf(to) != "":
+		r.fromOperator(el, from, r.c.guestIDOf(to))
+	case strings.HasPrefix(to.Localpart(), "guest-"):
+		r.c.m.drop("unknown-alias")
+		r.replyError(el, "cancel", "item-not-found", "")
+	default:
+		r.fromVisitor(el, from, to.Localpart())
+	}
+}
+
+// checkSize refuses truncated stanzas and bodies over max_body_bytes.
+func (r *router) checkSize(el *elem, m *relayMsg) bool {
+	if el.truncated || len(m.body) > r.c.cfg.MaxBodyBytes {
+		r.c.m.drop("too-large")
+		r.replyError(el, "modify", "policy-violation",
+			fmt.Sprintf("the message is larger than %d bytes", r.c.cfg.MaxBodyBytes))
+		return false
+	}
+	return true
+}
+
+// fromVisitor handles a message to <skin>@D.
+func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
+	sk, ok := r.skins[skin]
+	if !ok {
+		r.c.m.drop("unknown-skin")
+		r.replyError(el, "cancel", "item-not-found", "")
+		return
+	}
+	m := parseRelay(el)
+	if !r.checkSize(el, m) {
+		return
+	}
+	end := el.child(nsOtrdesk, "end") != nil
+	real := from.String()
+	g := r.byReal[skin+"\x00"+real]
+	fresh := false // the chat entered the queue with this message
+	if g == nil {
+		if m.empty() || end {
+			// A chat state or an end before the first message opens nothing.
+			r.c.m.drop("no-chat")
+			return
+		}
+		var err error
+		g, err = r.activate(sk, real)
+		if err != nil {
+			switch {
+			case errors.Is(err, errTooManyGuests):
+				r.c.m.drop("too-many-guests")
+				r.replyError(el, "wait", "resource-constraint", "too many visitors are waiting; try again later")
+			default:
+				r.c.m.drop("store-error")
+				r.c.log.Error("activating guest", "skin", skin, "err", err)
+				r.replyError(el, "wait", "internal-server-error", "")
+			}
+			return
+		}
+		fresh = g.rec.State == stateQueued
+	}
+	if !r.allow(g) {
+		r.c.m.drop("rate-limited")
+		r.replyError(el, "wait", "policy-violation",
+			fmt.Sprintf("more than %d messages per minute", r.c.cfg.GuestMessagesPerMinute))
+		return
+	}
+	now := r.now()
+	g.rec.LastActive = now
+	if end {
+		r.endChat(g, "the visitor ended the chat")
+		return
+	}
+	m.received = now
+	if g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
+		// The pinned resource is not known to be online (for example just
+		// after a reconnect): hold the message until someone takes the chat.
+		r.unpin(g)
+		r.enqueue(g, false)
+		fresh = true
+	}
+	if g.rec.State == stateAssigned {
+		r.deliver(g, m)
+		return
+	}
+	if m.hasBody {
+		if len(g.held) >= heldPerGuest {
+			r.c.m.drop("queue-full")
+			r.replyError(el, "wait", "resource-constraint", "too many messages are waiting for an operator")
+			return
+		}
+		g.held = append(g.held, m)
+	} // chat states of a queued visitor are not kept
+	r.assignQueued()
+	if fresh && g.rec.State == stateQueued {
+		r.sendStatus(g, "queued", r.position(g), "")
+	}
+}
+
+var errTooManyGuests = errors.New("component: too many guests for this skin")
+
+// activate brings a visitor into memory: the stored alias if there is one,
+// else a new one. The chat starts queued or, with a stored pin whose
+// resource is online, assigned to it.
+func (r *router) activate(sk store.Skin, real string) (*guest, error) {
+	if r.count[sk.Name] >= r.c.cfg.GuestsPerSkin {
+		return nil, errTooManyGuests
+	}
+	now := r.now()
+	rec, err := r.c.st.GuestByRealJID(sk.Name, real)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound):
+		rec = store.Guest{ID: store.NewGuestID(), RealJID: real, Skin: sk.Name, Created: now}
+	default:
+		return nil, fmt.Errorf("component: looking up the visitor's alias: %w", err)
+	}
+	return r.load(rec, now)
+}
+
+// load puts a stored guest record into memory.
+func (r *router) load(rec store.Guest, now time.Time) (*guest, error) {
+	g := &guest{rec: rec, tokens: float64(r.c.cfg.GuestMessagesPerMinute), refill: now}
+	g.rec.LastActive = now
+	pinned := rec.Operator
+	g.rec.Operator, g.rec.State = "", ""
+	if pinned != "" && r.online(pinned) {
+		g.rec.Operator, g.rec.State, g.opBare = pinned, stateAssigned, bareOf(pinned)
+		if g.rec.Assigned.IsZero() {
+			g.rec.Assigned = now
+		}
+	} else {
+		g.rec.State = stateQueued
+		g.rec.Queued = now
+	}
+	if err := r.c.st.PutGuest(g.rec); err != nil {
+		return nil, fmt.Errorf("component: saving the visitor's alias: %w", err)
+	}
+	r.guests[g.rec.ID] = g
+	r.byReal[g.rec.Skin+"\x00"+g.rec.RealJID] = g
+	r.count[g.rec.Skin]++
+	if g.rec.State == stateAssigned {
+		r.ops[g.opBare].chats++
+		r.c.m.chat(stateAssigned, 1)
+	} else {
+		r.queues[g.rec.Skin] = append(r.queues[g.rec.Skin], g)
+		r.c.m.chat(stateQueued, 1)
+		r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
+	}
+	r.c.log.Info("guest active", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID, "state", g.rec.State)
+	return g, nil
+}
+
+func bareOf(full string) string {
+	if i := strings.IndexByte(full, '/'); i >= 0 {
+		return full[:i]
+	}
+	return full
+}
+
+// online reports whether a full JID is a known online operator resource.
+func (r *router) online(full string) bool {
+	o := r.ops[bareOf(full)]
+	return o != nil && o.res[full] != nil
+}
+
+// allow applies guest_messages_per_minute as a token bucket.
+func (r *router) allow(g *guest) bool {
+	now := r.now()
+	perMin := float64(r.c.cfg.GuestMessagesPerMinute)
+	g.tokens += now.Sub(g.refill).Minutes() * perMin
+	if g.tokens > perMin {
+		g.tokens = perMin
+	}
+	g.refill = now
+	if g.tokens < 1 {
+		return false
+	}
+	g.tokens--
+	return true
+}
+
+// deliver relays a visitor message to the pinned operator resource, after
+// the one-time new-chat notice.
+func (r *router) deliver(g *guest, m *relayMsg) {
+	alias := r.c.aliasJID(g.rec.ID)
+	if !g.notified {
+		g.notified = true
+		sk := r.skins[g.rec.Skin]
+		title := sk.Title
+		if title == "" {
+			title = sk.Name
+		}
+		wait := g.rec.Assigned.Sub(g.rec.Created)
+		if !g.rec.Queued.IsZero() {
+			wait = g.rec.Assigned.Sub(g.rec.Queued)
+		}
+		if wait < 0 {
+			wait = 0
+		}
+		text := fmt.Sprintf("New chat on %s. The visitor waited %s.", title, wait.Round(time.Second))
+		r.send(toks{}.start(nsAccept, "message", "from", alias, "to", g.rec.Operator, "type", "chat").
+			text("", "body", []byte(text)).end(nsAccept, "message"))
+	}
+	if r.send(m.toks(alias, g.rec.Operator)) == nil {
+		r.c.m.relay("to-operator")
+	}
+}
+
+// fromOperator handles a message to guest-<id>@D.
+func (r *router) fromOperator(el *elem, from jid.JID, id string) {
+	g := r.guests[id]
+	if g == nil {
+		rec, err := r.c.st.Guest(id)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				r.c.log.Error("looking up guest", "err", err)
+			}
+			r.c.m.drop("unknown-alias")
+			r.replyError(el, "cancel", "item-not-found", "")
+			return
+		}
+		if rec.Operator == "" || rec.Operator != from.String() {
+			r.c.m.drop("not-pinned-operator")
+			r.replyError(el, "auth", "forbidden", "this chat is not yours")
+			return
+		}
+		// The pinned resource just wrote to us, so it is online even if its
+		// presence has not arrived yet (for example right after a restart).
+		if o := r.ops[bareOf(rec.Operator)]; o != nil && o.res[rec.Operator] == nil {
+			o.res[rec.Operator] = &resource{full: rec.Operator}
+			r.publish()
+		}
+		if _, ok := r.skins[rec.Skin]; !ok {
+			r.c.m.drop("unknown-skin")
+			r.replyError(el, "cancel", "item-not-found", "")
+			return
+		}
+		if r.count[rec.Skin] >= r.c.cfg.GuestsPerSkin {
+			r.c.m.drop("too-many-guests")
+			r.replyError(el, "wait", "resource-constraint", "")
+			return
+		}
+		g, err = r.load(rec, r.now())
+		if err != nil {
+			r.c.m.drop("store-error")
+			r.c.log.Error("activating guest", "err", err)
+			r.replyError(el, "wait", "internal-server-error", "")
+			return
+		}
+		g.notified = true // the operator is already talking in this chat
+	}
+	if g.rec.State != stateAssigned || g.rec.Operator != from.String() {
+		r.c.m.drop("not-pinned-operator")
+		r.replyError(el, "auth", "forbidden", "this chat is not yours")
+		return
+	}
+	m := parseRelay(el)
+	if !r.checkSize(el, m) {
+		return
+	}
+	if m.empty() {
+		return
+	}
+	g.rec.LastActive = r.now()
+	if r.send(m.toks(r.c.skinJID(g.rec.Skin), g.rec.RealJID)) == nil {
+		r.c.m.relay("to-visitor")
+	}
+}
+
+// ---- queue and assignment ----
+
+// enqueue puts a guest at the end of its skin's queue.
+func (r *router) enqueue(g *guest, tell bool) {
+	g.rec.State, g.rec.Operator, g.opBare = stateQueued, "", ""
+	g.rec.Queued = r.now()
+	g.notified = false
+	q := r.queues[g.rec.Skin]
+	for _, x := range q {
+		if x == g {
+			return
+		}
+	}
+	r.queues[g.rec.Skin] = append(q, g)
+	r.c.m.chat(stateQueued, 1)
+	r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
+	r.save(g)
+	if tell {
+		r.sendStatus(g, "queued", r.position(g), "")
+	}
+}
+
+// unpin releases the operator of an assigned chat.
+func (r *router) unpin(g *guest) {
+	if g.rec.State != stateAssigned {
+		return
+	}
+	if o := r.ops[g.opBare]; o != nil && o.chats > 0 {
+		o.chats--
+	}
+	r.c.m.chat(stateAssigned, -1)
+	g.rec.State, g.rec.Operator, g.opBare = "", "", ""
+}
+
+func (r *router) position(g *guest) int {
+	for i, x := range r.queues[g.rec.Skin] {
+		if x == g {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// assignQueued gives queued chats to eligible operators, oldest first.
+func (r *router) assignQueued() {
+	names := make([]string, 0, len(r.queues))
+	for name, q := range r.queues {
+		if len(q) > 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		q := r.queues[name]
+		moved := false
+		for len(q) > 0 {
+			res := r.pick(name)
+			if res == nil {
+				break
+			}
+			g := q[0]
+			q = q[1:]
+			r.queues[name] = q
+			moved = true
+			r.c.m.chat(stateQueued, -1)
+			r.assign(g, res)
+		}
+		r.c.m.queue(name, len(q))
+		if moved {
+			for i, g := range q {
+				r.sendStatus(g, "queued", i+1, "")
+			}
+		}
+	}
+}
+
+// pick chooses an operator resource for a new chat of the skin: available
+// (show chat or none), on duty, fewest chats below the maximum (counted
+// across skins), then highest priority.
+func (r *router) pick(skin string) *resource {
+	var best *resource
+	bestChats := 0
+	for _, bare := range r.skins[skin].Operators {
+		o := r.ops[bare]
+		if o == nil || !o.onDuty || o.chats >= r.c.cfg.MaxChatsPerOperator {
+			continue
+		}
+		for _, res := range o.res {
+			if !res.eligible() {
+				continue
+			}
+			if best == nil || o.chats < bestChats ||
+				o.chats == bestChats && (res.prio > best.prio || res.prio == best.prio && res.full < best.full) {
+				best, bestChats = res, o.chats
+			}
+		}
+	}
+	return best
+}
+
+func (r *router) assign(g *guest, res *resource) {
+	now := r.now()
+	g.rec.State, g.rec.Operator, g.opBare = stateAssigned, res.full, bareOf(res.full)
+	g.rec.Assigned = now
+	g.notified = false
+	r.ops[g.opBare].chats++
+	r.c.m.chat(stateAssigned, 1)
+	r.save(g)
+	r.c.log.Info("chat assigned", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
+	r.sendStatus(g, "assigned", 0, r.displayName(g.rec.Skin, g.opBare))
+	held := g.held
+	g.held = nil
+	for _, m := range held {
+		r.deliver(g, m)
+	}
+}
+
+// displayName is the name a visitor sees for an operator: never a JID.
+func (r *router) displayName(skin, bare string) string {
+	if n := r.skins[skin].OperatorNames[bare]; n != "" {
+		return n
+	}
+	if o := r.ops[bare]; o != nil && o.nick != "" {
+		return o.nick
+	}
+	return "Operator"
+}
+
+// sendStatus tells the visitor's widget the chat's state.
+func (r *router) sendStatus(g *guest, state string, position int, operator string) {
+	pos := ""
+	if position > 0 {
+		pos = fmt.Sprint(position)
+	}
+	r.send(toks{}.start(nsAccept, "message", "from", r.c.skinJID(g.rec.Skin), "to", g.rec.RealJID, "type", "chat").
+		empty(nsOtrdesk, "status", "state", state, "position", pos, "operator", operator).
+		end(nsAccept, "message"))
+}
+
+func (r *router) save(g *guest) {
+	if err := r.c.st.PutGuest(g.rec); err != nil {
+		r.c.log.Error("saving guest", "alias", "guest-"+g.rec.ID, "err", err)
+	}
+}
+
+// endChat ends a chat: tells both sides, records metadata, forgets it.
+func (r *router) endChat(g *guest, why string) {
+	if g.rec.State == stateAssigned {
+		r.send(toks{}.start(nsAccept, "message", "from", r.c.aliasJID(g.rec.ID), "to", g.rec.Operator, "type", "chat").
+			text("", "body", []byte("This chat has ended: "+why+".")).end(nsAccept, "message"))
+	}
+	r.sendStatus(g, stateEnded, 0, "")
+	r.drop(g, stateEnded)
+}
+
+// expire drops guests idle for longer than guest_idle_timeout.
+func (r *router) expire(now time.Time) {
+	for _, g := range r.guests {
+		if now.Sub(g.rec.LastActive) >= r.c.cfg.GuestIdleTimeout {
+			r.drop(g, stateIdle)
+		}
+	}
+}
+
+// drop removes a guest from memory, keeping its record (with its pin) for
+// the retention purge.
+func (r *router) drop(g *guest, state string) {
+	if g.rec.State == stateAssigned {
+		r.record(g)
+		if o := r.ops[g.opBare]; o != nil && o.chats > 0 {
+			o.chats--
+		}
+		r.c.m.chat(stateAssigned, -1)
+	} else if g.rec.State == stateQueued {
+		q := r.queues[g.rec.Skin]
+		for i, x := range q {
+			if x == g {
+				r.queues[g.rec.Skin] = append(q[:i:i], q[i+1:]...)
+				break
+			}
+		}
+		r.c.m.chat(stateQueued, -1)
+		r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
+		if len(g.held) > 0 {
+			r.c.m.dropN("expired-while-queued", len(g.held))
+		}
+	}
+	if state == stateEnded {
+		g.rec.Operator = ""
+	}
+	g.rec.State = state
+	r.save(g)
+	delete(r.guests, g.rec.ID)
+	delete(r.byReal, g.rec.Skin+"\x00"+g.rec.RealJID)
+	r.count[g.rec.Skin]--
+	r.c.log.Info("guest inactive", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID, "state", state)
+	r.assignQueued()
+}
+
+func (r *router) record(g *guest) {
+	start := g.rec.Queued
+	if start.IsZero() {
+		start = g.rec.Created
+	}
+	rec := store.ChatRecord{
+		Skin:     g.rec.Skin,
+		Start:    start,
+		Wait:     max(g.rec.Assigned.Sub(start), 0),
+		Duration: max(g.rec.LastActive.Sub(g.rec.Assigned), 0),
+	}
+	if err := r.c.st.RecordChat(rec); err != nil {
+		r.c.log.Error("recording chat", "skin", g.rec.Skin, "err", err)
+	}
+}
+
+// ---- commands on D ----
+
+// handleCommand answers the text command bot on D.
+func (r *router) handleCommand(el *elem, from jid.JID) {
+	b := el.child("", "body")
+	if b == nil {
+		return
+	}
+	if len(b.text) > 1024 {
+		r.replyError(el, "modify", "policy-violation", "commands are short")
+		return
+	}
+	bare := from.Bare().String()
+	o := r.ops[bare]
+	admin := false
+	for _, a := range r.c.cfg.Admins {
+		if a == bare {
+			admin = true
+		}
+	}
+	if o == nil && !admin {
+		r.replyError(el, "auth", "forbidden", "only operators and admins may use this service")
+		return
+	}
+	fields := strings.Fields(string(b.text))
+	reply := func(text string) {
+		r.send(toks{}.start(nsAccept, "message", "from", r.c.domain.String(), "to", from.String(), "type", "chat").
+			text("", "body", []byte(text)).end(nsAccept, "message"))
+	}
+	if len(fields) == 0 {
+		reply(helpText)
+		return
+	}
+	switch strings.ToLower(fields[0]) {
+	case "help":
+		reply(helpText)
+	case "status":
+		reply(r.statusText(o))
+	case "on", "off":
+		if o == nil {
+			reply("You are not an operator of any skin.")
+			return
+		}
+		o.onDuty = strings.ToLower(fields[0]) == "on"
+		if err := r.c.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
+			r.c.log.Error("saving operator", "err", err)
+			reply("Could not save your duty flag; try again.")
+			return
+		}
+		r.publish()
+		if o.onDuty {
+			reply("You are on duty: new chats come to you while you are available.")
+			r.assignQueued()
+		} else {
+			reply("You are off duty: you get no new chats. Your open chats go on.")
+		}
+	case "chats":
+		reply(r.chatsText(bare, admin))
+	case "nick":
+		if o == nil {
+			reply("You are not an operator of any skin.")
+			return
+		}
+		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b.text)), fields[0]))
+		if name == "" || len(name) > 64 {
+			reply("Usage: nick NAME (at most 64 characters)")
+			return
+		}
+		o.nick = name
+		if err := r.c.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
+			r.c.log.Error("saving operator", "err", err)
+			reply("Could not save your name; try again.")
+			return
+		}
+		reply("Visitors now see you as " + name + ".")
+	case "end":
+		if len(fields) != 2 {
+			reply("Usage: end guest-<id>")
+			return
+		}
+		g := r.guestByName(fields[1])
+		if g == nil || !r.mayAct(g, bare, admin) {
+			reply("No such chat of yours: " + fields[1])
+			return
+		}
+		r.endChat(g, "the operator ended the chat")
+		reply("Ended " + fields[1] + ".")
+	default:
+		reply("Unknown command. " + helpText)
+	}
+}
+
+const helpText = `Commands: help, status, on, off, chats, nick NAME, end guest-<id>.`
+
+func (r *router) guestByName(name string) *guest {
+	j, err := jid.Parse(name)
+	if err != nil {
+		return nil
+	}
+	if j.Domainpart() != r.c.domain.Domainpart() {
+		j, err = jid.New(j.Domainpart(), r.c.domain.Domainpart(), "")
+		if err != nil {
+			return nil
+		}
+	}
+	return r.guests[r.c.guestIDOf(j)]
+}
+
+// mayAct: only operators of the chat's skin and admins act on a chat.
+func (r *router) mayAct(g *guest, bare string, admin bool) bool {
+	if admin {
+		return true
+	}
+	for _, op := range r.skins[g.rec.Skin].Operators {
+		if op == bare {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *router) statusText(o *operator) string {
+	var b strings.Builder
+	if o != nil {
+		duty := "off duty"
+		if o.onDuty {
+			duty = "on duty"
+		}
+		fmt.Fprintf(&b, "You are %s with %d open chats (at most %d).", duty, o.chats, r.c.cfg.MaxChatsPerOperator)
+	}
+	names := make([]string, 0, len(r.skins))
+	for n := range r.skins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		avail := "no operator available"
+		r.c.snap.Lock()
+		if r.c.available[n] {
+			avail = "available"
+		}
+		r.c.snap.Unlock()
+		fmt.Fprintf(&b, "\n%s: %s, %d waiting.", n, avail, len(r.queues[n]))
+	}
+	return b.String()
+}
+
+func (r *router) chatsText(bare string, admin bool) string {
+	var lines []string
+	for _, g := range r.guests {
+		if !r.mayAct(g, bare, admin) {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("guest-%s (%s, %s)", g.rec.ID, g.rec.Skin, g.rec.State))
+	}
+	if len(lines) == 0 {
+		return "No open chats."
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+var _ xml.TokenReader = (*tokReader)(nil)
