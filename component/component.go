@@ -166,15 +166,15 @@ func New(cfg Config, st *store.Store) (*Component, error) {
 		return nil, err
 	}
 	c := &Component{
-		cfg:       cfg,
-		st:        st,
-		log:       log.With("domain", d.String()),
-		m:         m,
-		domain:    d,
-		events:    make(chan any, 256),
+		cfg:          cfg,
+		st:           st,
+		log:          log.With("domain", d.String()),
+		m:            m,
+		domain:       d,
+		events:       make(chan any, 256),
 		skinsChanged: make(chan struct{}, 1),
-		reason:    "not connected yet",
-		available: map[string]bool{},
+		reason:       "not connected yet",
+		available:    map[string]bool{},
 	}
 	c.r.init(c)
 	return c, nil

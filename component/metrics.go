@@ -14,7 +14,7 @@ type metrics struct {
 	queueG   *prometheus.GaugeVec   // skin
 	chatsG   *prometheus.GaugeVec   // state
 	dutyG    *prometheus.GaugeVec   // skin
-	conns   prometheus.Counter     // successful handshakes
+	conns    prometheus.Counter     // successful handshakes
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
