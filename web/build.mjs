@@ -1,0 +1,113 @@
+// Builds the widget into web/dist (run from anywhere: node web/build.mjs).
+//
+//	dist/widget.js                 the launcher, with the asset names and their
+//	                               sha384 integrity values baked in
+//	dist/assets/chat-<h>.js        chat UI + Strophe.js (loaded on first click)
+//	dist/assets/worker-<h>.js      Go's wasm_exec.js + the worker glue
+//	dist/assets/otr-<h>.wasm       the OTR engine: GOOS=js GOARCH=wasm go build ./wasm
+//	dist/assets/wasm_exec-<h>.js   wasm_exec.js as copied from this Go toolchain
+//	dist/sizes.json                raw, gzip and brotli sizes of each asset
+//
+// <h> is the first 16 hex digits of the file's SHA-256. The launcher must stay
+// within 10 KB gzip (design §9); the build fails when it does not.
+
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, gzipSync, constants as zc } from 'node:zlib';
+
+const web = dirname(fileURLToPath(import.meta.url));
+const dist = join(web, 'dist');
+const assetsDir = join(dist, 'assets');
+const LAUNCHER_GZIP_LIMIT = 10 * 1024;
+
+function fail(msg) {
+  console.error('build.mjs: ' + msg);
+  process.exit(1);
+}
+
+// Clean dist/, keeping the committed placeholder.
+mkdirSync(dist, { recursive: true });
+for (const name of readdirSync(dist)) {
+  if (name !== 'README.txt') rmSync(join(dist, name), { recursive: true, force: true });
+}
+mkdirSync(assetsDir, { recursive: true });
+
+const tmp = mkdtempSync(join(tmpdir(), 'otrdesk-web-'));
+const assets = {};
+
+function emit(key, base, ext, bytes) {
+  const h = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+  const file = `${base}-${h}.${ext}`;
+  writeFileSync(join(assetsDir, file), bytes);
+  assets[key] = { file, integrity: 'sha384-' + createHash('sha384').update(bytes).digest('base64') };
+}
+
+function go(args, env) {
+  try {
+    return execFileSync('go', args, { cwd: web, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (e) {
+    fail(`go ${args.join(' ')} failed` + (e.code === 'ENOENT' ? ': go is not installed' : ''));
+  }
+}
+
+// 1. The OTR engine as WebAssembly, and the wasm_exec.js that matches it.
+const goroot = go(['env', 'GOROOT']).trim();
+const execJS = [join(goroot, 'lib', 'wasm', 'wasm_exec.js'), join(goroot, 'misc', 'wasm', 'wasm_exec.js')].find(existsSync);
+if (!execJS) fail(`wasm_exec.js not found under ${goroot}/lib/wasm or ${goroot}/misc/wasm`);
+const wasmExec = readFileSync(execJS);
+emit('wasmExec', 'wasm_exec', 'js', wasmExec);
+
+if (existsSync(join(web, 'wasm'))) {
+  const out = join(tmp, 'otr.wasm');
+  go(['build', '-trimpath', '-ldflags=-s', '-o', out, './wasm'], { GOOS: 'js', GOARCH: 'wasm', CGO_ENABLED: '0' });
+  emit('wasm', 'otr', 'wasm', readFileSync(out));
+} else if (process.env.OTRDESK_ALLOW_NO_WASM === '1') {
+  console.warn('build.mjs: web/wasm is missing: building a widget without encryption (plaintext skins only)');
+} else {
+  fail('web/wasm is missing: the OTR engine cannot be built (set OTRDESK_ALLOW_NO_WASM=1 to build a plaintext-only widget)');
+}
+
+// 2. The worker: wasm_exec.js first (it defines globalThis.Go), then our glue.
+const common = { bundle: true, minify: true, format: 'iife', target: ['es2020'], write: false, legalComments: 'eof', logLevel: 'warning' };
+const worker = await build({ ...common, entryPoints: [join(web, 'src', 'worker.js')] });
+emit('worker', 'worker', 'js', Buffer.concat([wasmExec, Buffer.from('\n'), Buffer.from(worker.outputFiles[0].contents)]));
+
+// 3. The chat bundle.
+const chat = await build({ ...common, entryPoints: [join(web, 'src', 'chat.js')] });
+emit('chat', 'chat', 'js', Buffer.from(chat.outputFiles[0].contents));
+
+// 4. The launcher, with everything above baked in.
+const launcher = await build({
+  ...common,
+  entryPoints: [join(web, 'src', 'launcher.js')],
+  define: { __OTRDESK_ASSETS__: JSON.stringify(assets) },
+});
+const widget = Buffer.from(launcher.outputFiles[0].contents);
+writeFileSync(join(dist, 'widget.js'), widget);
+
+// 5. Sizes.
+const sizes = {};
+const measure = (name, bytes) => {
+  sizes[name] = {
+    raw: bytes.length,
+    gzip: gzipSync(bytes, { level: 9 }).length,
+    brotli: brotliCompressSync(bytes, { params: { [zc.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  };
+};
+measure('widget.js', widget);
+for (const [key, a] of Object.entries(assets)) measure(key + ' (' + a.file + ')', readFileSync(join(assetsDir, a.file)));
+writeFileSync(join(dist, 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
+rmSync(tmp, { recursive: true, force: true });
+
+console.log('asset'.padEnd(48) + 'raw'.padStart(10) + 'gzip'.padStart(10) + 'brotli'.padStart(10));
+for (const [name, s] of Object.entries(sizes)) {
+  console.log(name.padEnd(48) + String(s.raw).padStart(10) + String(s.gzip).padStart(10) + String(s.brotli).padStart(10));
+}
+if (sizes['widget.js'].gzip > LAUNCHER_GZIP_LIMIT) {
+  fail(`the launcher is ${sizes['widget.js'].gzip} bytes gzip, over the ${LAUNCHER_GZIP_LIMIT}-byte limit of design §9`);
+}

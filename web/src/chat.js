@@ -1,0 +1,739 @@
+// The otrdesk chat, loaded by the launcher on the first click.
+//
+// Flow (design §1, §6, §7):
+//
+//	launcher click -> mount(ctx) -> panel drawn in the launcher's shadow root
+//	  -> OTR worker started (otr.js: worker + wasm fetched with integrity)
+//	  -> BOSH login with SASL ANONYMOUS on skin.anonymous_domain (Strophe.js),
+//	     or attach to the session cached in sessionStorage after a reload
+//	  -> OTR query to <skin>@D (not for policy "plaintext"); the component
+//	     holds it while the chat is queued and hands it to the operator
+//	  -> the operator's client starts the AKE; the worker completes it and
+//	     reports the operator's fingerprint
+//	  -> exactly one sentence of §6 is shown, in an ARIA live region.
+//
+// Messages from <skin>@D carry the operator's bodies (relayed by the
+// component), chat states (XEP-0085) and otrdesk's control channel
+// <status xmlns='urn:otrdesk:0' state='queued|assigned|transferred|ended'/>.
+// The visitor ends a chat with an OTR disconnect and <end xmlns='urn:otrdesk:0'/>.
+//
+// What survives a reload or a navigation within the site lives in
+// sessionStorage under "otrdesk:<skin>": the transcript, the chat's state and
+// the OTR conversation as the engine exports it; Strophe keeps the BOSH
+// tokens itself ("strophe-bosh-session"). The transcript download is made in
+// the browser from that memory; nothing is sent anywhere.
+
+import { Strophe, $msg } from 'strophe.js';
+import * as S from './strings.js';
+import { CSS } from './style.js';
+import { startOTR } from './otr.js';
+
+const NS_OTRDESK = 'urn:otrdesk:0';
+const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
+const NS_HINTS = 'urn:xmpp:hints';
+const NS_CARBONS = 'urn:xmpp:carbons:2';
+const PAUSED_AFTER_MS = 5000;
+const MAX_BACKOFF_MS = 30000;
+
+// normFP turns a fingerprint in any common form into 40 upper-case hex.
+export function normFP(s) {
+  return String(s || '').replace(/[^0-9a-fA-F]/g, '').toUpperCase();
+}
+
+// humanFP shows 40 hex digits as five groups of eight, like Pidgin.
+export function humanFP(s) {
+  return normFP(s).replace(/(.{8})(?!$)/g, '$1 ');
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function storage() {
+  try {
+    const s = window.sessionStorage;
+    s.getItem('x');
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+const ERROR_WORDS = {
+  'service-unavailable': 'The chat service is not available right now. Please try again later.',
+  'resource-constraint': 'Too many visitors are waiting right now. Please try again later.',
+  'policy-violation': 'That message was not accepted: it is too long or was sent too quickly.',
+  'item-not-found': 'This chat does not exist (any more).',
+  'not-acceptable': 'That message was not accepted.',
+  'internal-server-error': 'The chat service had a problem. Please try again.',
+  'remote-server-not-found': 'The chat service cannot be reached right now.',
+  'remote-server-timeout': 'The chat service cannot be reached right now.',
+};
+
+class Chat {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.skin = ctx.skin;
+    this.policy = ['require', 'opportunistic', 'plaintext'].includes(this.skin.policy) ? this.skin.policy : 'require';
+    this.jid = String(this.skin.jid || '').toLowerCase();
+    const pins = (ctx.pins || []).map(normFP).filter((f) => f.length === 40);
+    this.trusted = pins.length ? pins : (this.skin.fingerprints || []).map(normFP).filter((f) => f.length === 40);
+    this.store = storage();
+    this.key = ctx.storePrefix + this.skin.name;
+
+    // Chat state; the persisted part is saved after every change.
+    this.saved = this.load() || { v: 1, transcript: [], security: 'pending', fingerprint: '', operator: '', hadAke: false, otr: null, ended: false };
+    this.restoring = !!this.load() && !this.saved.ended;
+
+    this.conn = null;
+    this.otr = null; // the worker, once started
+    this.otrReady = null; // promise of the worker
+    this.outbox = []; // visitor messages waiting for encryption
+    this.otrSeen = false; // an OTR message arrived since our last query
+    this.querySent = false;
+    this.secure = false;
+    this.ending = false;
+    this.composing = false;
+    this.pausedTimer = 0;
+    this.backoff = 1000;
+    this.reconnectTimer = 0;
+    this.draw();
+  }
+
+  // ---- persistence ----
+
+  load() {
+    if (!this.store) return null;
+    try {
+      const v = JSON.parse(this.store.getItem(this.key) || 'null');
+      return v && v.v === 1 ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  save() {
+    if (!this.store) return;
+    try {
+      if (this.saved.ended) this.store.removeItem(this.key);
+      else this.store.setItem(this.key, JSON.stringify(this.saved));
+    } catch {
+      // Quota or disabled storage: the chat goes on, it just won't survive a reload.
+    }
+  }
+
+  // ---- drawing ----
+
+  draw() {
+    const { root, host, launcher } = this.ctx;
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+    if (/^#[0-9a-fA-F]{6}$/.test(this.skin.color || '')) host.style.setProperty('--otrdesk-accent', this.skin.color);
+
+    const p = el('section', 'p');
+    p.id = 'otrdesk-panel';
+    p.setAttribute('role', 'dialog');
+    p.setAttribute('aria-label', this.skin.title || 'Chat');
+    const h = el('div', 'h');
+    const title = el('h2', '', this.skin.title || 'Chat');
+    const min = el('button', 'min', '–');
+    min.type = 'button';
+    min.setAttribute('aria-label', 'Minimise chat');
+    min.addEventListener('click', () => this.hide());
+    h.append(title, min);
+
+    this.securityEl = el('p', 's');
+    this.securityEl.setAttribute('role', 'status');
+    this.securityEl.setAttribute('aria-live', 'polite');
+    this.statusEl = el('p', 'q');
+    this.statusEl.setAttribute('aria-live', 'polite');
+    this.errorEl = el('p', 'e');
+    this.errorEl.setAttribute('role', 'alert');
+    this.errorEl.hidden = true;
+
+    this.log = el('ol', 'm');
+    this.log.setAttribute('role', 'log');
+    this.log.setAttribute('aria-live', 'polite');
+    this.log.setAttribute('aria-label', 'Messages');
+    this.log.tabIndex = 0;
+
+    const form = el('form', 'f');
+    form.noValidate = true;
+    const label = el('label', 'sr', 'Your message');
+    label.htmlFor = 'otrdesk-input';
+    this.input = el('textarea');
+    this.input.id = 'otrdesk-input';
+    this.input.rows = 1;
+    this.input.placeholder = 'Write a message…';
+    this.input.autocomplete = 'off';
+    this.input.setAttribute('enterkeyhint', 'send');
+    this.sendBtn = el('button', 'send', 'Send');
+    this.sendBtn.type = 'submit';
+    form.append(label, this.input, this.sendBtn);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener('input', () => this.typing());
+
+    const actions = el('div', 'a');
+    this.transcriptBtn = el('button', 'transcript', 'Download transcript');
+    this.transcriptBtn.type = 'button';
+    this.transcriptBtn.addEventListener('click', () => this.download());
+    this.endBtn = el('button', 'end', 'End chat');
+    this.endBtn.type = 'button';
+    this.endBtn.addEventListener('click', () => this.end());
+    this.newBtn = el('button', 'new', 'Start a new chat');
+    this.newBtn.type = 'button';
+    this.newBtn.hidden = true;
+    this.newBtn.addEventListener('click', () => this.restart());
+    actions.append(this.transcriptBtn, this.endBtn, this.newBtn);
+
+    p.append(h, this.securityEl, this.statusEl, this.errorEl, this.log, form, actions);
+    p.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        this.hide();
+      }
+    });
+    this.panel = p;
+    root.append(p);
+    launcher.setAttribute('aria-controls', p.id);
+    launcher.setAttribute('aria-expanded', 'true');
+    launcher.textContent = 'Hide chat';
+
+    if (this.skin.greeting) this.note(this.skin.greeting, false);
+    for (const m of this.saved.transcript) this.render(m);
+    this.showSecurity();
+    this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
+    this.input.focus();
+  }
+
+  show() {
+    if (!this.panel.hidden) {
+      this.hide();
+      return;
+    }
+    this.panel.hidden = false;
+    this.ctx.launcher.setAttribute('aria-expanded', 'true');
+    this.ctx.launcher.textContent = 'Hide chat';
+    this.input.focus();
+  }
+
+  hide() {
+    this.panel.hidden = true;
+    this.ctx.launcher.setAttribute('aria-expanded', 'false');
+    this.ctx.launcher.textContent = 'Chat with us';
+    this.ctx.launcher.focus();
+  }
+
+  // showSecurity writes exactly one sentence for the chat's state. The
+  // element is replaced wholesale, so no other sentence remains anywhere.
+  showSecurity() {
+    const s = this.saved.security;
+    let text;
+    switch (s) {
+      case 'verified':
+        text = S.VERIFIED;
+        break;
+      case 'unverified':
+        text = S.UNVERIFIED;
+        break;
+      case 'plaintext':
+        text = S.PLAINTEXT;
+        break;
+      default:
+        text = this.policy === 'plaintext' ? S.PLAINTEXT : S.STARTING;
+    }
+    this.securityEl.dataset.state = this.policy === 'plaintext' ? 'plaintext' : s;
+    this.securityEl.textContent = text;
+    if (s === 'unverified' && this.saved.fingerprint) {
+      this.securityEl.title = "Operator's key: " + humanFP(this.saved.fingerprint);
+    } else {
+      this.securityEl.removeAttribute('title');
+    }
+  }
+
+  setSecurity(s, fingerprint) {
+    this.saved.security = s;
+    this.saved.fingerprint = fingerprint || '';
+    this.save();
+    this.showSecurity();
+  }
+
+  setStatus(text) {
+    this.statusEl.textContent = text;
+  }
+
+  error(text) {
+    this.errorEl.textContent = text;
+    this.errorEl.hidden = !text;
+  }
+
+  render(m) {
+    const li = el('li', m.dir);
+    if (m.dir === 'note') {
+      li.textContent = m.text;
+    } else {
+      li.append(el('span', 'who', m.dir === 'me' ? 'You' : m.who || 'Operator'), document.createTextNode(m.text));
+    }
+    this.log.append(li);
+    this.log.scrollTop = this.log.scrollHeight;
+    return li;
+  }
+
+  add(dir, text, who) {
+    const m = { t: Date.now(), dir, text, who: who || '' };
+    if (dir !== 'note' || text) {
+      this.saved.transcript.push(m);
+      this.save();
+    }
+    return this.render(m);
+  }
+
+  note(text, keep = true) {
+    if (keep) return this.add('note', text);
+    return this.render({ dir: 'note', text });
+  }
+
+  // ---- start ----
+
+  start() {
+    if (this.policy !== 'plaintext') this.startWorker();
+    if (!this.restoring && this.skin.available === false) {
+      this.offline();
+      return;
+    }
+    this.connect(this.restoring);
+  }
+
+  offline() {
+    this.setStatus(S.OFFLINE);
+    this.input.disabled = true;
+    this.sendBtn.disabled = true;
+    this.endBtn.hidden = true;
+    this.newBtn.hidden = false;
+    this.newBtn.textContent = 'Try again';
+  }
+
+  startWorker() {
+    this.otrReady = startOTR({
+      base: this.ctx.base,
+      assets: this.ctx.assets,
+      policy: this.policy,
+      state: this.restoring ? this.saved.otr : null,
+      onEvent: (ev) => this.onOTR(ev),
+    }).then(
+      (otr) => {
+        this.otr = otr;
+        return otr;
+      },
+      (e) => {
+        this.otr = null;
+        if (this.policy === 'opportunistic') {
+          this.note('Encryption could not be started in this browser (' + e.message + ').');
+          this.setSecurity('plaintext');
+          this.flush();
+        } else {
+          this.error('Encryption could not be started in this browser (' + e.message + '), so this chat cannot be used. Please try another browser.');
+          this.input.disabled = true;
+          this.sendBtn.disabled = true;
+        }
+        return null;
+      },
+    );
+  }
+
+  // ---- XMPP ----
+
+  connect(restore) {
+    clearTimeout(this.reconnectTimer);
+    const conn = new Strophe.Connection(this.skin.bosh_url, { keepalive: true });
+    this.conn = conn;
+    conn.addHandler((m) => {
+      if (conn === this.conn) this.onMessage(m);
+      return true;
+    }, null, 'message');
+    const cb = (status, cond) => {
+      if (conn !== this.conn) return;
+      this.onConnStatus(conn, status, cond);
+    };
+    if (!this.restoring || !this.conn) this.setStatus(this.saved.operator ? this.statusEl.textContent : S.CONNECTING);
+    if (restore) {
+      try {
+        conn.restore(this.skin.anonymous_domain, cb);
+        return;
+      } catch {
+        // nothing to restore: a new session below
+      }
+    }
+    conn.connect(this.skin.anonymous_domain, null, cb);
+  }
+
+  onConnStatus(conn, status, cond) {
+    const St = Strophe.Status;
+    switch (status) {
+      case St.CONNECTED:
+        this.online(false);
+        break;
+      case St.ATTACHED:
+        this.online(true);
+        break;
+      case St.ATTACHFAIL:
+        this.connect(false);
+        break;
+      case St.AUTHFAIL:
+        this.error('The chat server refused an anonymous login. Please tell the website owner.');
+        break;
+      case St.CONNFAIL:
+      case St.CONNTIMEOUT:
+      case St.ERROR:
+        this.lost(cond);
+        break;
+      case St.DISCONNECTED:
+        if (!this.ending) this.lost(cond);
+        break;
+      default:
+    }
+  }
+
+  online(resumed) {
+    this.backoff = 1000;
+    this.error('');
+    if (this.wasLost) {
+      this.wasLost = false;
+      this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
+    } else if (!resumed) {
+      this.setStatus('');
+    }
+    if (!resumed) {
+      // A new XMPP session is a new visitor for the component: a new chat.
+      if (this.saved.transcript.length || this.saved.hadAke) this.note('A new chat has started.');
+      this.saved.operator = '';
+      this.secure = false;
+      if (this.policy !== 'plaintext') {
+        this.setSecurity('pending');
+        this.freshAKE();
+      }
+      return;
+    }
+    // Attached to the same BOSH session: the same chat goes on.
+    if (this.policy === 'plaintext') return;
+    (this.otrReady || Promise.resolve(null)).then((otr) => {
+      if (!otr) return;
+      if (otr.restored && (this.saved.security === 'verified' || this.saved.security === 'unverified')) {
+        this.secure = true;
+        this.flush();
+      } else {
+        this.freshAKE();
+      }
+    });
+  }
+
+  lost(cond) {
+    if (this.ending || this.saved.ended) return;
+    this.wasLost = true;
+    this.conn = null;
+    this.setStatus(S.RECONNECTING);
+    const delay = this.backoff * (0.75 + Math.random() * 0.5);
+    this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(true), delay);
+    if (!this.onlineHook) {
+      this.onlineHook = () => {
+        if (!this.conn && !this.saved.ended) this.connect(true);
+      };
+      window.addEventListener('online', this.onlineHook);
+    }
+    void cond;
+  }
+
+  xmpp(body, extra) {
+    if (!this.conn) return false;
+    const m = $msg({ to: this.jid, type: 'chat' });
+    if (body !== null) m.c('body').t(body).up();
+    if (body !== null && body.startsWith('?OTR')) {
+      m.c('private', { xmlns: NS_CARBONS }).up();
+      m.c('no-copy', { xmlns: NS_HINTS }).up();
+      m.c('no-store', { xmlns: NS_HINTS }).up();
+    }
+    if (extra) m.c(extra, { xmlns: extra === 'end' ? NS_OTRDESK : NS_CHATSTATES }).up();
+    this.conn.send(m);
+    return true;
+  }
+
+  onMessage(m) {
+    const from = Strophe.getBareJidFromJid(m.getAttribute('from') || '').toLowerCase();
+    if (from !== this.jid) return;
+    if (m.getAttribute('type') === 'error') {
+      const err = m.getElementsByTagName('error')[0];
+      let cond = '';
+      if (err) for (const c of err.children) if (c.localName !== 'text') cond = c.localName;
+      this.error(ERROR_WORDS[cond] || 'A message could not be delivered (' + (cond || 'unknown error') + ').');
+      return;
+    }
+    const status = m.getElementsByTagNameNS(NS_OTRDESK, 'status')[0];
+    if (status) this.onStatus(status);
+    for (const c of m.children) {
+      if (c.namespaceURI !== NS_CHATSTATES) continue;
+      const who = this.saved.operator || 'The operator';
+      this.typingEl(c.localName === 'composing' ? who + ' is typing…' : '');
+    }
+    const body = m.getElementsByTagName('body')[0];
+    if (!body) return;
+    const text = body.textContent;
+    this.typingEl('');
+    if (this.policy === 'plaintext' || (!this.otr && !this.otrReady)) {
+      this.add('them', text, this.saved.operator);
+      return;
+    }
+    if (text.startsWith('?OTR')) this.otrSeen = true;
+    (this.otrReady || Promise.resolve(null)).then((otr) => {
+      if (otr) otr.receive(text);
+      else this.add('them', text, this.saved.operator);
+    });
+  }
+
+  typingEl(text) {
+    if (!this.typingLine) {
+      this.typingLine = el('p', 'q');
+      this.typingLine.setAttribute('aria-live', 'off');
+      this.statusEl.after(this.typingLine);
+    }
+    this.typingLine.textContent = text;
+  }
+
+  onStatus(st) {
+    const state = st.getAttribute('state');
+    const name = st.getAttribute('operator') || 'Operator';
+    switch (state) {
+      case 'queued': {
+        const pos = parseInt(st.getAttribute('position') || '', 10);
+        this.saved.operator = '';
+        this.save();
+        this.setStatus(pos > 0 ? 'Waiting for an operator. You are number ' + pos + ' in the queue.' : 'Waiting for an operator…');
+        break;
+      }
+      case 'assigned':
+        this.saved.operator = name;
+        this.save();
+        this.setStatus('You are chatting with ' + name + '.');
+        this.note(name + ' joined the chat.');
+        if (this.saved.hadAke) this.freshAKE();
+        break;
+      case 'transferred':
+        this.setStatus('Your chat is being transferred to another operator…');
+        this.note('Your chat is being transferred.');
+        if (this.saved.hadAke) this.freshAKE();
+        break;
+      case 'ended':
+        if (!this.ending) this.finish(S.ENDED);
+        break;
+      default:
+    }
+  }
+
+  // freshAKE forgets the current OTR session and asks the operator for a new one.
+  freshAKE() {
+    if (this.policy === 'plaintext') return;
+    this.secure = false;
+    this.saved.hadAke = false;
+    this.otrSeen = false;
+    if (this.saved.security !== 'plaintext' || this.policy === 'require') this.setSecurity('pending');
+    (this.otrReady || Promise.resolve(null)).then((otr) => {
+      if (!otr) return;
+      this.querySent = true;
+      otr.query();
+    });
+  }
+
+  // ---- OTR worker events ----
+
+  onOTR(ev) {
+    switch (ev.ev) {
+      case 'send':
+        this.xmpp(ev.body);
+        break;
+      case 'show':
+        if (!ev.encrypted && this.policy === 'require') {
+          this.note('(unencrypted) ' + ev.text);
+        } else {
+          this.add('them', ev.text, this.saved.operator);
+        }
+        if (!ev.encrypted && this.policy === 'opportunistic' && !this.secure && this.otrSeen === false && this.querySent) {
+          // The operator answers in plaintext: opportunistic allows it.
+          this.setSecurity('plaintext');
+          this.flush();
+        }
+        break;
+      case 'secure': {
+        const fp = normFP(ev.fingerprint);
+        this.secure = true;
+        this.saved.hadAke = true;
+        this.setSecurity(this.trusted.includes(fp) ? 'verified' : 'unverified', fp);
+        this.flush();
+        break;
+      }
+      case 'insecure':
+        if (this.secure) {
+          this.secure = false;
+          this.setSecurity('pending');
+          this.note(S.ENCRYPTION_CLOSED);
+        }
+        break;
+      case 'state':
+        this.saved.otr = ev.state;
+        this.save();
+        break;
+      case 'error':
+        this.note(ev.message);
+        break;
+      default:
+    }
+  }
+
+  // ---- the visitor's actions ----
+
+  submit() {
+    const text = this.input.value;
+    if (!text.trim() || this.saved.ended) return;
+    this.input.value = '';
+    this.composing = false;
+    clearTimeout(this.pausedTimer);
+    const li = this.add('me', text);
+    if (this.policy === 'plaintext' || this.saved.security === 'plaintext') {
+      if (!this.xmpp(text, 'active')) this.outbox.push({ text, li });
+      return;
+    }
+    if (this.secure && this.otr) {
+      this.otr.send(text);
+      this.xmpp(null, 'active');
+      return;
+    }
+    li.dataset.pending = 'true';
+    li.title = 'Waiting for encryption';
+    this.outbox.push({ text, li });
+    if (!this.querySent && this.conn) this.freshAKE();
+  }
+
+  // flush sends what the visitor wrote before encryption (or the
+  // connection) was up.
+  flush() {
+    const queue = this.outbox;
+    this.outbox = [];
+    for (const { text, li } of queue) {
+      if (this.secure && this.otr) this.otr.send(text);
+      else if (this.saved.security === 'plaintext' || this.policy === 'plaintext') this.xmpp(text);
+      else {
+        this.outbox.push({ text, li });
+        continue;
+      }
+      delete li.dataset.pending;
+      li.removeAttribute('title');
+    }
+  }
+
+  typing() {
+    if (!this.conn || this.saved.ended) return;
+    if (!this.composing) {
+      this.composing = true;
+      this.xmpp(null, 'composing');
+    }
+    clearTimeout(this.pausedTimer);
+    this.pausedTimer = setTimeout(() => {
+      this.composing = false;
+      this.xmpp(null, 'paused');
+    }, PAUSED_AFTER_MS);
+  }
+
+  end() {
+    if (this.saved.ended) return;
+    this.ending = true;
+    const done = () => {
+      this.xmpp(null, 'end');
+      if (this.conn) {
+        this.conn.flush();
+        this.conn.disconnect('chat ended');
+      }
+      this.finish(S.ENDED_BY_YOU);
+    };
+    if (this.otr && this.secure) {
+      this.otr.end().then(done, done);
+    } else {
+      done();
+    }
+  }
+
+  finish(text) {
+    this.ending = true;
+    this.note(text);
+    this.setStatus(text);
+    this.saved.ended = true;
+    this.secure = false;
+    this.save();
+    try {
+      this.store && this.store.removeItem('strophe-bosh-session');
+    } catch {
+      // ignore
+    }
+    if (this.conn && this.conn.connected && !this.conn.disconnecting) this.conn.disconnect('chat ended');
+    this.conn = null;
+    this.input.disabled = true;
+    this.sendBtn.disabled = true;
+    this.endBtn.hidden = true;
+    this.newBtn.hidden = false;
+    this.newBtn.focus();
+  }
+
+  restart() {
+    // A new chat in the same widget: forget everything but the panel.
+    if (this.otr) this.otr.terminate();
+    this.panel.remove();
+    this.ctx.restart();
+  }
+
+  download() {
+    const lines = [
+      (this.skin.title || 'Chat') + ' — transcript',
+      'Saved ' + new Date().toISOString(),
+      '',
+    ];
+    for (const m of this.saved.transcript) {
+      const who = m.dir === 'me' ? 'You' : m.dir === 'them' ? m.who || 'Operator' : '*';
+      lines.push('[' + new Date(m.t).toISOString().slice(11, 19) + '] ' + who + ': ' + m.text);
+    }
+    const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/plain;charset=utf-8' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = 'chat-' + this.skin.name + '-' + new Date().toISOString().slice(0, 10) + '.txt';
+    a.hidden = true;
+    this.panel.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+}
+
+function mount(ctx) {
+  let chat = null;
+  const open = () => {
+    chat = new Chat({ ...ctx, restart: open });
+    chat.start();
+  };
+  open();
+  return {
+    show: () => chat.show(),
+  };
+}
+
+globalThis.__otrdeskChat = { mount };

@@ -1,0 +1,87 @@
+// The page side of the OTR worker.
+//
+// The worker script (assets/worker-<hash>.js: Go's wasm_exec.js followed by
+// worker.js) is fetched with its sha384 integrity and started from a blob:
+// URL, which is what a CSP with "worker-src blob:" allows for a script of
+// another origin. The worker fetches the wasm module with integrity too.
+//
+// Messages to the worker:   {op:'init', wasm:{url,integrity}, policy, state}
+//                           {op:'query'} {op:'send', text} {op:'receive', body}
+//                           {op:'end', id}
+// Messages from the worker: {ev:'ready', restored} {ev:'fatal', message}
+//                           {ev:'send', body}  a body for the network
+//                           {ev:'show', text, encrypted}
+//                           {ev:'secure', fingerprint} {ev:'insecure'}
+//                           {ev:'state', state}  the conversation, exported
+//                           {ev:'error', message} {ev:'done', id}
+//                           {ev:'timing', ake}   milliseconds of the last AKE
+
+export async function startOTR({ base, assets, policy, state, onEvent }) {
+  if (!assets.worker || !assets.wasm) throw new Error('the encryption engine is missing from this build');
+  let res;
+  try {
+    res = await fetch(base + 'assets/' + assets.worker.file, { integrity: assets.worker.integrity, credentials: 'omit' });
+  } catch {
+    throw new Error('the encryption program could not be loaded or failed its integrity check');
+  }
+  if (!res.ok) throw new Error('the encryption program could not be loaded (HTTP ' + res.status + ')');
+  const url = URL.createObjectURL(new Blob([await res.text()], { type: 'text/javascript' }));
+  let worker;
+  try {
+    worker = new Worker(url);
+  } catch {
+    URL.revokeObjectURL(url);
+    throw new Error('this page does not allow the encryption worker to run');
+  }
+  const waiting = new Map();
+  let nextID = 1;
+  const api = {
+    restored: false,
+    lastAKE: 0,
+    query: () => worker.postMessage({ op: 'query' }),
+    send: (text) => worker.postMessage({ op: 'send', text }),
+    receive: (body) => worker.postMessage({ op: 'receive', body }),
+    end: () =>
+      new Promise((resolve) => {
+        const id = nextID++;
+        waiting.set(id, resolve);
+        worker.postMessage({ op: 'end', id });
+      }),
+    terminate: () => worker.terminate(),
+  };
+  return new Promise((resolve, reject) => {
+    worker.onerror = (e) => {
+      URL.revokeObjectURL(url);
+      reject(new Error('the encryption worker failed to start' + (e && e.message ? ': ' + e.message : '')));
+    };
+    worker.onmessage = (e) => {
+      const ev = e.data || {};
+      switch (ev.ev) {
+        case 'ready':
+          URL.revokeObjectURL(url);
+          api.restored = !!ev.restored;
+          worker.onerror = (err) => onEvent({ ev: 'error', message: 'The encryption worker stopped: ' + (err.message || 'unknown error') + '.' });
+          resolve(api);
+          break;
+        case 'fatal':
+          URL.revokeObjectURL(url);
+          worker.terminate();
+          reject(new Error(ev.message));
+          break;
+        case 'done': {
+          const f = waiting.get(ev.id);
+          waiting.delete(ev.id);
+          if (f) f();
+          break;
+        }
+        case 'timing':
+          api.lastAKE = ev.ake;
+          globalThis.__otrdeskAKEms = ev.ake; // read by the browser benchmark
+          break;
+        default:
+          onEvent(ev);
+      }
+    };
+    worker.postMessage({ op: 'init', wasm: { url: base + 'assets/' + assets.wasm.file, integrity: assets.wasm.integrity }, policy, state });
+  });
+}

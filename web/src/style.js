@@ -1,0 +1,36 @@
+// The chat panel's stylesheet, adopted into the widget's shadow root as a
+// constructed stylesheet (no <style> element, so style-src is not needed).
+// The skin colour arrives as the --otrdesk-accent custom property, set through
+// the CSSOM on the host element.
+
+export const CSS = `
+.p{position:fixed;right:16px;bottom:80px;z-index:2147483000;display:flex;flex-direction:column;width:360px;max-width:calc(100vw - 32px);height:520px;max-height:calc(100vh - 112px);background:#fff;color:#1a1a1a;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.3);font:16px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;overflow:hidden}
+.p[hidden]{display:none}
+.h{display:flex;align-items:center;gap:8px;padding:10px 12px;background:var(--otrdesk-accent,#1b5e9f);color:#fff}
+.h h2{flex:1;margin:0;font-size:17px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.h button{min-width:44px;min-height:44px;border:0;border-radius:8px;background:transparent;color:inherit;font:inherit;cursor:pointer}
+button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{outline:3px solid #000;outline-offset:1px;box-shadow:0 0 0 5px #fff}
+.s{margin:0;padding:8px 12px;font-size:14px;border-bottom:1px solid #ddd}
+.s[data-state=verified]{background:#e6f4ea;color:#0d5323}
+.s[data-state=unverified]{background:#fff4e5;color:#7a3e00;font-weight:600}
+.s[data-state=plaintext]{background:#fdecea;color:#8a1111;font-weight:600}
+.s[data-state=pending]{background:#f3f3f3;color:#333}
+.q{margin:0;padding:4px 12px;min-height:1.4em;font-size:14px;color:#444}
+.m{flex:1;margin:0;padding:8px 12px;overflow-y:auto;list-style:none}
+.m li{margin:6px 0;max-width:85%;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}
+.m .me{margin-left:auto;background:var(--otrdesk-accent,#1b5e9f);color:#fff}
+.m .them{background:#eee;color:#1a1a1a}
+.m .note{max-width:none;padding:2px 0;color:#555;font-size:14px;text-align:center}
+.m .who{display:block;font-size:12px;opacity:.8}
+.f{display:flex;gap:8px;padding:8px 12px;border-top:1px solid #ddd}
+.f textarea{flex:1;min-height:44px;max-height:120px;padding:8px;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
+.f button,.a button{min-height:44px;padding:0 14px;border:0;border-radius:8px;background:var(--otrdesk-accent,#1b5e9f);color:#fff;font:inherit;font-size:16px;cursor:pointer}
+.f button:disabled,.f textarea:disabled{opacity:.5;cursor:not-allowed}
+.a{display:flex;gap:8px;flex-wrap:wrap;padding:0 12px 10px}
+.a button{background:#fff;color:#1a1a1a;border:1px solid #888;font-size:14px;min-height:40px}
+.e{margin:0;padding:8px 12px;background:#fdecea;color:#8a1111;font-size:14px}
+.e[hidden]{display:none}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@media (max-width:480px){.p{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;max-height:100%;border-radius:0}}
+@media (prefers-reduced-motion:no-preference){.p{transition:opacity .15s}}
+`;
