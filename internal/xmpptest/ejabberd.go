@@ -1,11 +1,190 @@
 package xmpptest
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 )
 
-// StartEjabberd starts a private ejabberd on loopback.
+// ejabberdUser is the system user Debian's ejabberdctl runs the VM as.
+const ejabberdUser = "ejabberd"
+
+// ejabberd runs Debian's ejabberd 23.01 through ejabberdctl, which (started
+// as root) runs the Erlang VM as the ejabberd user with su, in a session of
+// its own. The instance directory is therefore made under the system temp
+// directory and handed to that user.
+type ejabberd struct {
+	ctl      string
+	dir      string // config dir: ejabberd.yml, ejabberdctl.cfg, inetrc
+	node     string
+	distPort int
+}
+
+// StartEjabberd starts a private ejabberd on loopback and waits until it
+// serves c2s, components and BOSH. Close stops it, Erlang VM included.
+//
+// Erlang stays on 127.0.0.1 without epmd: ejabberdctl.cfg sets
+// ERL_DIST_PORT (a free port), so the node listens for distribution on that
+// port only and ejabberdctl's control nodes connect to it directly; the
+// cookie is random per instance.
 func StartEjabberd(ctx context.Context, opts Options) (*Server, error) {
-	return nil, errors.New("xmpptest: ejabberd not done yet")
+	ctl, err := lookPath("ejabberdctl", "ejabberd")
+	if err != nil {
+		return nil, err
+	}
+	u, err := user.Lookup(ejabberdUser)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no %s user (install the Debian package: apt-get install ejabberd)", ErrNotInstalled, ejabberdUser)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	s, data, err := newServer("ejabberd", opts, 0o750)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		s.cleanupDir()
+		return nil, err
+	}
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		s.cleanupDir()
+		return nil, fmt.Errorf("xmpptest: generating node name: %w", err)
+	}
+	e := &ejabberd{
+		ctl:      ctl,
+		dir:      s.Dir,
+		node:     "xmpptest-" + hex.EncodeToString(rnd[:4]) + "@localhost",
+		distPort: ports[0],
+	}
+	s.backend = e
+	s.LogFile = filepath.Join(s.Dir, "logs", "ejabberd.log")
+	if err := e.writeFiles(data, hex.EncodeToString(rnd[4:]), uid, gid); err != nil {
+		s.cleanupDir()
+		return nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		s.cleanupDir()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (e *ejabberd) writeFiles(data templateData, cookie string, uid, gid int) error {
+	cfg, err := renderTemplate("ejabberd.yml.tmpl", data)
+	if err != nil {
+		return err
+	}
+	ctlcfg := strings.Join([]string{
+		"# ejabberdctl settings of a private xmpptest instance.",
+		"ERLANG_NODE=" + e.node,
+		"# Distribution on one loopback port, no epmd, a random cookie.",
+		"ERL_DIST_PORT=" + strconv.Itoa(e.distPort),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		`ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie ` + cookie + ` -kernel inet_dist_use_interface {127,0,0,1}"`,
+		"EJABBERD_PID_PATH=" + filepath.Join(e.dir, "ejabberd.pid"),
+		"EJABBERD_BYPASS_WARNINGS=true",
+		"",
+	}, "\n")
+	inetrc := "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n"
+	files := map[string]string{
+		"ejabberd.yml":    string(cfg),
+		"ejabberdctl.cfg": ctlcfg,
+		"inetrc":          inetrc,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(content), 0o640); err != nil {
+			return fmt.Errorf("xmpptest: writing %s: %w", name, err)
+		}
+	}
+	for _, d := range []string{"logs", "db"} {
+		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o750); err != nil {
+			return fmt.Errorf("xmpptest: making %s: %w", d, err)
+		}
+	}
+	// The VM runs as the ejabberd user: hand it the whole instance.
+	err = filepath.WalkDir(e.dir, func(path string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
+	if err != nil {
+		return fmt.Errorf("xmpptest: handing the instance to the %s user: %w", ejabberdUser, err)
+	}
+	return nil
+}
+
+func (e *ejabberd) args(cmd ...string) []string {
+	return append([]string{"--config-dir", e.dir, "--logs", filepath.Join(e.dir, "logs"), "--spool", filepath.Join(e.dir, "db")}, cmd...)
+}
+
+func (e *ejabberd) command() (*exec.Cmd, error) {
+	cmd := exec.Command(e.ctl, e.args("foreground")...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "ERL_EPMD_ADDRESS=127.0.0.1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return cmd, nil
+}
+
+// stop sends SIGTERM to the VM (by the pid it wrote): Erlang then shuts
+// ejabberd down cleanly, and sh, su and ejabberdctl exit after it, each
+// reaping its child. Signalling ejabberdctl's group instead would orphan the
+// VM. After the grace time everything left is killed.
+func (e *ejabberd) stop(p *process) error {
+	vm := e.vmPid()
+	if vm <= 0 || p.exited() {
+		return p.terminate(10 * time.Second)
+	}
+	_ = syscall.Kill(vm, syscall.SIGTERM)
+	t := time.NewTimer(20 * time.Second)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+	}
+	_ = syscall.Kill(vm, syscall.SIGKILL)
+	err := p.terminate(5 * time.Second)
+	return errors.Join(errors.New("xmpptest: ejabberd did not stop within 20s; killed"), err)
+}
+
+func (e *ejabberd) vmPid() int {
+	b, err := os.ReadFile(filepath.Join(e.dir, "ejabberd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// register runs ejabberdctl register.
+func (e *ejabberd) register(ctx context.Context, user, password string) error {
+	cmd := exec.CommandContext(ctx, e.ctl, e.args("register", user, Domain, password)...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "ERL_EPMD_ADDRESS=127.0.0.1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if bytes.Contains(out, []byte("already registered")) {
+			return nil
+		}
+		return fmt.Errorf("ejabberdctl register: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
