@@ -1,0 +1,387 @@
+package otr
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Test keys are generated once per test binary: DSA parameter generation
+// is the slow part of a test run.
+var (
+	testKeysOnce sync.Once
+	testKeys     [3]*PrivateKey
+)
+
+func testKey(t testing.TB, i int) *PrivateKey {
+	t.Helper()
+	testKeysOnce.Do(func() {
+		for j := range testKeys {
+			k, err := GenerateKey(rand.Reader)
+			if err != nil {
+				panic(err)
+			}
+			testKeys[j] = k
+		}
+	})
+	return testKeys[i]
+}
+
+// endpoint is one side of an in-memory chat.
+type endpoint struct {
+	t      testing.TB
+	name   string
+	c      *Conversation
+	shown  [][]byte
+	events []Event
+	errs   []error
+	out    [][]byte // sent, not yet delivered
+}
+
+func newEndpoint(t testing.TB, name string, key *PrivateKey, p Policy) *endpoint {
+	t.Helper()
+	c, err := NewConversation(Config{PrivateKey: key, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &endpoint{t: t, name: name, c: c}
+}
+
+func (e *endpoint) send(msg string) {
+	e.t.Helper()
+	out, err := e.c.Send([]byte(msg))
+	if err != nil {
+		e.t.Fatalf("%s: Send: %v", e.name, err)
+	}
+	e.out = append(e.out, out...)
+}
+
+func (e *endpoint) receive(msg []byte) {
+	show, send, ev, err := e.c.Receive(msg)
+	if show != nil {
+		e.shown = append(e.shown, show)
+	}
+	e.events = append(e.events, ev...)
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+	e.out = append(e.out, send...)
+}
+
+func (e *endpoint) has(k EventKind) bool {
+	for _, ev := range e.events {
+		if ev.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *endpoint) lastShown() string {
+	if len(e.shown) == 0 {
+		return ""
+	}
+	return string(e.shown[len(e.shown)-1])
+}
+
+// pump delivers messages both ways until nothing is left, and fails on a
+// loop that does not settle.
+func pump(t testing.TB, a, b *endpoint) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if len(a.out) == 0 && len(b.out) == 0 {
+			return
+		}
+		ao, bo := a.out, b.out
+		a.out, b.out = nil, nil
+		for _, m := range ao {
+			b.receive(m)
+		}
+		for _, m := range bo {
+			a.receive(m)
+		}
+	}
+	t.Fatal("messages never settled")
+}
+
+func securePair(t testing.TB, pa, pb Policy) (*endpoint, *endpoint) {
+	t.Helper()
+	a := newEndpoint(t, "alice", testKey(t, 0), pa)
+	b := newEndpoint(t, "bob", testKey(t, 1), pb)
+	q, err := a.c.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.out = q
+	pump(t, a, b)
+	if !a.c.IsEncrypted() || !b.c.IsEncrypted() {
+		t.Fatalf("not encrypted after AKE: alice %v bob %v (errs %v %v)", a.c.IsEncrypted(), b.c.IsEncrypted(), a.errs, b.errs)
+	}
+	return a, b
+}
+
+func TestAKEAndData(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	fa, _ := a.c.PeerFingerprint()
+	fb, _ := b.c.PeerFingerprint()
+	if fa != testKey(t, 1).Fingerprint() || fb != testKey(t, 0).Fingerprint() {
+		t.Fatal("fingerprints do not match the keys")
+	}
+	if !a.has(EventGoneSecure) || !b.has(EventGoneSecure) {
+		t.Fatal("no gone-secure event")
+	}
+	sa, _ := a.c.SessionID()
+	sb, _ := b.c.SessionID()
+	if !bytes.Equal(sa, sb) {
+		t.Fatal("session ids differ")
+	}
+	for i := 0; i < 10; i++ {
+		msg := fmt.Sprintf("hello %d, ünïcödé ✓", i)
+		a.send(msg)
+		if !bytes.HasPrefix(a.out[0], []byte("?OTR:AAMD")) {
+			t.Fatalf("not a v3 data message: %q", a.out[0])
+		}
+		pump(t, a, b)
+		if b.lastShown() != msg {
+			t.Fatalf("bob got %q, want %q", b.lastShown(), msg)
+		}
+		reply := fmt.Sprintf("reply %d", i)
+		b.send(reply)
+		pump(t, a, b)
+		if a.lastShown() != reply {
+			t.Fatalf("alice got %q, want %q", a.lastShown(), reply)
+		}
+	}
+	if len(a.errs)+len(b.errs) > 0 {
+		t.Fatalf("errors: %v %v", a.errs, b.errs)
+	}
+}
+
+func TestGroupConstants(t *testing.T) {
+	if !dhP.ProbablyPrime(20) || !dhQ.ProbablyPrime(20) || dhP.BitLen() != 1536 {
+		t.Fatal("the DH modulus is not the 1536-bit safe prime")
+	}
+	_ = errors.New
+}
+
+// TestPolicies runs every combination of the policy flags that bear on
+// starting a chat, on both sides: a chat started by a query (when that
+// side allows OTR at all) and one started by plaintext, checking the
+// outcome against the rules. ErrorStartAKE only bears on error messages;
+// TestErrorStartAKE covers it.
+func TestPolicies(t *testing.T) {
+	flags := []Policy{AllowV2, AllowV3, RequireEncryption, SendWhitespaceTag, WhitespaceStartAKE}
+	var all []Policy
+	for m := 0; m < 1<<len(flags); m++ {
+		var p Policy
+		for i, f := range flags {
+			if m&(1<<i) != 0 {
+				p |= f
+			}
+		}
+		all = append(all, p)
+	}
+	common := func(pa, pb Policy) int {
+		switch {
+		case pa.has(AllowV3) && pb.has(AllowV3):
+			return 3
+		case pa.has(AllowV2) && pb.has(AllowV2):
+			return 2
+		}
+		return 0
+	}
+	for _, pa := range all {
+		for _, pb := range all {
+			// Query started by alice.
+			a := newEndpoint(t, "alice", testKey(t, 0), pa)
+			b := newEndpoint(t, "bob", testKey(t, 1), pb)
+			q, err := a.c.Start()
+			if !pa.enabled() {
+				if err == nil {
+					t.Fatalf("%b: Start with OTR disabled worked", pa)
+				}
+				continue
+			}
+			a.out = q
+			pump(t, a, b)
+			want := common(pa, pb) != 0
+			if a.c.IsEncrypted() != want || b.c.IsEncrypted() != want {
+				t.Fatalf("query %06b->%06b: encrypted %v/%v, want %v", pa, pb, a.c.IsEncrypted(), b.c.IsEncrypted(), want)
+			}
+			if want {
+				if v := a.c.best().version; v != common(pa, pb) {
+					t.Fatalf("query %06b->%06b: version %d, want %d", pa, pb, v, common(pa, pb))
+				}
+				a.send("hi")
+				pump(t, a, b)
+				if b.lastShown() != "hi" {
+					t.Fatalf("query %06b->%06b: bob shows %q", pa, pb, b.lastShown())
+				}
+			}
+			if len(a.errs)+len(b.errs) > 0 {
+				t.Fatalf("query %06b->%06b: errors %v %v", pa, pb, a.errs, b.errs)
+			}
+
+			// Plaintext sent first by alice.
+			a = newEndpoint(t, "alice", testKey(t, 0), pa)
+			b = newEndpoint(t, "bob", testKey(t, 1), pb)
+			a.send("first")
+			pump(t, a, b)
+			tagged := pa.has(SendWhitespaceTag) && !pa.has(RequireEncryption)
+			ake := common(pa, pb) != 0 && (pa.has(RequireEncryption) || tagged && pb.has(WhitespaceStartAKE))
+			if a.c.IsEncrypted() != ake || b.c.IsEncrypted() != ake {
+				t.Fatalf("plain %06b->%06b: encrypted %v/%v, want %v", pa, pb, a.c.IsEncrypted(), b.c.IsEncrypted(), ake)
+			}
+			// Nothing the user typed is lost: either shown at once, or
+			// (require-encryption) sent once the chat is private.
+			if pa.has(RequireEncryption) && !ake {
+				for _, m := range b.shown {
+					if string(m) == "first" {
+						t.Fatalf("plain %06b->%06b: required encryption but bob saw %q", pa, pb, b.shown)
+					}
+				}
+			} else if string(stripTag([]byte(b.lastShown()))) != "first" {
+				t.Fatalf("plain %06b->%06b: bob shows %q", pa, pb, b.shown)
+			}
+		}
+	}
+}
+
+func TestReAKEWhileSecure(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	a.send("before")
+	pump(t, a, b)
+	sid1, _ := a.c.SessionID()
+	a.events, b.events = nil, nil
+	q, _ := b.c.Start()
+	b.out = q
+	pump(t, a, b)
+	if !a.has(EventStillSecure) || !b.has(EventStillSecure) {
+		t.Fatalf("no still-secure event: %v %v", a.events, b.events)
+	}
+	sid2, _ := a.c.SessionID()
+	if bytes.Equal(sid1, sid2) {
+		t.Fatal("session id unchanged by re-AKE")
+	}
+	b.send("after")
+	pump(t, a, b)
+	if a.lastShown() != "after" {
+		t.Fatalf("alice shows %q", a.lastShown())
+	}
+}
+
+func TestLostAndReordered(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	// Lost: drop a message; the next ones still decrypt.
+	a.send("lost")
+	a.out = nil
+	a.send("kept")
+	pump(t, a, b)
+	if b.lastShown() != "kept" {
+		t.Fatalf("after a loss bob shows %q", b.lastShown())
+	}
+	// Reordered across a key rotation: two messages, delivered in
+	// reverse, are both readable when keys have not moved on twice.
+	b.send("rotate")
+	pump(t, a, b)
+	a.send("one")
+	one := a.out
+	a.out = nil
+	a.send("two")
+	two := a.out
+	a.out = nil
+	for _, m := range two {
+		b.receive(m)
+	}
+	for _, m := range one {
+		b.receive(m)
+	}
+	// "one" has a lower counter on the same keys as "two": rejected as a replay.
+	if b.lastShown() != "two" || len(b.errs) != 1 || !errors.Is(b.errs[0], ErrReplayed) {
+		t.Fatalf("reordered: shown %q errs %v", b.shown, b.errs)
+	}
+}
+
+func TestReplayAndBadMAC(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	a.send("once")
+	msg := a.out[0]
+	pump(t, a, b)
+	b.out = nil
+	_, _, _, err := b.c.Receive(msg)
+	if !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay: err %v", err)
+	}
+	a.send("tamper")
+	bin, err := DecodeMessage(a.out[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.out = nil
+	// Flip a bit of the ciphertext (just before the 20-byte MAC and the
+	// 4-byte empty old-MAC list).
+	bin[len(bin)-25] ^= 1
+	show, send, ev, err := b.c.Receive([]byte(EncodeMessage(bin)))
+	if !errors.Is(err, ErrBadMAC) || show != nil {
+		t.Fatalf("bad MAC: show %q err %v", show, err)
+	}
+	if len(send) != 1 || !bytes.HasPrefix(send[0], []byte("?OTR Error:")) || len(ev) != 1 || ev[0].Kind != EventError {
+		t.Fatalf("bad MAC: send %q events %v", send, ev)
+	}
+	// The session survives both.
+	a.send("still")
+	pump(t, a, b)
+	if b.lastShown() != "still" {
+		t.Fatalf("bob shows %q", b.lastShown())
+	}
+}
+
+func TestEnd(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	out, err := a.c.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.out = out
+	pump(t, a, b)
+	if a.c.IsEncrypted() || b.c.IsEncrypted() || !b.has(EventGoneInsecure) {
+		t.Fatal("end did not reach bob")
+	}
+	if _, err := b.c.Send([]byte("into the void")); !errors.Is(err, ErrFinished) {
+		t.Fatalf("send in finished state: %v", err)
+	}
+	out, _ = b.c.End()
+	if len(out) != 0 {
+		t.Fatal("ending a finished chat sent something")
+	}
+	b.send("plain again")
+	pump(t, a, b)
+	if a.lastShown() != "plain again" {
+		t.Fatal("plaintext after end not shown")
+	}
+	// Restart.
+	q, _ := a.c.Start()
+	a.out = q
+	pump(t, a, b)
+	if !a.c.IsEncrypted() || !b.c.IsEncrypted() {
+		t.Fatal("no re-AKE after end")
+	}
+}
+
+func TestErrorStartAKE(t *testing.T) {
+	for _, p := range []Policy{PolicyManual, PolicyManual | ErrorStartAKE} {
+		a := newEndpoint(t, "alice", testKey(t, 0), p)
+		b := newEndpoint(t, "bob", testKey(t, 1), PolicyManual)
+		a.receive([]byte(ErrorMessage("You transmitted an unreadable encrypted message.")))
+		if len(a.events) != 1 || a.events[0].Kind != EventPeerError || a.events[0].Text != "You transmitted an unreadable encrypted message." {
+			t.Fatalf("events %v", a.events)
+		}
+		pump(t, a, b)
+		if a.c.IsEncrypted() != p.has(ErrorStartAKE) {
+			t.Fatalf("policy %06b: encrypted %v after an error message", p, a.c.IsEncrypted())
+		}
+	}
+}
