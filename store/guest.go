@@ -136,7 +136,7 @@ func encodeGuest(g Guest) []byte {
 func decodeGuest(id string, b []byte) (Guest, error) {
 	g, ok := decodeGuestFields(b)
 	if !ok {
-		return Guest{}, fmt.Errorf("store: decoding guest %q: %w", id, ErrCorrupt)
+		return Guest{}, failf(ErrCorrupt, "guest %q: the stored record is damaged", id)
 	}
 	g.ID = id
 	return g, nil
@@ -193,8 +193,8 @@ func (s *Store) PutGuest(g Guest) error {
 		guests, idx := tx.Bucket(bucketGuests), tx.Bucket(bucketGuestIdx)
 		newKey := guestIndexKey(g.Skin, g.RealJID)
 		if other := idx.Get(newKey); other != nil && !bytes.Equal(other, id) {
-			return fmt.Errorf("store: guest %s: the visitor %s already has guest %s in skin %s (reuse it or delete it first): %w",
-				g.ID, g.RealJID, other, g.Skin, ErrExists)
+			return failf(ErrExists, "guest %s: the visitor %s already has guest %s in skin %s: reuse it or delete it first",
+				g.ID, g.RealJID, other, g.Skin)
 		}
 		if old := guests.Get(id); old != nil {
 			og, err := decodeGuest(g.ID, old)
@@ -224,7 +224,7 @@ func (s *Store) Guest(id string) (Guest, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketGuests).Get([]byte(id))
 		if v == nil {
-			return fmt.Errorf("store: guest %q: %w", id, ErrNotFound)
+			return failf(ErrNotFound, "guest %q does not exist", id)
 		}
 		var err error
 		g, err = decodeGuest(id, v)
@@ -243,11 +243,11 @@ func (s *Store) GuestByRealJID(skin, realJID string) (Guest, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketGuestIdx).Get(guestIndexKey(skin, realJID))
 		if id == nil {
-			return fmt.Errorf("store: guest of %s in skin %q: %w", realJID, skin, ErrNotFound)
+			return failf(ErrNotFound, "no guest of %s in skin %q", realJID, skin)
 		}
 		v := tx.Bucket(bucketGuests).Get(id)
 		if v == nil {
-			return fmt.Errorf("store: index names guest %s, which does not exist: %w", id, ErrCorrupt)
+			return failf(ErrCorrupt, "the guest index names guest %s, which does not exist", id)
 		}
 		var err error
 		g, err = decodeGuest(string(id), v)
@@ -295,7 +295,7 @@ func (s *Store) DeleteGuest(id string) error {
 		guests := tx.Bucket(bucketGuests)
 		v := guests.Get([]byte(id))
 		if v == nil {
-			return fmt.Errorf("store: guest %q: %w", id, ErrNotFound)
+			return failf(ErrNotFound, "guest %q does not exist", id)
 		}
 		return deleteGuest(tx, id, v)
 	})

@@ -59,7 +59,7 @@ func schemaVersion(tx *bolt.Tx) (v uint64, err error) {
 	}
 	v, err = decodeVersion(meta.Get(keyVersion))
 	if err != nil {
-		return 0, &notStoreError{why: err.Error(), err: err}
+		return 0, &notStoreError{why: unprefix(err).Error(), err: err}
 	}
 	return v, nil
 }
@@ -67,7 +67,7 @@ func schemaVersion(tx *bolt.Tx) (v uint64, err error) {
 // decodeVersion decodes the value of meta/version.
 func decodeVersion(b []byte) (uint64, error) {
 	if len(b) != 8 {
-		return 0, fmt.Errorf("schema version is %d bytes, want 8: %w", len(b), ErrCorrupt)
+		return 0, failf(ErrCorrupt, "schema version is %d bytes, want 8", len(b))
 	}
 	return binary.BigEndian.Uint64(b), nil
 }
@@ -77,13 +77,7 @@ func encodeVersion(v uint64) []byte {
 }
 
 // migrate brings db to len(migs), or refuses a newer schema.
-func migrate(db *bolt.DB, migs []migration) (err error) {
-	defer func() {
-		// bbolt panics on some damaged files; that is bad input, not a crash.
-		if r := recover(); r != nil {
-			err = &notStoreError{why: fmt.Sprintf("damaged: %v", r), err: ErrCorrupt}
-		}
-	}()
+func migrate(db *bolt.DB, migs []migration) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		v, err := schemaVersion(tx)
 		if err != nil {

@@ -35,7 +35,7 @@ func encodeOperator(o Operator) []byte {
 func decodeOperator(jid string, b []byte) (Operator, error) {
 	o, ok := decodeOperatorFields(b)
 	if !ok {
-		return Operator{}, fmt.Errorf("store: decoding operator %q: %w", jid, ErrCorrupt)
+		return Operator{}, failf(ErrCorrupt, "operator %q: the stored record is damaged", jid)
 	}
 	o.JID = jid
 	return o, nil
@@ -86,7 +86,7 @@ func (s *Store) Operator(jid string) (Operator, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketOperators).Get([]byte(j))
 		if v == nil {
-			return fmt.Errorf("store: operator %s: %w", j, ErrNotFound)
+			return failf(ErrNotFound, "operator %s does not exist", j)
 		}
 		var err error
 		o, err = decodeOperator(j, v)
@@ -123,7 +123,7 @@ func (s *Store) DeleteOperator(jid string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOperators)
 		if b.Get([]byte(j)) == nil {
-			return fmt.Errorf("store: operator %s: %w", j, ErrNotFound)
+			return failf(ErrNotFound, "operator %s does not exist", j)
 		}
 		if err := b.Delete([]byte(j)); err != nil {
 			return fmt.Errorf("store: operator %s: deleting: %w", j, err)

@@ -104,10 +104,10 @@ func decodeSkin(name string, b []byte) (Skin, error) {
 	var r skinRecord
 	d := json.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(&r); err != nil {
-		return Skin{}, fmt.Errorf("store: decoding skin %q: %w: %w", name, ErrCorrupt, err)
+		return Skin{}, failf(ErrCorrupt, "skin %q: the stored record is damaged: %w", name, err)
 	}
 	if d.More() {
-		return Skin{}, fmt.Errorf("store: decoding skin %q: trailing data: %w", name, ErrCorrupt)
+		return Skin{}, failf(ErrCorrupt, "skin %q: the stored record is damaged: trailing data", name)
 	}
 	sk := Skin{
 		Name: name, Title: r.Title, Greeting: r.Greeting, Color: r.Color, Policy: r.Policy,
@@ -292,7 +292,7 @@ func (s *Store) CreateSkin(sk Skin) error {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSkins)
 		if b.Get([]byte(sk.Name)) != nil {
-			return fmt.Errorf("store: skin %s: %w", sk.Name, ErrExists)
+			return failf(ErrExists, "skin %s already exists", sk.Name)
 		}
 		return b.Put([]byte(sk.Name), v)
 	})
@@ -308,7 +308,7 @@ func (s *Store) Skin(name string) (Skin, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSkins).Get([]byte(name))
 		if v == nil {
-			return fmt.Errorf("store: skin %q: %w", name, ErrNotFound)
+			return failf(ErrNotFound, "skin %q does not exist", name)
 		}
 		var err error
 		sk, err = decodeSkin(name, v)
@@ -349,7 +349,7 @@ func (s *Store) UpdateSkin(name string, fn func(*Skin) error) (Skin, error) {
 		b := tx.Bucket(bucketSkins)
 		v := b.Get([]byte(name))
 		if v == nil {
-			return fmt.Errorf("store: skin %q: %w", name, ErrNotFound)
+			return failf(ErrNotFound, "skin %q does not exist", name)
 		}
 		sk, err := decodeSkin(name, v)
 		if err != nil {
@@ -391,7 +391,7 @@ func (s *Store) DeleteSkin(name string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSkins)
 		if b.Get([]byte(name)) == nil {
-			return fmt.Errorf("store: skin %q: %w", name, ErrNotFound)
+			return failf(ErrNotFound, "skin %q does not exist", name)
 		}
 		if err := b.Delete([]byte(name)); err != nil {
 			return fmt.Errorf("store: deleting skin %s: %w", name, err)

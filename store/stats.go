@@ -68,7 +68,7 @@ func encodeChat(r ChatRecord) []byte {
 func decodeChat(skin string, b []byte) (ChatRecord, error) {
 	r, ok := decodeChatFields(b)
 	if !ok {
-		return ChatRecord{}, fmt.Errorf("store: decoding a chat record of skin %q: %w", skin, ErrCorrupt)
+		return ChatRecord{}, failf(ErrCorrupt, "a chat record of skin %q is damaged", skin)
 	}
 	r.Skin = skin
 	return r, nil
@@ -147,7 +147,7 @@ func (s *Store) Stats(skin string, since time.Time) (SkinStats, error) {
 		b := tx.Bucket(bucketStats).Bucket([]byte(skin))
 		if b == nil {
 			if tx.Bucket(bucketSkins).Get([]byte(skin)) == nil {
-				return fmt.Errorf("store: stats of skin %q: %w", skin, ErrNotFound)
+				return failf(ErrNotFound, "skin %q does not exist and has no statistics", skin)
 			}
 			return nil
 		}
@@ -174,13 +174,13 @@ func (s *Store) Stats(skin string, since time.Time) (SkinStats, error) {
 		c := b.Cursor()
 		for k, v := c.Seek(dayKey(since)); k != nil; k, v = c.Next() {
 			if len(k) != len(dayKeyLayout)+8 {
-				return fmt.Errorf("store: stats of skin %q: key %x: %w", skin, k, ErrCorrupt)
+				return failf(ErrCorrupt, "stats of skin %q: key %x is damaged", skin, k)
 			}
 			if cur == nil || !bytes.Equal(k[:len(dayKeyLayout)], cur) {
 				flush()
 				cur = append(cur[:0], k[:len(dayKeyLayout)]...)
 				if _, err := time.Parse(dayKeyLayout, string(cur)); err != nil {
-					return fmt.Errorf("store: stats of skin %q: day %q: %w", skin, cur, ErrCorrupt)
+					return failf(ErrCorrupt, "stats of skin %q: day %q is damaged", skin, cur)
 				}
 			}
 			r, err := decodeChat(skin, v)

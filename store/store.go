@@ -45,6 +45,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -98,14 +99,14 @@ func Open(path string) (*Store, error) {
 
 func open(path string, migs []migration) (*Store, error) {
 	if path == "" {
-		return nil, fmt.Errorf("store: no path given: set store.path to a file such as /var/lib/otrdesk/otrdesk.db: %w", ErrInvalid)
+		return nil, invalid("no path given: set store.path to a file such as /var/lib/otrdesk/otrdesk.db")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating the directory of %s: %w", path, err)
 	}
 	if fi, err := os.Stat(path); err == nil {
 		if fi.IsDir() {
-			return nil, fmt.Errorf("store: %s is a directory; set store.path to a file inside it: %w", path, ErrInvalid)
+			return nil, invalid("%s is a directory: set store.path to a file inside it", path)
 		}
 		// The store holds visitors' JIDs: nobody but the owner reads it.
 		if fi.Mode().Perm()&0o077 != 0 {
@@ -114,17 +115,33 @@ func open(path string, migs []migration) (*Store, error) {
 			}
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	var db *bolt.DB
+	err := guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+		return err
+	})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
 			return nil, ErrInUse
+		case errors.Is(err, ErrNotStore):
+			return nil, err
 		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrChecksum):
-			return nil, &notStoreError{path: path, err: err}
+			return nil, &notStoreError{path: path, why: "not a bbolt database: " + err.Error(), err: err}
 		}
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
-	if err := migrate(db, migs); err != nil {
+	err = guard(path, func() error {
+		if err := migrate(db, migs); err != nil {
+			return err
+		}
+		return walk(db)
+	})
+	if err != nil {
 		db.Close()
 		var nse *notStoreError
 		if errors.As(err, &nse) {
@@ -170,11 +187,7 @@ type notStoreError struct {
 }
 
 func (e *notStoreError) Error() string {
-	why := e.why
-	if why == "" && e.err != nil {
-		why = "not a bbolt database: " + e.err.Error()
-	}
-	return fmt.Sprintf("store: %s is not an otrdesk store (%s); check store.path", e.path, why)
+	return fmt.Sprintf("store: %s is not an otrdesk store (%s): check store.path, or restore the file from a backup", e.path, e.why)
 }
 
 func (e *notStoreError) Unwrap() []error {
@@ -182,6 +195,38 @@ func (e *notStoreError) Unwrap() []error {
 		return []error{ErrNotStore}
 	}
 	return []error{ErrNotStore, e.err}
+}
+
+// guard runs fn, turning a bbolt panic or a memory fault on the mapped
+// file (both mean a damaged file) into a notStoreError. After a fault
+// inside bolt.Open the half-open file is left to the garbage collector.
+func guard(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = &notStoreError{path: path, why: fmt.Sprintf("damaged: %v", r), err: ErrCorrupt}
+		}
+	}()
+	return fn()
+}
+
+// walk visits every key of every bucket once, so a damaged page is found
+// at Open (under guard) and not in the middle of serving.
+func walk(db *bolt.DB) error {
+	var visit func(b *bolt.Bucket) error
+	visit = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if sub := b.Bucket(k); sub != nil {
+					return visit(sub)
+				}
+			}
+			return nil
+		})
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return visit(b) })
+	})
 }
 
 // tooNewError reports a schema newer than this binary.

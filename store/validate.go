@@ -11,10 +11,23 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// invalid builds a validation error that wraps ErrInvalid.
+// invalid builds a validation error: "store: " and the message, matching
+// ErrInvalid under errors.Is.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("store: "+format+": %w", append(args, ErrInvalid)...)
+	return failf(ErrInvalid, format, args...)
 }
+
+// failf builds an error whose text is "store: " and the formatted message
+// and which matches sentinel (and any %w argument) under errors.Is, without
+// repeating the sentinel's own text.
+func failf(sentinel error, format string, args ...any) error {
+	return &sentinelError{sentinel: sentinel, err: fmt.Errorf(format, args...)}
+}
+
+type sentinelError struct{ sentinel, err error }
+
+func (e *sentinelError) Error() string   { return "store: " + e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 // ValidSkinName reports whether name can name a skin: 1 to 63 characters of
 // a-z, 0-9 and '-', starting with a letter or digit, and not starting with

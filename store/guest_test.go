@@ -1,0 +1,281 @@
+package store
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func demoGuest(id string) Guest {
+	return Guest{
+		ID:         id,
+		RealJID:    "k3j2x@guest.example.org/abc",
+		Skin:       "demo",
+		Operator:   "alice@example.org/pidgin",
+		State:      "assigned",
+		Created:    t0,
+		LastActive: t0.Add(5 * time.Minute),
+		Queued:     t0.Add(time.Second),
+		Assigned:   t0.Add(90*time.Second + 123456789),
+	}
+}
+
+func TestNewGuestID(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z2-7]{16}$`)
+	seen := make(map[string]bool)
+	for i := 0; i < 1000; i++ {
+		id := NewGuestID()
+		if !re.MatchString(id) {
+			t.Fatalf("NewGuestID() = %q, want 16 characters of [a-z2-7]", id)
+		}
+		if err := validGuestID(id); err != nil {
+			t.Fatalf("NewGuestID() = %q, which PutGuest refuses: %v", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("NewGuestID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestGuestCRUD(t *testing.T) {
+	s, clk := newStore(t)
+	id := NewGuestID()
+	if _, err := s.Guest(id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Guest before put: %v, want ErrNotFound", err)
+	}
+	g := demoGuest(id)
+	if err := s.PutGuest(g); err != nil {
+		t.Fatalf("PutGuest: %v", err)
+	}
+	got, err := s.Guest(id)
+	if err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("Guest = %+v, %v\nwant %+v", got, err, g)
+	}
+	got, err = s.GuestByRealJID("demo", g.RealJID)
+	if err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("GuestByRealJID = %+v, %v\nwant %+v", got, err, g)
+	}
+	if _, err := s.GuestByRealJID("other", g.RealJID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GuestByRealJID in another skin: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GuestByRealJID("demo", "k3j2x@guest.example.org/other"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GuestByRealJID with another resource: %v, want ErrNotFound", err)
+	}
+
+	// Created is filled in when zero; times come back in UTC.
+	clk.advance(time.Hour)
+	id2 := NewGuestID()
+	g2 := Guest{ID: id2, RealJID: "Q@Guest.Example.org/x", Skin: "demo", State: "queued",
+		LastActive: t0.In(time.FixedZone("X", 3600))}
+	if err := s.PutGuest(g2); err != nil {
+		t.Fatalf("PutGuest g2: %v", err)
+	}
+	got2, err := s.Guest(id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got2.Created.Equal(t0.Add(time.Hour)) || got2.LastActive.Location() != time.UTC || !got2.LastActive.Equal(t0) {
+		t.Fatalf("Guest g2 times = %v, %v", got2.Created, got2.LastActive)
+	}
+	if got2.RealJID != "q@guest.example.org/x" {
+		t.Fatalf("RealJID stored as %q, want the normalised q@guest.example.org/x", got2.RealJID)
+	}
+	if _, err := s.GuestByRealJID("demo", "Q@GUEST.example.org/x"); err != nil {
+		t.Fatalf("GuestByRealJID with other case: %v", err)
+	}
+	if !got2.Queued.IsZero() || !got2.Assigned.IsZero() || got2.Operator != "" {
+		t.Fatalf("zero fields came back set: %+v", got2)
+	}
+
+	all, err := s.Guests()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Guests = %d guests, %v; want 2", len(all), err)
+	}
+	if n, err := s.GuestCount("demo"); n != 2 || err != nil {
+		t.Fatalf("GuestCount(demo) = %d, %v; want 2", n, err)
+	}
+	if n, err := s.GuestCount("dem"); n != 0 || err != nil {
+		t.Fatalf("GuestCount(dem) = %d, %v; want 0", n, err)
+	}
+
+	if err := s.DeleteGuest(id); err != nil {
+		t.Fatalf("DeleteGuest: %v", err)
+	}
+	wantErr(t, s.DeleteGuest(id), ErrNotFound, id)
+	if _, err := s.GuestByRealJID("demo", g.RealJID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("index entry left after delete: %v", err)
+	}
+	checkIndex(t, s)
+}
+
+// checkIndex asserts that guestidx holds exactly one entry per guest,
+// pointing at it.
+func checkIndex(t *testing.T, s *Store) {
+	t.Helper()
+	guests, err := s.Guests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range guests {
+		got, err := s.GuestByRealJID(g.Skin, g.RealJID)
+		if err != nil || got.ID != g.ID {
+			t.Fatalf("index for %s/%s gives %q, %v; want %s", g.Skin, g.RealJID, got.ID, err, g.ID)
+		}
+	}
+	n, err := s.indexLen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(guests) {
+		t.Fatalf("index has %d entries for %d guests", n, len(guests))
+	}
+}
+
+func TestGuestIndexOnUpdate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Guest)
+	}{
+		{"state only", func(g *Guest) { g.State = "queued"; g.Operator = "" }},
+		{"new skin", func(g *Guest) { g.Skin = "sales" }},
+		{"new real JID", func(g *Guest) { g.RealJID = "other@guest.example.org/r" }},
+		{"both", func(g *Guest) { g.Skin = "sales"; g.RealJID = "other@guest.example.org/r" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			g := demoGuest(NewGuestID())
+			if err := s.PutGuest(g); err != nil {
+				t.Fatal(err)
+			}
+			old := g
+			tt.change(&g)
+			if err := s.PutGuest(g); err != nil {
+				t.Fatalf("PutGuest update: %v", err)
+			}
+			got, err := s.GuestByRealJID(g.Skin, g.RealJID)
+			if err != nil || got.ID != g.ID || got.State != g.State {
+				t.Fatalf("GuestByRealJID after update = %+v, %v", got, err)
+			}
+			if old.Skin != g.Skin || old.RealJID != g.RealJID {
+				if _, err := s.GuestByRealJID(old.Skin, old.RealJID); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("old index entry survives the update: %v", err)
+				}
+			}
+			checkIndex(t, s)
+		})
+	}
+}
+
+func TestGuestSameVisitorTwice(t *testing.T) {
+	s, _ := newStore(t)
+	a := demoGuest(NewGuestID())
+	if err := s.PutGuest(a); err != nil {
+		t.Fatal(err)
+	}
+	b := demoGuest(NewGuestID())
+	wantErr(t, s.PutGuest(b), ErrExists, "reuse it or delete it first")
+	if _, err := s.Guest(b.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused guest was stored: %v", err)
+	}
+	// The same visitor in another skin is another guest.
+	b.Skin = "sales"
+	if err := s.PutGuest(b); err != nil {
+		t.Fatalf("same visitor, other skin: %v", err)
+	}
+	// Moving b onto a's (skin, JID) is refused too, and b stays as it was.
+	b2 := b
+	b2.Skin = "demo"
+	wantErr(t, s.PutGuest(b2), ErrExists, a.ID)
+	if got, _ := s.Guest(b.ID); got.Skin != "sales" {
+		t.Fatalf("refused update changed the guest: %+v", got)
+	}
+	checkIndex(t, s)
+}
+
+func TestGuestValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Guest)
+		err    string
+	}{
+		{"valid", func(*Guest) {}, ""},
+		{"13 characters", func(g *Guest) { g.ID = "abcdefghijk23" }, ""},
+		{"queued without operator", func(g *Guest) { g.Operator = ""; g.State = "queued" }, ""},
+		{"empty state", func(g *Guest) { g.State = "" }, ""},
+		{"no times", func(g *Guest) {
+			g.Created, g.LastActive, g.Queued, g.Assigned = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		}, ""},
+		{"empty id", func(g *Guest) { g.ID = "" }, "use NewGuestID"},
+		{"short id", func(g *Guest) { g.ID = "abcdefghijk2" }, "12 characters"},
+		{"upper-case id", func(g *Guest) { g.ID = "ABCDEFGHIJKLMNOP" }, "'A'"},
+		{"id with 1", func(g *Guest) { g.ID = "abcdefghijklmno1" }, "'1'"},
+		{"id too long", func(g *Guest) { g.ID = strings.Repeat("a", 65) }, "65 characters"},
+		{"no skin", func(g *Guest) { g.Skin = "" }, "skin name is empty"},
+		{"bad skin", func(g *Guest) { g.Skin = "Demo" }, "'D'"},
+		{"no real JID", func(g *Guest) { g.RealJID = "" }, "set it to the visitor's JID"},
+		{"bad real JID", func(g *Guest) { g.RealJID = "a@b@c" }, "not a JID"},
+		{"bad operator", func(g *Guest) { g.Operator = "@x" }, "operator"},
+		{"state with space", func(g *Guest) { g.State = "on hold" }, "' '"},
+		{"long state", func(g *Guest) { g.State = strings.Repeat("a", 33) }, "longer than 32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			g := demoGuest(NewGuestID())
+			tt.change(&g)
+			err := s.PutGuest(g)
+			if tt.err == "" {
+				wantErr(t, err, nil, "")
+				return
+			}
+			wantErr(t, err, ErrInvalid, tt.err)
+			if all, _ := s.Guests(); len(all) != 0 {
+				t.Fatalf("an invalid guest was stored: %+v", all)
+			}
+		})
+	}
+}
+
+func TestPurgeGuests(t *testing.T) {
+	s, _ := newStore(t)
+	ages := map[string]time.Duration{ // LastActive before the cut-off
+		"old-a": 3 * time.Hour, "old-b": time.Hour + time.Nanosecond, "edge": time.Hour,
+		"new-a": 0, "never": -1,
+	}
+	ids := make(map[string]string)
+	i := 0
+	for name, age := range ages {
+		g := demoGuest(NewGuestID())
+		g.RealJID = name + "@guest.example.org/r"
+		g.Skin = []string{"demo", "sales"}[i%2]
+		i++
+		g.LastActive = t0.Add(-age)
+		if age < 0 {
+			g.LastActive = time.Time{}
+		}
+		if err := s.PutGuest(g); err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = g.ID
+	}
+	n, err := s.PurgeGuests(t0.Add(-time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("PurgeGuests = %d, %v; want 3 (old-a, old-b, never)", n, err)
+	}
+	for name, id := range ids {
+		_, err := s.Guest(id)
+		gone := errors.Is(err, ErrNotFound)
+		if wantGone := name == "old-a" || name == "old-b" || name == "never"; gone != wantGone {
+			t.Errorf("guest %s: gone = %v, want %v (%v)", name, gone, wantGone, err)
+		}
+	}
+	checkIndex(t, s)
+	if n, err := s.PurgeGuests(t0.Add(-time.Hour)); n != 0 || err != nil {
+		t.Fatalf("second PurgeGuests = %d, %v; want 0", n, err)
+	}
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestMigration0to1: a bbolt file with nothing in it (what bbolt makes of a
+// new path, and what a crash before the first commit leaves) gets the
+// bucket tree and version 1.
+func TestMigration0to1(t *testing.T) {
+	path := makeDB(t, func(*bolt.Tx) error { return nil })
+	s, err := open(path, migrations[:1])
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	var got []string
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			got = append(got, string(name))
+			return nil
+		})
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"guestidx", "guests", "meta", "operators", "skins", "stats"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("buckets after 0 -> 1 = %v, want %v", got, want)
+	}
+	if v := readVersion(t, path); v != 1 {
+		t.Fatalf("version after 0 -> 1 = %d, want 1", v)
+	}
+}
+
+// TestMigrateRunsInOrder checks the machinery with a made-up history: only
+// the steps above the file's version run, in order, and the version follows.
+func TestMigrateRunsInOrder(t *testing.T) {
+	var ran []string
+	step := func(name string) migration {
+		return migration{name, func(tx *bolt.Tx) error {
+			ran = append(ran, name)
+			_, err := tx.CreateBucket([]byte(name))
+			return err
+		}}
+	}
+	migs := []migration{migrations[0], step("b"), step("c"), step("d")}
+	path := makeDB(t, func(tx *bolt.Tx) error {
+		if err := migrateCreateBuckets(tx); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("b")); err != nil {
+			return err
+		}
+		return setVersion(2)(tx)
+	})
+	s, err := open(path, migs)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	s.Close()
+	if !reflect.DeepEqual(ran, []string{"c", "d"}) {
+		t.Fatalf("ran %v, want [c d]", ran)
+	}
+	if v := readVersion(t, path); v != 4 {
+		t.Fatalf("version %d, want 4", v)
+	}
+	// Opening again runs nothing.
+	ran = nil
+	s, err = open(path, migs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if len(ran) != 0 {
+		t.Fatalf("second open ran %v", ran)
+	}
+}
+
+// TestMigrateFailureChangesNothing: a failing step rolls back every step of
+// the same Open, and the error names the step.
+func TestMigrateFailureChangesNothing(t *testing.T) {
+	boom := errors.New("boom")
+	migs := []migration{
+		migrations[0],
+		{"add x", func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err }},
+		{"break", func(*bolt.Tx) error { return boom }},
+	}
+	path := makeDB(t, func(tx *bolt.Tx) error {
+		if err := migrateCreateBuckets(tx); err != nil {
+			return err
+		}
+		return setVersion(1)(tx)
+	})
+	_, err := open(path, migs)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "store: migrating schema 2 -> 3 (break): boom") {
+		t.Fatalf("open: %v", err)
+	}
+	if v := readVersion(t, path); v != 1 {
+		t.Fatalf("version after a failed upgrade = %d, want 1", v)
+	}
+	s, err := open(path, migs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("x")) != nil {
+			t.Error("bucket x from the rolled-back step exists")
+		}
+		return nil
+	})
+}
+
+func TestSchemaVersion(t *testing.T) {
+	s, _ := newStore(t)
+	if v := readVersionOpen(t, s); v != SchemaVersion() || v != uint64(len(migrations)) {
+		t.Fatalf("new store has version %d, want %d", v, SchemaVersion())
+	}
+}
+
+func readVersionOpen(t *testing.T, s *Store) uint64 {
+	var v uint64
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = schemaVersion(tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
