@@ -1,0 +1,219 @@
+package admin
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/store"
+)
+
+// Local performs the operations on an open store. OnChange, when set, is
+// called after every change to skins, so a running component can
+// resubscribe operators.
+type Local struct {
+	Store    *store.Store
+	OnChange func()
+	Now      func() time.Time // for tests; time.Now when nil
+}
+
+var _ Service = (*Local)(nil)
+
+func (l *Local) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *Local) changed() {
+	if l.OnChange != nil {
+		l.OnChange()
+	}
+}
+
+func (l *Local) Skins() ([]store.Skin, error)         { return l.Store.Skins() }
+func (l *Local) Skin(name string) (store.Skin, error) { return l.Store.Skin(name) }
+
+func (l *Local) CreateSkin(s store.Skin) (store.Skin, error) {
+	if s.Policy == "" {
+		s.Policy = store.PolicyOpportunistic
+	}
+	s.Keys = nil // keys only come from GenerateKey
+	now := l.now()
+	s.Created, s.Updated = now, now
+	if err := l.Store.CreateSkin(s); err != nil {
+		return store.Skin{}, err
+	}
+	l.changed()
+	return l.Store.Skin(s.Name)
+}
+
+func (l *Local) UpdateSkin(name string, p SkinPatch) (store.Skin, error) {
+	s, err := l.Store.UpdateSkin(name, func(s *store.Skin) error {
+		p.apply(s)
+		s.Updated = l.now()
+		return nil
+	})
+	if err == nil {
+		l.changed()
+	}
+	return s, err
+}
+
+func (l *Local) DeleteSkin(name string) error {
+	if err := l.Store.DeleteSkin(name); err != nil {
+		return err
+	}
+	l.changed()
+	return nil
+}
+
+func (l *Local) Stats(name string, days int) (store.SkinStats, error) {
+	if _, err := l.Store.Skin(name); err != nil {
+		return store.SkinStats{}, err
+	}
+	if days <= 0 {
+		days = 30
+	}
+	return l.Store.Stats(name, l.now().AddDate(0, 0, -days))
+}
+
+// targets resolves --skin/--all into skin names; every named skin must exist.
+func (l *Local) targets(names []string, all bool) ([]string, error) {
+	if all == (len(names) > 0) {
+		return nil, fmt.Errorf("%w: name the skins or ask for all of them, not both or neither", ErrBadRequest)
+	}
+	if all {
+		skins, err := l.Store.Skins()
+		if err != nil {
+			return nil, err
+		}
+		if len(skins) == 0 {
+			return nil, fmt.Errorf("%w: there are no skins yet: add one with 'otrdesk skin add'", ErrBadRequest)
+		}
+		for _, s := range skins {
+			names = append(names, s.Name)
+		}
+		return names, nil
+	}
+	for _, n := range names {
+		if _, err := l.Store.Skin(n); err != nil {
+			return nil, fmt.Errorf("skin %q: %w", n, err)
+		}
+	}
+	return names, nil
+}
+
+// GenerateKey makes one new DSA key for the requested skins, retires their
+// current keys into the history, and returns the private key in the asked
+// format. The key file is produced before anything is stored, so a bad
+// format or account changes nothing.
+func (l *Local) GenerateKey(r KeyRequest) (KeyResult, error) {
+	names, err := l.targets(r.Skins, r.All)
+	if err != nil {
+		return KeyResult{}, err
+	}
+	if err := checkKeyRequest(r); err != nil {
+		return KeyResult{}, err
+	}
+	k, err := otr.GenerateKey(rand.Reader)
+	if err != nil {
+		return KeyResult{}, err
+	}
+	fp := k.Fingerprint()
+	file, err := encodePrivateKey(k, r, names)
+	if err != nil {
+		return KeyResult{}, err
+	}
+	now := l.now()
+	for _, n := range names {
+		if _, err := l.Store.UpdateSkin(n, func(s *store.Skin) error {
+			for i := range s.Keys {
+				if s.Keys[i].Retired.IsZero() {
+					s.Keys[i].Retired = now
+				}
+			}
+			s.Keys = slices.Insert(s.Keys, 0, store.SkinKey{
+				Fingerprint: fp.Hex(),
+				PublicKey:   k.PublicKey.Bytes(),
+				Created:     now,
+			})
+			s.Updated = now
+			return nil
+		}); err != nil {
+			return KeyResult{}, fmt.Errorf("storing the fingerprint in skin %q: %w", n, err)
+		}
+	}
+	l.changed()
+	return KeyResult{Fingerprint: fp.String(), Skins: names, Created: now, Format: r.Format, PrivateKey: file}, nil
+}
+
+// Revoke drops the current and every in-grace fingerprint of the skins at
+// once: the skin JSON stops listing them immediately.
+func (l *Local) Revoke(names []string, all bool) ([]store.Skin, error) {
+	names, err := l.targets(names, all)
+	if err != nil {
+		return nil, err
+	}
+	now := l.now()
+	var out []store.Skin
+	for _, n := range names {
+		s, err := l.Store.UpdateSkin(n, func(s *store.Skin) error {
+			for i := range s.Keys {
+				if !s.Keys[i].Revoked {
+					s.Keys[i].Revoked = true
+					if s.Keys[i].Retired.IsZero() {
+						s.Keys[i].Retired = now
+					}
+				}
+			}
+			s.Updated = now
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	l.changed()
+	return out, nil
+}
+
+// Published returns the fingerprints a skin's JSON lists at time now: the
+// current key first, then retired (not revoked) keys still inside grace.
+func Published(s store.Skin, now time.Time, grace time.Duration) []string {
+	var fps []string
+	for _, k := range s.Keys {
+		if k.Revoked || (!k.Retired.IsZero() && now.Sub(k.Retired) > grace) {
+			continue
+		}
+		f, err := otr.ParseFingerprint(k.Fingerprint)
+		if err != nil {
+			continue
+		}
+		fps = append(fps, f.String())
+	}
+	return fps
+}
+
+func checkKeyRequest(r KeyRequest) error {
+	switch r.Format {
+	case FormatPidgin, FormatProfanity, FormatMcabber, FormatAge:
+		if len(r.Accounts) == 0 {
+			return fmt.Errorf("%w: --format %s needs --account JID for each operator account that will hold the key", ErrBadRequest, r.Format)
+		}
+	case FormatOTRJS:
+	default:
+		return fmt.Errorf("%w: --format must be pidgin, profanity, mcabber, otrjs or age", ErrBadRequest)
+	}
+	if r.Format == FormatAge && r.Passphrase == "" {
+		return fmt.Errorf("%w: --format age needs a passphrase: --passphrase-file FILE or OTRDESK_PASSPHRASE", ErrBadRequest)
+	}
+	return nil
+}
+
+var errFormatPending = errors.New("admin: key file format not available")

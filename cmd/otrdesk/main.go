@@ -1,0 +1,150 @@
+// Command otrdesk is an end-to-end-encrypted live-chat service: an XMPP
+// external component (XEP-0114) that routes anonymous website visitors to
+// operators who answer with OTR from Pidgin, Profanity or mcabber, plus the
+// HTTP server for the chat widget, the skin JSON and the admin API.
+//
+// Usage:
+//
+//	otrdesk serve      -config FILE
+//	otrdesk skin add   NAME --title T --operators a@x,b@y [--policy require|opportunistic|plaintext] ...
+//	otrdesk skin list | show NAME | remove NAME | set NAME [--title ...] ...
+//	otrdesk keys generate (--skin NAME | --all) --format pidgin|profanity|mcabber|otrjs|age ...
+//	otrdesk keys fingerprint FILE
+//	otrdesk keys install --client pidgin|profanity|mcabber --account JID --key FILE [--dir D]
+//	otrdesk keys revoke (--skin NAME | --all)
+//	otrdesk snippet    NAME [--floating]
+//	otrdesk backup     FILE
+//	otrdesk health
+//	otrdesk version
+//
+// Every subcommand takes -config FILE (default ./otrdesk.toml, then
+// /etc/otrdesk/otrdesk.toml). While serve runs, the others act through its
+// admin API; otherwise they open the store themselves.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "devel"
+
+const usage = `usage: otrdesk COMMAND [flags]
+
+commands:
+  serve      run the component, the HTTP server and the store
+  skin       add | list | show | remove | set  chat boxes
+  keys       generate | fingerprint | install | revoke  OTR keys of skins
+  snippet    print the HTML that embeds a skin's chat box
+  backup     write a consistent copy of the store
+  health     exit 0 when /healthz answers
+  version    print the version
+
+Run 'otrdesk COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code, writes results
+// to stdout and one-line errors to stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	c := &cli{stdout: stdout, stderr: stderr}
+	cmds := map[string]func(*cli, []string) error{
+		"serve":   cmdServe,
+		"skin":    cmdSkin,
+		"keys":    cmdKeys,
+		"snippet": cmdSnippet,
+		"backup":  cmdBackup,
+		"health":  cmdHealth,
+		"version": func(c *cli, _ []string) error { fmt.Fprintln(c.stdout, "otrdesk", version); return nil },
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "otrdesk: unknown command %q: run 'otrdesk help' for the list\n", args[0])
+		return 2
+	}
+	if err := cmd(c, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(stderr, "otrdesk %s: %s\n", args[0], oneLine(err.Error()))
+			return 2
+		}
+		fmt.Fprintf(stderr, "otrdesk %s: %s\n", args[0], oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// cli is where a command writes: results to stdout, flag help and errors to
+// stderr.
+type cli struct {
+	stdout, stderr io.Writer
+}
+
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// newFlags returns a flag set with the -config flag every subcommand takes.
+func (c *cli) newFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("otrdesk "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	cfg := fs.String("config", "", "configuration file (default ./otrdesk.toml, then /etc/otrdesk/otrdesk.toml)")
+	return fs, cfg
+}
+
+// parse parses flags that may stand before, between or after positional
+// arguments, and returns the positional arguments in order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// listFlag collects a repeatable flag; commas also separate values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}

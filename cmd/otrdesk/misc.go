@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"otrdesk.im/otrdesk/admin"
+	"otrdesk.im/otrdesk/store"
+	"otrdesk.im/otrdesk/web"
+)
+
+func cmdSnippet(c *cli, args []string) error {
+	fs, cfgPath := c.newFlags("snippet")
+	floating := fs.Bool("floating", false, "print the unpinned /widget.js form (no integrity, no fingerprint pin)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("snippet needs the skin's NAME")
+	}
+	cfg, err := loadConfigFlag(*cfgPath)
+	if err != nil {
+		return err
+	}
+	svc, done, err := openService(cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	s, err := svc.Skin(pos[0])
+	if err != nil {
+		return err
+	}
+	out, err := snippet(s, cfg, *floating, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(c.stdout, out)
+	return nil
+}
+
+// snippet renders the embed HTML (design §6). The pinned form is the trust
+// anchor: the page itself names the launcher's hash and the fingerprints.
+func snippet(s store.Skin, cfg *Config, floating bool, now time.Time) (string, error) {
+	base := cfg.HTTP.PublicURL
+	if floating {
+		return fmt.Sprintf("<script src=\"%s/widget.js\" data-skin=\"%s\" async></script>\n",
+			html.EscapeString(base), html.EscapeString(s.Name)), nil
+	}
+	w, err := web.LoadWidget(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w (or use --floating, which needs no hash)", err)
+	}
+	fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
+	if len(fps) == 0 {
+		return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or use --floating", s.Name, s.Name)
+	}
+	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\" data-fingerprint=\"%s\" async></script>\n",
+		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(strings.Join(fps, ","))), nil
+}
+
+func cmdBackup(c *cli, args []string) error {
+	fs, cfgPath := c.newFlags("backup")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("backup needs the FILE to write")
+	}
+	cfg, err := loadConfigFlag(*cfgPath)
+	if err != nil {
+		return err
+	}
+	dst := pos[0]
+	// Write beside the destination and rename, so a cut backup never
+	// replaces a good one.
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".otrdesk-backup-*")
+	if err != nil {
+		return fmt.Errorf("creating the backup file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	var n int64
+	st, err := store.Open(cfg.Store.Path)
+	switch {
+	case err == nil:
+		n, err = st.Backup(tmp)
+		st.Close()
+	case errors.Is(err, store.ErrInUse) && cfg.adminToken != "":
+		cl := &admin.Client{BaseURL: localURL(cfg.HTTP.Listen), Token: cfg.adminToken, HTTP: &http.Client{Timeout: 10 * time.Minute}}
+		n, err = cl.Backup(tmp)
+	case errors.Is(err, store.ErrInUse):
+		err = errors.New("otrdesk serve holds the store; set admin.token_file so backup can ask it for a consistent copy")
+	}
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// A backup must itself open as a store.
+	check, err := store.Open(tmp.Name())
+	if err != nil {
+		return fmt.Errorf("the copy does not open as a store (%d bytes): %w", n, err)
+	}
+	check.Close()
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote %s (%d bytes)\n", dst, n)
+	return nil
+}
+
+func cmdHealth(c *cli, args []string) error {
+	fs, cfgPath := c.newFlags("health")
+	url := fs.String("url", "", "health URL (default http://<http.listen>/healthz)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("health takes no arguments")
+	}
+	target := *url
+	if target == "" {
+		path, err := findConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cfg, err := loadConfig(path)
+		if err != nil {
+			return err
+		}
+		target = localURL(cfg.HTTP.Listen) + "/healthz"
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get(target)
+	if err != nil {
+		return fmt.Errorf("%s does not answer: %w", target, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", target, resp.Status)
+	}
+	fmt.Fprintln(c.stdout, "ok")
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"otrdesk.im/otrdesk/admin"
+	"otrdesk.im/otrdesk/component"
+	"otrdesk.im/otrdesk/store"
+	"otrdesk.im/otrdesk/web"
+)
+
+func cmdServe(c *cli, args []string) error {
+	fs, cfgPath := c.newFlags("serve")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("-log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	cfg, err := loadConfigFlag(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+// serve runs until ctx ends or the component fails for good. The order is
+// the order of dependence: store, component, HTTP.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	st, err := store.Open(cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	comp, err := component.New(component.Config{
+		Domain:                 cfg.Component.Domain,
+		Server:                 cfg.Component.Server,
+		Secret:                 cfg.secret,
+		AnonymousDomain:        cfg.HTTP.AnonymousDomain,
+		Admins:                 cfg.Admin.Admins,
+		MaxChatsPerOperator:    cfg.Routing.MaxChatsPerOperator,
+		GuestIdleTimeout:       cfg.Routing.GuestIdleTimeout.Duration,
+		AKEStallTimeout:        cfg.Routing.AKEStallTimeout.Duration,
+		MaxBodyBytes:           cfg.Limits.MaxBodyBytes,
+		GuestsPerSkin:          cfg.Limits.GuestsPerSkin,
+		GuestMessagesPerMinute: cfg.Limits.GuestMessagesPerMinute,
+		Logger:                 log.With("part", "component"),
+		Registerer:             reg,
+	}, st)
+	if err != nil {
+		return err
+	}
+
+	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged}
+	handler := web.New(web.Config{
+		PublicURL:        cfg.HTTP.PublicURL,
+		BOSHURL:          cfg.HTTP.BOSHURL,
+		AnonymousDomain:  cfg.HTTP.AnonymousDomain,
+		ComponentDomain:  cfg.Component.Domain,
+		Store:            st,
+		Component:        comp,
+		Admin:            admin.Handler(svc, st, cfg.adminToken),
+		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger:           log.With("part", "http"),
+		FingerprintGrace: cfg.Keys.PreviousFingerprintGrace.Duration,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	log.Info("otrdesk serving", "version", version, "domain", cfg.Component.Domain,
+		"server", cfg.Component.Server, "http", ln.Addr().String(), "store", cfg.Store.Path)
+
+	go purgeGuests(ctx, st, cfg.Store.GuestRetention.Duration, log)
+
+	compErr := make(chan error, 1)
+	go func() { compErr <- comp.Run(ctx) }()
+
+	select {
+	case err = <-compErr:
+	case err = <-httpErr:
+	case <-ctx.Done():
+		err = <-compErr
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("otrdesk stopped")
+	return nil
+}
+
+// purgeGuests removes guest records older than the retention once an hour.
+func purgeGuests(ctx context.Context, st *store.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.PurgeGuests(time.Now().Add(-retention))
+		switch {
+		case err != nil:
+			log.Warn("purging old guest records", "err", err)
+		case n > 0:
+			log.Info("purged old guest records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func loadConfigFlag(flagValue string) (*Config, error) {
+	path, err := findConfig(flagValue)
+	if err != nil {
+		return nil, err
+	}
+	return loadConfig(path)
+}

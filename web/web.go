@@ -1,0 +1,335 @@
+// Package web is otrdesk's HTTP side (design §5):
+//
+//	GET /healthz              200 while the process runs
+//	GET /readyz               200 while the component stream is up and the store open, else 503 + reason
+//	GET /widget.js            the launcher (floating embed)
+//	GET /widget-<hash>.js     the same bytes at an immutable URL, for pinned (SRI) embeds
+//	GET /assets/<file>        the chat bundle, worker and wasm the launcher loads; immutable
+//	GET /skins/<name>.json    the public skin: title, colours, policy, JIDs, fingerprints, availability
+//	GET /demo/<skin>          a plain page that embeds the widget
+//	GET /metrics              Prometheus
+//	    /admin/v1/...         the admin API (package admin)
+//
+// The widget's built assets are embedded from web/dist at build time
+// (make build). A binary built without them still runs: /widget.js answers
+// 503 and says to run make build.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"otrdesk.im/otrdesk/admin"
+	"otrdesk.im/otrdesk/store"
+)
+
+//go:embed all:dist
+var dist embed.FS
+
+// Component is what the HTTP side asks of the XMPP component.
+type Component interface {
+	Ready() (ok bool, reason string)
+	Available(skin string) bool
+}
+
+// Config configures the handler.
+type Config struct {
+	PublicURL       string // where browsers reach this server, no trailing slash
+	BOSHURL         string
+	AnonymousDomain string
+	ComponentDomain string
+
+	Store     *store.Store
+	Component Component
+	Admin     http.Handler // mounted at /admin/v1/; nil: not found
+	Metrics   http.Handler // mounted at /metrics; nil: not found
+	Logger    *slog.Logger
+
+	FingerprintGrace time.Duration // how long a retired fingerprint stays listed
+	Now              func() time.Time
+	// Assets overrides the embedded web/dist (tests).
+	Assets fs.FS
+}
+
+// Widget is the launcher as this binary serves it.
+type Widget struct {
+	Bytes []byte
+	Hash  string // first 16 hex digits of SHA-256: the /widget-<Hash>.js name
+	SRI   string // "sha384-..." for the integrity attribute
+}
+
+// LoadWidget reads the launcher from assets (nil: the embedded ones). It
+// returns ErrNotBuilt when make build was not run.
+func LoadWidget(assets fs.FS) (Widget, error) {
+	if assets == nil {
+		assets = mustSub(dist, "dist")
+	}
+	b, err := fs.ReadFile(assets, "widget.js")
+	if err != nil {
+		return Widget{}, ErrNotBuilt
+	}
+	sum := sha256.Sum256(b)
+	return Widget{Bytes: b, Hash: hex.EncodeToString(sum[:8]), SRI: sri384(b)}, nil
+}
+
+// ErrNotBuilt says the widget assets are missing from this binary.
+var ErrNotBuilt = errors.New("web: widget assets are not built into this binary: run make build")
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // dir is a literal known to exist
+	}
+	return s
+}
+
+type server struct {
+	cfg    Config
+	assets fs.FS
+	widget Widget
+	built  bool
+	log    *slog.Logger
+}
+
+// New returns the HTTP handler for everything in the package comment.
+func New(cfg Config) http.Handler {
+	s := &server{cfg: cfg, assets: cfg.Assets, log: cfg.Logger}
+	if s.assets == nil {
+		s.assets = mustSub(dist, "dist")
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.Now == nil {
+		s.cfg.Now = time.Now
+	}
+	if w, err := LoadWidget(s.assets); err == nil {
+		s.widget, s.built = w, true
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /widget.js", s.widgetJS)
+	mux.HandleFunc("GET /{file}", s.versionedWidget)
+	mux.HandleFunc("GET /assets/{file}", s.asset)
+	mux.HandleFunc("GET /skins/{file}", s.skinJSON)
+	mux.HandleFunc("OPTIONS /skins/{file}", s.skinJSON)
+	mux.HandleFunc("GET /demo/{skin}", s.demo)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Admin != nil {
+		mux.Handle("/admin/v1/", cfg.Admin)
+	}
+	return securityHeaders(mux)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	reason := ""
+	if s.cfg.Store == nil {
+		reason = "the store is not open"
+	} else if err := s.cfg.Store.Ping(); err != nil {
+		reason = "the store is not usable: " + err.Error()
+	} else if s.cfg.Component == nil {
+		reason = "no component"
+	} else if ok, why := s.cfg.Component.Ready(); !ok {
+		reason = "the component stream is not up: " + why
+	}
+	if reason != "" {
+		http.Error(w, reason, http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *server) widgetJS(w http.ResponseWriter, r *http.Request) {
+	if !s.built {
+		http.Error(w, "widget assets are not built into this otrdesk binary: run make build", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	s.serveWidget(w, r)
+}
+
+func (s *server) versionedWidget(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	hash, ok := strings.CutPrefix(name, "widget-")
+	hash, ok2 := strings.CutSuffix(hash, ".js")
+	if !ok || !ok2 || !s.built || hash != s.widget.Hash {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	s.serveWidget(w, r)
+}
+
+func (s *server) serveWidget(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	http.ServeContent(w, r, "widget.js", time.Time{}, bytes.NewReader(s.widget.Bytes))
+}
+
+func (s *server) asset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if name == "" || strings.HasPrefix(name, ".") || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := fs.ReadFile(s.assets, path.Join("assets", name))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	ctype := mime.TypeByExtension(path.Ext(name))
+	switch path.Ext(name) {
+	case ".wasm":
+		ctype = "application/wasm"
+	case ".js", ".mjs":
+		ctype = "text/javascript; charset=utf-8"
+	}
+	if ctype != "" {
+		h.Set("Content-Type", ctype)
+	}
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+}
+
+// SkinJSON is the public view of a skin (design §5). It holds nothing an
+// operator or admin would not want a visitor to see: no operator JIDs.
+type SkinJSON struct {
+	Name            string   `json:"name"`
+	Title           string   `json:"title"`
+	Greeting        string   `json:"greeting"`
+	Color           string   `json:"color"`
+	Policy          string   `json:"policy"`
+	JID             string   `json:"jid"`
+	BOSHURL         string   `json:"bosh_url"`
+	AnonymousDomain string   `json:"anonymous_domain"`
+	Fingerprints    []string `json:"fingerprints"`
+	Available       bool     `json:"available"`
+}
+
+func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok || store.ValidSkinName(name) != nil || s.cfg.Store == nil {
+		http.NotFound(w, r)
+		return
+	}
+	sk, err := s.cfg.Store.Skin(name)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such skin", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Error("reading skin", "skin", name, "err", err)
+		http.Error(w, "the skin could not be read", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if len(sk.Origins) == 0 {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else if slices.Contains(sk.Origins, origin) {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	available := false
+	if s.cfg.Component != nil {
+		available = s.cfg.Component.Available(name)
+	}
+	fps := admin.Published(sk, s.cfg.Now(), s.cfg.FingerprintGrace)
+	if fps == nil {
+		fps = []string{}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache")
+	_ = json.NewEncoder(w).Encode(SkinJSON{
+		Name: sk.Name, Title: sk.Title, Greeting: sk.Greeting, Color: sk.Color,
+		Policy: string(sk.Policy), JID: sk.Name + "@" + s.cfg.ComponentDomain,
+		BOSHURL: s.cfg.BOSHURL, AnonymousDomain: s.cfg.AnonymousDomain,
+		Fingerprints: fps, Available: available,
+	})
+}
+
+var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} — otrdesk demo</title>
+<link rel="icon" href="data:,">
+</head>
+<body>
+<main>
+<h1>{{.Title}}</h1>
+<p>This page embeds the otrdesk chat box for the skin <code>{{.Name}}</code>. Open it with the button in the corner.</p>
+</main>
+<script src="{{.Src}}" data-skin="{{.Name}}" async></script>
+</body>
+</html>
+`))
+
+func (s *server) demo(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("skin")
+	if s.cfg.Store == nil || store.ValidSkinName(name) != nil {
+		http.NotFound(w, r)
+		return
+	}
+	sk, err := s.cfg.Store.Skin(name)
+	if err != nil {
+		http.Error(w, "no such skin", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", demoCSP(s.cfg.PublicURL, s.cfg.BOSHURL))
+	_ = demoPage.Execute(w, struct{ Title, Name, Src string }{sk.Title, sk.Name, s.cfg.PublicURL + "/widget.js"})
+}
+
+// demoCSP is the strict policy of design §6, so the demo proves the widget
+// works under it.
+func demoCSP(public, bosh string) string {
+	origin := func(u string) string {
+		if i := strings.Index(u, "://"); i >= 0 {
+			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+				return u[:i+3+j]
+			}
+		}
+		return u
+	}
+	return fmt.Sprintf("script-src %s 'wasm-unsafe-eval'; worker-src blob:; connect-src %s %s",
+		origin(public), origin(public), origin(bosh))
+}
