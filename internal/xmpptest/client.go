@@ -45,8 +45,9 @@ const maxQueued = 10000
 // takes them out. Pings and disco#info requests to the client are answered
 // automatically (as any real client does) and not queued.
 type Client struct {
-	jid  jid.JID
-	conn net.Conn
+	jid       jid.JID
+	conn      net.Conn
+	component bool // an XEP-0114 stream: replies carry from
 
 	wmu sync.Mutex // serialises writes on conn
 
@@ -416,6 +417,9 @@ func (c *Client) autoAnswer(st Stanza) bool {
 		return false
 	}
 	reply := "<iq type='result' id='" + escape(st.ID) + "'"
+	if c.component && st.To != "" {
+		reply += " from='" + escape(st.To) + "'"
+	}
 	if st.From != "" {
 		reply += " to='" + escape(st.From) + "'"
 	}
@@ -673,16 +677,18 @@ func (c *Client) Archive(ctx context.Context) ([]Stanza, error) {
 			out = append(out, fwd)
 		}
 		var f struct {
-			Complete string `xml:"fin>complete,attr"`
-			Last     string `xml:"fin>set>last"`
+			Fin struct {
+				Complete string `xml:"complete,attr"`
+				Last     string `xml:"set>last"`
+			} `xml:"fin"`
 		}
 		if err := xml.Unmarshal(fin.Raw, &f); err != nil {
 			return nil, fmt.Errorf("xmpptest: parsing archive result: %w", err)
 		}
-		if f.Complete == "true" || f.Last == "" {
+		if f.Fin.Complete == "true" || f.Fin.Last == "" {
 			return out, nil
 		}
-		after = f.Last
+		after = f.Fin.Last
 	}
 	return out, nil
 }

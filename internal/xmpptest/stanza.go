@@ -263,6 +263,26 @@ func newStreamReader(r io.Reader) *streamReader {
 	return &streamReader{rec: rec, dec: xml.NewDecoder(rec)}
 }
 
+// readHeader reads up to and including the stream header.
+func (sr *streamReader) readHeader() error {
+	for !sr.opened {
+		tok, err := sr.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Space != nsStream || t.Name.Local != "stream" {
+				return fmt.Errorf("xmpptest: expected a stream header, got <%s>", t.Name.Local)
+			}
+			sr.opened, sr.header = true, t.Copy()
+		case xml.EndElement:
+			return ErrStreamClosed
+		}
+	}
+	return nil
+}
+
 // next returns the next top-level element. A <stream:error/> is returned as
 // a *StreamError, the end of the stream as ErrStreamClosed.
 func (sr *streamReader) next() (Stanza, error) {
