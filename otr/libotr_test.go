@@ -1,0 +1,290 @@
+package otr
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+
+	"otrdesk.im/otrdesk/internal/libotrtest"
+)
+
+// These tests talk to real libotr 4.1.1 (Debian libotr5-dev) through the
+// peer program of internal/libotrtest, over pipes.
+
+// libChat is a Go conversation and one or more libotr peers on one wire:
+// what Go sends reaches every peer (an XMPP server delivering to every
+// resource), what a peer sends reaches Go.
+type libChat struct {
+	t     testing.TB
+	go_   *endpoint
+	peers []*libotrtest.Peer
+	// per peer: what libotr showed and its event lines since the last reset
+	shown  [][]libotrtest.Shown
+	events [][]string
+	queued [][][]byte // per peer: messages from the peer not yet delivered to Go
+}
+
+func newLibChat(t testing.TB, goPolicy Policy, goMax int, peers ...*libotrtest.Peer) *libChat {
+	t.Helper()
+	e := newEndpoint(t, "go", testKey(t, 0), goPolicy)
+	e.c.maxSize = goMax
+	lc := &libChat{t: t, go_: e, peers: peers}
+	lc.shown = make([][]libotrtest.Shown, len(peers))
+	lc.events = make([][]string, len(peers))
+	lc.queued = make([][][]byte, len(peers))
+	return lc
+}
+
+func (lc *libChat) note(i int, r libotrtest.Reply) {
+	lc.shown[i] = append(lc.shown[i], r.Shown...)
+	lc.events[i] = append(lc.events[i], r.Events...)
+	lc.queued[i] = append(lc.queued[i], r.Out...)
+}
+
+func (lc *libChat) reset() {
+	for i := range lc.peers {
+		lc.shown[i], lc.events[i] = nil, nil
+	}
+	lc.go_.shown, lc.go_.events, lc.go_.errs = nil, nil, nil
+}
+
+// pump delivers until nothing moves.
+func (lc *libChat) pump() {
+	lc.t.Helper()
+	for round := 0; round < 200; round++ {
+		moved := false
+		out := lc.go_.out
+		lc.go_.out = nil
+		for _, m := range out {
+			moved = true
+			for i, p := range lc.peers {
+				lc.note(i, p.Receive(m))
+			}
+		}
+		for i := range lc.peers {
+			q := lc.queued[i]
+			lc.queued[i] = nil
+			for _, m := range q {
+				moved = true
+				lc.go_.receive(m)
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	lc.t.Fatal("messages never settled")
+}
+
+func (lc *libChat) peerHas(i int, prefix string) bool {
+	for _, e := range lc.events[i] {
+		if strings.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (lc *libChat) lastPeerShown(i int) string {
+	s := lc.shown[i]
+	if len(s) == 0 {
+		return ""
+	}
+	return string(s[len(s)-1].Text)
+}
+
+func (lc *libChat) requireSecure(what string) {
+	lc.t.Helper()
+	if !lc.go_.c.IsEncrypted() {
+		lc.t.Fatalf("%s: Go side not encrypted (errors %v, events %v; libotr %v)", what, lc.go_.errs, lc.go_.events, lc.events)
+	}
+	for i, p := range lc.peers {
+		if st, _ := p.State(lc.go_.c.InstanceTag()); st != 1 {
+			lc.t.Fatalf("%s: libotr peer %d in state %d (events %v; go errors %v)", what, i, st, lc.events[i], lc.go_.errs)
+		}
+	}
+	fp, _ := lc.go_.c.PeerFingerprint()
+	if want := lc.peers[0].Fingerprint(); !bytes.Equal(fp[:], want[:]) {
+		lc.t.Fatalf("%s: Go sees fingerprint %x, libotr has %x", what, fp, want)
+	}
+	if len(lc.go_.errs) > 0 {
+		lc.t.Fatalf("%s: Go errors %v", what, lc.go_.errs)
+	}
+}
+
+// exchange sends one message each way and checks both arrive intact.
+func (lc *libChat) exchange(toLib, toGo string) {
+	lc.t.Helper()
+	lc.go_.send(toLib)
+	lc.pump()
+	if got := lc.lastPeerShown(0); got != toLib {
+		lc.t.Fatalf("libotr shows %q, want %q (events %v)", abbrev(got), abbrev(toLib), lc.events[0])
+	}
+	lc.note(0, lc.peers[0].Send([]byte(toGo)))
+	lc.pump()
+	if got := lc.go_.lastShown(); got != toGo {
+		lc.t.Fatalf("Go shows %q, want %q (errors %v)", abbrev(got), abbrev(toGo), lc.go_.errs)
+	}
+}
+
+func abbrev(s string) string {
+	if len(s) > 60 {
+		return fmt.Sprintf("%s…(%d bytes)", s[:60], len(s))
+	}
+	return s
+}
+
+// TestLibotrAKE runs 200 AKEs with Go as the responder (Go sends the
+// query, libotr the DH-Commit) and 200 with Go as the committer (libotr
+// sends the query), each followed by a message both ways. The first AKE of
+// each role is on fresh conversations, the rest re-key a running one.
+func TestLibotrAKE(t *testing.T) {
+	for _, goQueries := range []bool{true, false} {
+		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+		lc := newLibChat(t, PolicyOpportunistic, 0, peer)
+		for i := 0; i < 200; i++ {
+			lc.reset()
+			if goQueries {
+				q, err := lc.go_.c.Start()
+				if err != nil {
+					t.Fatal(err)
+				}
+				lc.go_.out = q
+			} else {
+				lc.note(0, peer.Query())
+			}
+			lc.pump()
+			what := fmt.Sprintf("AKE %d (Go queries: %v)", i, goQueries)
+			lc.requireSecure(what)
+			want := EventGoneSecure
+			if i > 0 {
+				want = EventStillSecure
+			}
+			if !lc.go_.has(want) {
+				t.Fatalf("%s: no %v event: %v", what, want, lc.go_.events)
+			}
+			lc.exchange(fmt.Sprintf("to libotr %d", i), fmt.Sprintf("to Go %d", i))
+		}
+	}
+}
+
+func TestLibotrMessages(t *testing.T) {
+	const max = 1400
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{MaxSize: max})
+	lc := newLibChat(t, PolicyOpportunistic, max, peer)
+	lc.note(0, peer.Query())
+	lc.pump()
+	lc.requireSecure("AKE")
+	lc.exchange("Grüße, 你好, привет, 🙂", "¡Hola! — ça va? ✓ 日本語")
+	big := strings.Repeat("0123456789abcdé ", 10*1024/17+1)[:10*1024]
+	lc.go_.send(big)
+	if len(lc.go_.out) < 2 {
+		t.Fatalf("Go did not fragment a 10 KiB message for %d bytes: %d parts", max, len(lc.go_.out))
+	}
+	for _, m := range lc.go_.out {
+		if len(m) > max {
+			t.Fatalf("Go fragment of %d bytes exceeds %d", len(m), max)
+		}
+	}
+	lc.pump()
+	if got := lc.lastPeerShown(0); got != big {
+		t.Fatalf("libotr reassembled %q", abbrev(got))
+	}
+	r := peer.Send([]byte(big))
+	if len(r.Out) < 2 || !bytes.HasPrefix(r.Out[0], []byte("?OTR|")) {
+		t.Fatalf("libotr did not fragment: %d parts", len(r.Out))
+	}
+	lc.note(0, r)
+	lc.pump()
+	if got := lc.go_.lastShown(); got != big {
+		t.Fatalf("Go reassembled %q (errors %v)", abbrev(got), lc.go_.errs)
+	}
+	// Many messages in a row each way keep keys rotating.
+	for i := 0; i < 20; i++ {
+		lc.exchange(fmt.Sprintf("round %d", i), hex.EncodeToString([]byte{byte(i)}))
+	}
+	if len(lc.go_.errs) > 0 {
+		t.Fatal(lc.go_.errs)
+	}
+}
+
+func TestLibotrDisconnectAndReAKE(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+	lc := newLibChat(t, PolicyOpportunistic, 0, peer)
+	lc.note(0, peer.Query())
+	lc.pump()
+	lc.requireSecure("AKE")
+
+	// libotr ends: Go goes to finished and refuses to send.
+	lc.note(0, peer.Disconnect(0))
+	lc.pump()
+	if lc.go_.c.IsEncrypted() || !lc.go_.has(EventGoneInsecure) {
+		t.Fatalf("Go did not notice the disconnect: %v", lc.go_.events)
+	}
+	if _, err := lc.go_.c.Send([]byte("lost?")); err != ErrFinished {
+		t.Fatalf("send after peer ended: %v", err)
+	}
+	// Restart from Go.
+	q, _ := lc.go_.c.Start()
+	lc.go_.out = q
+	lc.pump()
+	lc.requireSecure("re-AKE after libotr ended")
+	lc.exchange("again", "yes")
+
+	// Go ends: libotr goes to finished.
+	lc.reset()
+	out, err := lc.go_.c.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.go_.out = out
+	lc.pump()
+	if st, _ := peer.State(lc.go_.c.InstanceTag()); st != 2 {
+		t.Fatalf("libotr state %d after Go ended, want finished (events %v)", st, lc.events[0])
+	}
+	lc.note(0, peer.Query())
+	lc.pump()
+	lc.requireSecure("re-AKE after Go ended")
+	lc.exchange("third", "time")
+}
+
+// TestLibotrV2 checks version 2 both ways: Go allowing only v2 against a
+// default libotr, and libotr allowing only v2 against a default Go.
+func TestLibotrV2(t *testing.T) {
+	for _, goV2Only := range []bool{true, false} {
+		goPolicy, libPolicy := Policy(PolicyOpportunistic), uint32(libotrtest.PolicyDefault)
+		if goV2Only {
+			goPolicy &^= AllowV3
+		} else {
+			libPolicy &^= libotrtest.PolicyAllowV3
+		}
+		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Policy: libPolicy})
+		lc := newLibChat(t, goPolicy, 0, peer)
+		for _, goQueries := range []bool{true, false} {
+			lc.reset()
+			if goQueries {
+				lc.go_.out, _ = lc.go_.c.Start()
+			} else {
+				lc.note(0, peer.Query())
+			}
+			lc.pump()
+			if !lc.go_.c.IsEncrypted() {
+				t.Fatalf("v2 (Go v2 only %v): not encrypted: %v %v", goV2Only, lc.go_.errs, lc.events[0])
+			}
+			if _, v := peer.State(0); v != 2 {
+				t.Fatalf("libotr speaks version %d, want 2", v)
+			}
+			if s := lc.go_.c.best(); s.version != 2 || s.tag != 0 {
+				t.Fatalf("Go session version %d tag %#x", s.version, s.tag)
+			}
+			lc.go_.send("v2 to libotr")
+			if !bytes.HasPrefix(lc.go_.out[0], []byte("?OTR:AAID")) {
+				t.Fatalf("not a v2 data message: %.20q", lc.go_.out[0])
+			}
+			lc.pump()
+			lc.exchange("v2 ✓", "v2 back ✓")
+		}
+	}
+}
