@@ -40,6 +40,8 @@ type router struct {
 	c   *Component
 	out sender // nil while disconnected
 	now func() time.Time
+	// failures counts stanzas whose handling panicked (tests assert zero).
+	failures int
 
 	skins map[string]store.Skin
 	ops   map[string]*operator // by bare JID; operators of any skin
@@ -234,6 +236,7 @@ func (r *router) send(t toks) error {
 func (r *router) handleStanza(el *elem) {
 	defer func() {
 		if p := recover(); p != nil {
+			r.failures++
 			r.c.log.Error("handling stanza failed", "stanza", el.name.Local, "panic", fmt.Sprint(p))
 			r.c.m.drop("internal-error")
 			r.replyError(el, "wait", "internal-server-error", "")
