@@ -2,7 +2,6 @@ package admin
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -216,4 +215,3 @@ func checkKeyRequest(r KeyRequest) error {
 	return nil
 }
 
-var errFormatPending = errors.New("admin: key file format not available")
