@@ -75,6 +75,7 @@ func StartEjabberd(ctx context.Context, opts Options) (*Server, error) {
 		apiURL:   strings.TrimSuffix(s.BOSHURL, "/http-bind") + "/api",
 	}
 	s.backend = e
+	becomeSubreaper()
 	s.LogFile = filepath.Join(s.Dir, "logs", "ejabberd.log")
 	if err := e.writeFiles(data, hex.EncodeToString(rnd[4:]), uid, gid); err != nil {
 		s.cleanupDir()
@@ -140,7 +141,7 @@ func (e *ejabberd) command() (*exec.Cmd, error) {
 	cmd := exec.Command(e.ctl, e.args("foreground")...)
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "ERL_EPMD_ADDRESS=127.0.0.1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	return cmd, nil
 }
 
@@ -149,6 +150,7 @@ func (e *ejabberd) command() (*exec.Cmd, error) {
 // reaping its child. Signalling ejabberdctl's group instead would orphan the
 // VM. After the grace time everything left is killed.
 func (e *ejabberd) stop(p *process) error {
+	defer reapErlangOrphans(5 * time.Second)
 	vm := e.vmPid()
 	if vm <= 0 || p.exited() {
 		return p.terminate(10 * time.Second)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -56,7 +55,7 @@ func (p *prosody) command() (*exec.Cmd, error) {
 	cmd := exec.Command(p.bin, "-F", "--config", p.cfg)
 	cmd.Dir = filepath.Dir(p.cfg)
 	// Stop with the test binary if it dies without cleaning up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	return cmd, nil
 }
 
