@@ -288,3 +288,79 @@ func TestLibotrV2(t *testing.T) {
 		}
 	}
 }
+
+// TestLibotrSMP runs SMP in both directions, with and without a question,
+// with the right and a wrong secret.
+func TestLibotrSMP(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+	lc := newLibChat(t, PolicyOpportunistic, 0, peer)
+	lc.note(0, peer.Query())
+	lc.pump()
+	lc.requireSecure("AKE")
+	tag := lc.go_.c.InstanceTag()
+	for _, tc := range []struct {
+		goStarts      bool
+		question      string
+		goSec, libSec string
+		succeeds      bool
+	}{
+		{true, "", "shared secret ✓", "shared secret ✓", true},
+		{true, "Which city?", "Zürich", "Zurich", false},
+		{false, "", "42", "42", true},
+		{false, "Favourite number?", "42", "43", false},
+		{true, "Again?", "yes", "yes", true},
+	} {
+		lc.reset()
+		name := fmt.Sprintf("Go starts %v, question %q, same secret %v", tc.goStarts, tc.question, tc.succeeds)
+		if tc.goStarts {
+			out, err := lc.go_.c.Authenticate(tc.question, []byte(tc.goSec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc.go_.out = out
+			lc.pump()
+			want := "smp ask "
+			if tc.question != "" {
+				want = "smp askq "
+			}
+			if !lc.peerHas(0, want) {
+				t.Fatalf("%s: libotr events %v", name, lc.events[0])
+			}
+			if tc.question != "" && !lc.peerHas(0, want+fmt.Sprintf("%08x 25 %s", tag, hex.EncodeToString([]byte(tc.question)))) {
+				t.Fatalf("%s: libotr did not get the question: %v", name, lc.events[0])
+			}
+			lc.note(0, peer.SMPRespond(tag, []byte(tc.libSec)))
+			lc.pump()
+		} else {
+			lc.note(0, peer.SMP(tag, tc.question, []byte(tc.libSec)))
+			lc.pump()
+			ev, ok := eventOf(lc.go_, EventSMPSecretNeeded)
+			if !ok || ev.Text != tc.question {
+				t.Fatalf("%s: Go events %v", name, lc.go_.events)
+			}
+			out, err := lc.go_.c.Authenticate("", []byte(tc.goSec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc.go_.out = out
+			lc.pump()
+		}
+		goWant, libWant := EventSMPFailed, "smp failure"
+		if tc.succeeds {
+			goWant, libWant = EventSMPSucceeded, "smp success"
+		}
+		if !lc.go_.has(goWant) || !lc.peerHas(0, libWant) {
+			t.Fatalf("%s: Go events %v (errors %v), libotr events %v", name, lc.go_.events, lc.go_.errs, lc.events[0])
+		}
+		lc.exchange("after SMP", "still here")
+	}
+	// libotr aborts an SMP that Go started.
+	lc.reset()
+	lc.go_.out, _ = lc.go_.c.Authenticate("", []byte("x"))
+	lc.pump()
+	lc.note(0, peer.Do(fmt.Sprintf("smpabort %08x", tag)))
+	lc.pump()
+	if !lc.go_.has(EventSMPAborted) {
+		t.Fatalf("Go did not see libotr's abort: %v", lc.go_.events)
+	}
+}
