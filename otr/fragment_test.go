@@ -227,7 +227,7 @@ func FuzzParseFragment(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	// SEEDS-LIBOTR
+	addLibotrFragmentSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, ok := ParseFragment(b)
 		if !ok {
@@ -247,7 +247,7 @@ func FuzzParseFragment(f *testing.F) {
 func FuzzReassembler(f *testing.F) {
 	f.Add([]byte("?OTR|200|100,1,2,ab,\n?OTR|200|100,2,2,cd,"))
 	f.Add([]byte("?OTR,1,2,ab,\n?OTR,2,2,cd,\n?OTR|300|0,1,1,x,"))
-	// SEEDS-LIBOTR
+	addLibotrFragmentSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := Reassembler{OurTag: 0x100, MaxFragments: 8, MaxMessageBytes: 64, MaxSenders: 2, Timeout: time.Second}
 		for i, line := range bytes.Split(b, []byte("\n")) {

@@ -75,6 +75,9 @@ func ReadPrivateKeyFile(r io.Reader) (*PrivateKeyFile, error) {
 // private key; unlike libotr it also checks each key (sizes, y = g^x mod p).
 func ParsePrivateKeyFile(text []byte) (*PrivateKeyFile, error) {
 	text = bytes.Clone(text)
+	if t := bytes.TrimLeft(text, " \t\r\n\f\v"); len(t) > 0 && t[0] != '(' {
+		return nil, fmt.Errorf("%w: line %d: it does not start with (privkeys", ErrNotPrivateKeyFile, lineOf(text, len(text)-len(t)))
+	}
 	root, err := parseSexp(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotPrivateKeyFile, err)

@@ -194,7 +194,7 @@ func FuzzClassify(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	// SEEDS-LIBOTR
+	addLibotrSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info := Classify(b)
 		hasMarker := bytes.Contains(b, markOTR)
