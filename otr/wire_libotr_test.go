@@ -250,8 +250,8 @@ func TestClassifyMatchesLibotrTable(t *testing.T) {
 	// Bodies where libotr's reading differs from ours on purpose; libotr
 	// misreads or drops each of them.
 	differs := map[string]string{
-		"?OTR|123456789|100,1,1,x,":      "libotr's %x reads 9 hex digits and truncates the tag",
-		"?OTR|0x100|100,1,1,x,":          "libotr's %x accepts a 0x prefix",
+		"?OTR|123456789|100,1,1,x,":     "libotr's %x reads 9 hex digits and truncates the tag",
+		"?OTR|0x100|100,1,1,x,":         "libotr's %x accepts a 0x prefix",
 		"?OTR,1,2,x, ?OTR|100|0,1,1,y,": "libotr reads the tags at the first ?OTR, a v2 marker here, and drops the message",
 	}
 	bodies := []string{
