@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,9 +189,10 @@ func keysFingerprint(c *cli, args []string) error {
 	if len(accts) == 0 {
 		return fmt.Errorf("%s holds no key", pos[0])
 	}
-	for id, k := range accts {
+	ids := slices.Sorted(maps.Keys(accts))
+	for _, id := range ids {
 		name, proto, _ := strings.Cut(id, "\x00")
-		fmt.Fprintf(c.stdout, "%s\t%s\t%s\n", k.Fingerprint(), name, proto)
+		fmt.Fprintf(c.stdout, "%s\t%s\t%s\n", accts[id].Fingerprint(), name, proto)
 	}
 	return nil
 }
