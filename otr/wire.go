@@ -119,16 +119,33 @@ var (
 func Classify(body []byte) Info {
 	i := bytes.Index(body, markOTR)
 	if i < 0 {
-		if t := bytes.Index(body, whitespaceTag); t >= 0 {
+		if t := indexWhitespaceTag(body); t >= 0 {
 			return Info{Kind: KindTaggedPlaintext, Versions: tagVersions(body[t+len(whitespaceTag):])}
 		}
 		return Info{Kind: KindPlaintext}
 	}
-	if f := bytes.Index(body[i:], markFragV3); f >= 0 {
-		return classifyFragment(body[i+f:])
+	// One pass over the "?OTR" markers: "?OTR|" anywhere wins, then the
+	// first "?OTR,".
+	v2 := -1
+	for j := i; j >= 0; {
+		if j+4 < len(body) {
+			switch body[j+4] {
+			case '|':
+				return classifyFragment(body[j:])
+			case ',':
+				if v2 < 0 {
+					v2 = j
+				}
+			}
+		}
+		next := bytes.Index(body[j+4:], markOTR)
+		if next < 0 {
+			break
+		}
+		j += 4 + next
 	}
-	if f := bytes.Index(body[i:], markFragV2); f >= 0 {
-		return classifyFragment(body[i+f:])
+	if v2 >= 0 {
+		return classifyFragment(body[v2:])
 	}
 	m := body[i:]
 	switch {
@@ -148,6 +165,21 @@ func classifyFragment(b []byte) Info {
 		return Info{Kind: KindUnknown}
 	}
 	return Info{Kind: KindFragment, Version: f.Version, SenderTag: f.SenderTag, ReceiverTag: f.ReceiverTag, K: f.K, N: f.N}
+}
+
+// indexWhitespaceTag finds the whitespace tag. The tag's first tab is its
+// second byte, and most text has no tab at all: looking for a tab first is
+// several times faster than searching for the 16-byte tag.
+func indexWhitespaceTag(body []byte) int {
+	t := bytes.IndexByte(body, '\t')
+	if t < 0 {
+		return -1
+	}
+	start := max(t-1, 0)
+	if r := bytes.Index(body[start:], whitespaceTag); r >= 0 {
+		return start + r
+	}
+	return -1
 }
 
 // tagVersions reads the 8-byte version tags that follow the whitespace tag
