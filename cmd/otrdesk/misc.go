@@ -39,7 +39,11 @@ func cmdSnippet(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := snippet(s, cfg, *floating, time.Now())
+	w, werr := web.LoadWidget(nil)
+	if werr != nil && !*floating {
+		return fmt.Errorf("%w (or use --floating, which needs no hash)", werr)
+	}
+	out, err := snippet(s, cfg, *floating, time.Now(), w)
 	if err != nil {
 		return err
 	}
@@ -49,15 +53,11 @@ func cmdSnippet(c *cli, args []string) error {
 
 // snippet renders the embed HTML (design §6). The pinned form is the trust
 // anchor: the page itself names the launcher's hash and the fingerprints.
-func snippet(s store.Skin, cfg *Config, floating bool, now time.Time) (string, error) {
+func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widget) (string, error) {
 	base := cfg.HTTP.PublicURL
 	if floating {
 		return fmt.Sprintf("<script src=\"%s/widget.js\" data-skin=\"%s\" async></script>\n",
 			html.EscapeString(base), html.EscapeString(s.Name)), nil
-	}
-	w, err := web.LoadWidget(nil)
-	if err != nil {
-		return "", fmt.Errorf("%w (or use --floating, which needs no hash)", err)
 	}
 	fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
 	if len(fps) == 0 {

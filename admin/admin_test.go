@@ -1,0 +1,213 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/store"
+)
+
+func newAPI(t *testing.T) (*httptest.Server, *store.Store, *Client) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(Handler(&Local{Store: st}, st, "s3cret-token"))
+	t.Cleanup(srv.Close)
+	return srv, st, &Client{BaseURL: srv.URL, Token: "s3cret-token", HTTP: srv.Client()}
+}
+
+func TestAPIRefusesWithoutToken(t *testing.T) {
+	srv, st, good := newAPI(t)
+	if _, err := good.CreateSkin(store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Skin("bank")
+	requests := []struct{ method, path, body string }{
+		{"GET", "/admin/v1/skins", ""},
+		{"POST", "/admin/v1/skins", `{"Name":"evil","Title":"x","Operators":["mallory@example.org"]}`},
+		{"PATCH", "/admin/v1/skins/bank", `{"title":"pwned"}`},
+		{"DELETE", "/admin/v1/skins/bank", ""},
+		{"POST", "/admin/v1/keys", `{"skins":["bank"],"format":"otrjs"}`},
+		{"POST", "/admin/v1/keys/revoke", `{"all":true}`},
+		{"GET", "/admin/v1/backup", ""},
+	}
+	for _, auth := range []string{"", "Bearer wrong-token", "Bearer s3cret-toke", "Basic s3cret-token", "Bearer s3cret-token-and-more"} {
+		for _, r := range requests {
+			req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(r.body))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s with %q: %d, want 401", r.method, r.path, auth, resp.StatusCode)
+			}
+			if bytes.Contains(body, []byte("s3cret-token")) {
+				t.Errorf("the token is echoed in a refusal")
+			}
+		}
+	}
+	after, err := st.Skin("bank")
+	if err != nil || after.Title != before.Title || len(after.Keys) != 0 {
+		t.Fatalf("a refused request changed the skin: %+v %v", after, err)
+	}
+	if _, err := st.Skin("evil"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused request created a skin: %v", err)
+	}
+	// An empty configured token refuses everything, even an empty bearer.
+	empty := httptest.NewServer(Handler(&Local{Store: st}, st, ""))
+	defer empty.Close()
+	c := &Client{BaseURL: empty.URL, Token: "", HTTP: empty.Client()}
+	if _, err := c.Skins(); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("API without a configured token: %v", err)
+	}
+}
+
+func TestAPIErrorsKeepTheirMeaning(t *testing.T) {
+	_, _, c := newAPI(t)
+	if _, err := c.Skin("nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown skin: %v", err)
+	}
+	s := store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}
+	if _, err := c.CreateSkin(s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSkin(s); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if _, err := c.CreateSkin(store.Skin{Name: "Bad Name", Title: "x", Operators: []string{"ann@example.org"}}); !errors.Is(err, store.ErrInvalid) && !errors.Is(err, ErrBadRequest) {
+		t.Errorf("invalid name: %v", err)
+	}
+	if _, err := c.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: "pgp"}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("bad format: %v", err)
+	}
+}
+
+// The private key comes back once and is nowhere in the store afterwards.
+func TestGenerateKeyNeverStoresThePrivateKey(t *testing.T) {
+	_, st, c := newAPI(t)
+	for _, n := range []string{"a", "b"} {
+		if _, err := c.CreateSkin(store.Skin{Name: n, Title: n, Operators: []string{"ann@example.org"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.GenerateKey(KeyRequest{All: true, Format: FormatOTRJS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := otr.ParsePrivateKeyBase64(strings.TrimSpace(string(res.PrivateKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Fingerprint().String() != res.Fingerprint || strings.Join(res.Skins, ",") != "a,b" {
+		t.Fatalf("result %+v does not match its key", res)
+	}
+	var backup bytes.Buffer
+	if _, err := st.Backup(&backup); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(backup.Bytes(), k.X.Bytes()) {
+		t.Fatal("the private exponent is in the store")
+	}
+	// The file's tail encodes x, the last MPI (its head encodes p, which is
+	// public and rightly stored).
+	tail := bytes.TrimSpace(res.PrivateKey)
+	if bytes.Contains(backup.Bytes(), tail[len(tail)-24:]) || bytes.Contains(bytes.ToLower(backup.Bytes()), []byte(k.X.Text(16))) {
+		t.Fatal("the private key is in the store")
+	}
+	for _, n := range []string{"a", "b"} {
+		s, _ := st.Skin(n)
+		if len(s.Keys) != 1 || s.Keys[0].Fingerprint != k.Fingerprint().Hex() {
+			t.Errorf("skin %s keys %+v", n, s.Keys)
+		}
+	}
+}
+
+func TestRotationHistoryAndGrace(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	l := &Local{Store: st, Now: func() time.Time { return now }}
+	if _, err := l.CreateSkin(store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: FormatOTRJS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * 24 * time.Hour)
+	second, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: FormatOTRJS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := st.Skin("bank")
+	for name, tc := range map[string]struct {
+		at   time.Time
+		want []string
+	}{
+		"right after":  {now, []string{second.Fingerprint, first.Fingerprint}},
+		"inside grace": {now.Add(23 * time.Hour), []string{second.Fingerprint, first.Fingerprint}},
+		"after grace":  {now.Add(25 * time.Hour), []string{second.Fingerprint}},
+		"long after":   {now.Add(365 * 24 * time.Hour), []string{second.Fingerprint}},
+	} {
+		if got := Published(s, tc.at, 24*time.Hour); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%s: published %v, want %v", name, got, tc.want)
+		}
+	}
+	if len(s.Keys) != 2 || !s.Keys[1].Retired.Equal(now) || !s.Keys[0].Retired.IsZero() {
+		t.Errorf("history %+v", s.Keys)
+	}
+}
+
+func TestBackupThroughAPI(t *testing.T) {
+	_, _, c := newAPI(t)
+	if _, err := c.CreateSkin(store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "copy.db")
+	f, _ := os.Create(p)
+	if _, err := c.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st, err := store.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if s, err := st.Skin("bank"); err != nil || s.Title != "Bank" {
+		t.Fatalf("backup: %+v %v", s, err)
+	}
+}
+
+func TestSkinPatchJSON(t *testing.T) {
+	var p SkinPatch
+	if err := json.Unmarshal([]byte(`{"title":"New","operator_names":{"ann@example.org":"Ann","bob@example.org":""}}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	s := store.Skin{Title: "Old", Greeting: "Hi", OperatorNames: map[string]string{"bob@example.org": "Bob"}}
+	p.apply(&s)
+	if s.Title != "New" || s.Greeting != "Hi" || s.OperatorNames["ann@example.org"] != "Ann" || len(s.OperatorNames) != 1 {
+		t.Fatalf("%+v", s)
+	}
+}
