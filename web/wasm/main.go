@@ -13,7 +13,8 @@
 //	otrdesk.version                      "1"
 //	otrdesk.generateKey() -> string      a new visitor key, base64 of the otr.js /
 //	                                     x/crypto/otr form 0x0000 ‖ MPI p,q,g,y,x
-//	                                     (DSA-1024 on fixed domain parameters: ~1 ms)
+//	                                     (otr.GenerateEphemeralKey: DSA-1024 on fixed,
+//	                                     published domain parameters, ~1 ms)
 //	otrdesk.newConversation(opts) -> conv
 //	    opts.policy          "require" (default) | "opportunistic" | "plaintext" |
 //	                         a number (bits of otr.Policy)
@@ -56,34 +57,12 @@
 package main
 
 import (
-	"crypto/dsa" //nolint:staticcheck // OTR v3 long-term keys are DSA-1024/160.
 	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"math/big"
 	"syscall/js"
 
 	"otrdesk.im/otrdesk/otr"
 )
-
-// Fixed DSA-1024/160 domain parameters for visitor keys: generating fresh
-// parameters takes up to a second in the browser, a key on these takes a
-// millisecond. Sharing domain parameters is normal DSA practice (FIPS
-// 186); each visitor still has its own x.
-var visitorParams = dsa.Parameters{
-	P: mustHex("E381B4A1CA7BDF3FD2213311EC970324ADDC44F329F0664A835F17D06224A8FE9C7140CCE3491142C4B3C7D94638388689599269295EDD5CC72AC9D79E871AE26EF527F0FD1B9E8E9C6BFDDF9679C92E378FC87656C691B5DB6893A6889B98E8384387D901A6A193C09C249F9989BED29B53856876752F9C300C43E4CA56CC49"),
-	Q: mustHex("B773CBA78357C8AE140AAA231A774BA94D942EC7"),
-	G: mustHex("B0E18A5839D4347C3C2F1FAA597A741AF8F312D3BCF1D9DA62765DD4DFC35B77DA111105D2CBEDBE9BA6A89DAFF3BD9E14E6D1BDF245A632135E9BCB62A77C38A44A1A6A748CE2F7ACAEC1CAFA33FDAD767F17C1BB835D5E449107D23A194C8B601A9BAD8992FBEE8BF03C88CB094874F1F20773054E054F54E3B336F8BBE800"),
-}
-
-func mustHex(s string) *big.Int {
-	v, ok := new(big.Int).SetString(s, 16)
-	if !ok {
-		panic("wasm: bad constant")
-	}
-	return v
-}
 
 func main() {
 	api := map[string]any{
@@ -95,52 +74,12 @@ func main() {
 	select {} // keep the callbacks alive
 }
 
-func generateKey() (*otr.PrivateKey, error) {
-	k := dsa.PrivateKey{PublicKey: dsa.PublicKey{Parameters: visitorParams}}
-	if err := dsa.GenerateKey(&k, rand.Reader); err != nil {
-		return nil, err
-	}
-	return &otr.PrivateKey{PublicKey: otr.PublicKey{P: k.P, Q: k.Q, G: k.G, Y: k.Y}, X: k.X}, nil
-}
-
-// encodeKey writes the otr.js / x/crypto/otr private key form.
-func encodeKey(k *otr.PrivateKey) string {
-	b := k.PublicKey.Bytes()
-	x := k.X.Bytes()
-	b = append(b, byte(len(x)>>24), byte(len(x)>>16), byte(len(x)>>8), byte(len(x)))
-	b = append(b, x...)
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-var errBadKey = errors.New("wasm: the key is not a base64 OTR DSA private key")
-
-func decodeKey(s string) (*otr.PrivateKey, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, errBadKey
-	}
-	pub, rest, ok := otr.ParsePublicKey(b)
-	if !ok || len(rest) < 4 {
-		return nil, errBadKey
-	}
-	n := int(rest[0])<<24 | int(rest[1])<<16 | int(rest[2])<<8 | int(rest[3])
-	if n < 1 || n > len(rest)-4 {
-		return nil, errBadKey
-	}
-	x := new(big.Int).SetBytes(rest[4 : 4+n])
-	k := &otr.PrivateKey{PublicKey: *pub, X: x}
-	if x.Sign() <= 0 || x.Cmp(pub.Q) >= 0 || new(big.Int).Exp(pub.G, x, pub.P).Cmp(pub.Y) != 0 {
-		return nil, errBadKey
-	}
-	return k, nil
-}
-
 func jsGenerateKey(this js.Value, args []js.Value) any {
-	k, err := generateKey()
+	k, err := otr.GenerateEphemeralKey(rand.Reader)
 	if err != nil {
 		return js.Null()
 	}
-	return encodeKey(k)
+	return k.Base64()
 }
 
 func policyOf(v js.Value) (otr.Policy, error) {
@@ -179,9 +118,9 @@ func jsNewConversation(this js.Value, args []js.Value) any {
 	}
 	var key *otr.PrivateKey
 	if k := get("key"); k.Type() == js.TypeString {
-		key, err = decodeKey(k.String())
+		key, err = otr.ParsePrivateKeyBase64(k.String())
 	} else {
-		key, err = generateKey()
+		key, err = otr.GenerateEphemeralKey(rand.Reader)
 	}
 	if err != nil {
 		panic(js.Global().Get("Error").New(err.Error()))

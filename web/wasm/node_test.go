@@ -1,0 +1,436 @@
+//go:build !js
+
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"otrdesk.im/otrdesk/otr"
+)
+
+// The tests here build this package for GOOS=js GOARCH=wasm and run it
+// under node with the toolchain's wasm_exec.js (copied into a temporary
+// directory), against the native Go engine.
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// wasmBuild compiles the module and copies wasm_exec.js once per test binary.
+func wasmBuild(t testing.TB) (wasm, execJS string) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node not found: install the Debian package nodejs")
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "otrdesk-wasm-test")
+		if buildErr != nil {
+			return
+		}
+		var goroot []byte
+		goroot, buildErr = exec.Command("go", "env", "GOROOT").Output()
+		if buildErr != nil {
+			buildErr = fmt.Errorf("go env GOROOT: %w", buildErr)
+			return
+		}
+		root := strings.TrimSpace(string(goroot))
+		var src []byte
+		for _, p := range []string{filepath.Join(root, "lib", "wasm", "wasm_exec.js"), filepath.Join(root, "misc", "wasm", "wasm_exec.js")} {
+			if src, buildErr = os.ReadFile(p); buildErr == nil {
+				break
+			}
+		}
+		if buildErr != nil {
+			buildErr = fmt.Errorf("wasm_exec.js not found under %s/lib/wasm or misc/wasm: %w", root, buildErr)
+			return
+		}
+		if buildErr = os.WriteFile(filepath.Join(buildDir, "wasm_exec.js"), src, 0o644); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "otr.wasm"), ".")
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("GOOS=js GOARCH=wasm go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "otr.wasm"), filepath.Join(buildDir, "wasm_exec.js")
+}
+
+// nodeEngine is the wasm engine running in a node process.
+type nodeEngine struct {
+	t   testing.TB
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startNode(t testing.TB) *nodeEngine {
+	t.Helper()
+	wasm, execJS := wasmBuild(t)
+	driver, err := filepath.Abs(filepath.Join("testdata", "driver.cjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", driver, execJS, wasm)
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("node stderr: %s", stderr.String())
+		}
+	})
+	return &nodeEngine{t: t, cmd: cmd, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+}
+
+// jsResult is the Result object of main.go's API, plus the other replies
+// of the driver.
+type jsResult struct {
+	Send []string `json:"send"`
+	Show []struct {
+		Text      string `json:"text"`
+		Encrypted bool   `json:"encrypted"`
+	} `json:"show"`
+	Events []struct {
+		Type        string `json:"type"`
+		Fingerprint string `json:"fingerprint"`
+		Question    string `json:"question"`
+		Message     string `json:"message"`
+		Refreshed   bool   `json:"refreshed"`
+	} `json:"events"`
+	Error          string  `json:"error"`
+	Exception      string  `json:"exception"`
+	InstanceTag    float64 `json:"instanceTag"`
+	OurFingerprint string  `json:"ourFingerprint"`
+	Encrypted      bool    `json:"encrypted"`
+	Fingerprint    *string `json:"fingerprint"`
+	MS             float64 `json:"ms"`
+}
+
+func (r jsResult) has(typ string) bool {
+	for _, e := range r.Events {
+		if e.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *nodeEngine) do(cmd map[string]any) jsResult {
+	n.t.Helper()
+	b, _ := json.Marshal(cmd)
+	if _, err := n.in.Write(append(b, '\n')); err != nil {
+		n.t.Fatalf("writing to node: %v", err)
+	}
+	line, err := n.out.ReadBytes('\n')
+	if err != nil {
+		n.t.Fatalf("node died during %v: %v", cmd["op"], err)
+	}
+	var r jsResult
+	if err := json.Unmarshal(line, &r); err != nil {
+		n.t.Fatalf("node reply %q: %v", line, err)
+	}
+	if r.Exception != "" {
+		n.t.Fatalf("node threw during %v: %s", cmd["op"], r.Exception)
+	}
+	return r
+}
+
+// wasmChat joins the wasm engine (the visitor) and a native conversation
+// (the operator).
+type wasmChat struct {
+	t       *testing.T
+	node    *nodeEngine
+	native  *otr.Conversation
+	key     *otr.PrivateKey
+	toNode  [][]byte
+	toGo    []string
+	jsAll   []jsResult
+	goShown []string
+	goEv    []otr.Event
+}
+
+func (w *wasmChat) fromJS(r jsResult) {
+	w.t.Helper()
+	if r.Error != "" {
+		w.t.Fatalf("wasm engine error: %s", r.Error)
+	}
+	w.jsAll = append(w.jsAll, r)
+	w.toGo = append(w.toGo, r.Send...)
+}
+
+func (w *wasmChat) pump() {
+	w.t.Helper()
+	for i := 0; i < 100; i++ {
+		if len(w.toNode) == 0 && len(w.toGo) == 0 {
+			return
+		}
+		toGo := w.toGo
+		w.toGo = nil
+		for _, m := range toGo {
+			show, send, ev, err := w.native.Receive([]byte(m))
+			if err != nil {
+				w.t.Fatalf("native engine: %v", err)
+			}
+			if show != nil {
+				w.goShown = append(w.goShown, string(show))
+			}
+			w.goEv = append(w.goEv, ev...)
+			w.toNode = append(w.toNode, send...)
+		}
+		toNode := w.toNode
+		w.toNode = nil
+		for _, m := range toNode {
+			w.fromJS(w.node.do(map[string]any{"op": "receive", "body": string(m)}))
+		}
+	}
+	w.t.Fatal("messages never settled")
+}
+
+func (w *wasmChat) jsEvents(typ string) int {
+	n := 0
+	for _, r := range w.jsAll {
+		if r.has(typ) {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *wasmChat) jsLastShown() string {
+	for i := len(w.jsAll) - 1; i >= 0; i-- {
+		if s := w.jsAll[i].Show; len(s) > 0 {
+			return s[len(s)-1].Text
+		}
+	}
+	return ""
+}
+
+var (
+	nativeKeyOnce sync.Once
+	nativeKey     *otr.PrivateKey
+)
+
+func operatorKey(t testing.TB) *otr.PrivateKey {
+	nativeKeyOnce.Do(func() {
+		var err error
+		if nativeKey, err = otr.GenerateKey(rand.Reader); err != nil {
+			panic(err)
+		}
+	})
+	return nativeKey
+}
+
+// TestWasmAgainstNative: the widget's flow. The wasm engine sends the
+// query, the AKE completes with the native engine, both sides see the
+// right fingerprints, messages go both ways (non-ASCII and long ones),
+// SMP works, and ending reaches the operator.
+func TestWasmAgainstNative(t *testing.T) {
+	node := startNode(t)
+	key := operatorKey(t)
+	native, err := otr.NewConversation(otr.Config{PrivateKey: key, Policy: otr.PolicyOpportunistic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wasmChat{t: t, node: node, native: native, key: key}
+	info := node.do(map[string]any{"op": "new", "policy": "require"})
+	if info.InstanceTag < 0x100 || len(info.OurFingerprint) != 44 {
+		t.Fatalf("new conversation: %+v", info)
+	}
+
+	// A message typed before the AKE is held and sent encrypted after it.
+	early := node.do(map[string]any{"op": "send", "text": "typed before the AKE"})
+	if len(early.Send) != 1 || !strings.HasPrefix(early.Send[0], "?OTRv") {
+		t.Fatalf("require policy sent %q before the AKE", early.Send)
+	}
+	w.fromJS(early)
+	w.pump()
+	if !native.IsEncrypted() {
+		t.Fatal("native side not encrypted after the AKE")
+	}
+	st := node.do(map[string]any{"op": "state"})
+	if !st.Encrypted || st.Fingerprint == nil || *st.Fingerprint != key.PublicKey.Fingerprint().String() {
+		t.Fatalf("wasm state %+v, want encrypted with %s", st, key.PublicKey.Fingerprint())
+	}
+	if fp, _ := native.PeerFingerprint(); fp.String() != info.OurFingerprint {
+		t.Fatalf("native sees %s, wasm key is %s", fp, info.OurFingerprint)
+	}
+	if w.jsEvents("secure") != 1 {
+		t.Fatal("wasm reported no secure event")
+	}
+	if len(w.goShown) != 1 || w.goShown[0] != "typed before the AKE" {
+		t.Fatalf("held message: operator saw %q", w.goShown)
+	}
+
+	for i, text := range []string{"Hallo, wie geht's? ✓", strings.Repeat("long ", 2000), "日本語のテキスト"} {
+		w.fromJS(node.do(map[string]any{"op": "send", "text": text}))
+		w.pump()
+		if got := w.goShown[len(w.goShown)-1]; got != text {
+			t.Fatalf("message %d: operator saw %.40q", i, got)
+		}
+		reply := fmt.Sprintf("reply %d — ok", i)
+		out, err := native.Send([]byte(reply))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.toNode = append(w.toNode, out...)
+		w.pump()
+		if got := w.jsLastShown(); got != reply {
+			t.Fatalf("visitor saw %q, want %q", got, reply)
+		}
+	}
+
+	// SMP started by the operator, answered in wasm.
+	out, err := native.Authenticate("Order number?", []byte("A-1234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.toNode = append(w.toNode, out...)
+	w.pump()
+	if w.jsEvents("smp-question") != 1 {
+		t.Fatal("wasm got no SMP question")
+	}
+	w.fromJS(node.do(map[string]any{"op": "smp", "question": "", "secret": "A-1234"}))
+	w.pump()
+	if w.jsEvents("smp-succeeded") != 1 {
+		t.Fatal("wasm: SMP did not succeed")
+	}
+	ok := false
+	for _, e := range w.goEv {
+		ok = ok || e.Kind == otr.EventSMPSucceeded
+	}
+	if !ok {
+		t.Fatal("native: SMP did not succeed")
+	}
+
+	// The visitor ends the chat.
+	w.fromJS(node.do(map[string]any{"op": "end"}))
+	w.pump()
+	if native.IsEncrypted() {
+		t.Fatal("operator still encrypted after the visitor ended")
+	}
+	if _, err := native.Send([]byte("x")); err != otr.ErrFinished {
+		t.Fatalf("operator send after end: %v", err)
+	}
+}
+
+// BenchmarkWasm measures the wasm engine under node (two wasm
+// conversations in one node process) against the native engine, and
+// reports the times per operation and their ratio.
+func BenchmarkWasm(b *testing.B) {
+	node := startNode(b)
+	for _, bc := range []struct {
+		name, what string
+		n, size    int
+	}{
+		{"AKE", "ake", 20, 0},
+		{"Data100B", "data", 50, 100},
+		{"Data4KiB", "data", 50, 4096},
+		{"SMP", "smp", 3, 0},
+		{"KeyGen", "keygen", 20, 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var wasmMS float64
+			for i := 0; i < b.N; i++ {
+				r := node.do(map[string]any{"op": "bench", "what": bc.what, "n": bc.n, "size": bc.size})
+				wasmMS += r.MS
+			}
+			wasmMS /= float64(b.N)
+			b.StopTimer()
+			native := nativeOp(b, bc.what, bc.n, bc.size)
+			b.ReportMetric(wasmMS, "wasm-ms/op")
+			b.ReportMetric(float64(native)/1e6, "native-ms/op")
+			b.ReportMetric(wasmMS*1e6/float64(native), "wasm/native")
+		})
+	}
+}
+
+// nativeOp times the same operation between two native conversations.
+func nativeOp(b *testing.B, what string, n, size int) time.Duration {
+	key := operatorKey(b)
+	if what == "keygen" {
+		// The same fixed-parameter key generation the wasm build uses.
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := otr.GenerateEphemeralKey(rand.Reader); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0) / time.Duration(n)
+	}
+	mk := func() *otr.Conversation {
+		c, err := otr.NewConversation(otr.Config{PrivateKey: key, Policy: otr.PolicyAlways})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	x, y := mk(), mk()
+	relay := func(from, to *otr.Conversation, msgs [][]byte) {
+		type item struct {
+			to, from *otr.Conversation
+			m        []byte
+		}
+		var q []item
+		for _, m := range msgs {
+			q = append(q, item{to, from, m})
+		}
+		for len(q) > 0 {
+			it := q[0]
+			q = q[1:]
+			_, send, _, err := it.to.Receive(it.m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, m := range send {
+				q = append(q, item{it.from, it.to, m})
+			}
+		}
+	}
+	ake := func() {
+		q, _ := x.Start()
+		relay(x, y, q)
+	}
+	ake()
+	msg := []byte(strings.Repeat("x", size))
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		switch what {
+		case "ake":
+			ake()
+		case "data":
+			m, _ := x.Send(msg)
+			relay(x, y, m)
+			m, _ = y.Send(msg)
+			relay(y, x, m)
+		case "smp":
+			m, _ := x.Authenticate("", []byte("secret"))
+			relay(x, y, m)
+			m, _ = y.Authenticate("", []byte("secret"))
+			relay(y, x, m)
+		}
+	}
+	return time.Since(t0) / time.Duration(n)
+}
