@@ -379,6 +379,14 @@ func (c *Client) readLoop(sr *streamReader) {
 	for {
 		st, err := sr.next()
 		if err != nil {
+			// The stream is over: answer a close with a close (servers
+			// wait for it when shutting down), then drop the connection.
+			if errors.Is(err, ErrStreamClosed) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = c.writeLocked(ctx, []byte("</stream:stream>"))
+				cancel()
+			}
+			c.conn.Close()
 			c.mu.Lock()
 			c.readErr = err
 			close(c.wake)
@@ -548,6 +556,11 @@ func (c *Client) write(ctx context.Context, b []byte) error {
 		return fmt.Errorf("xmpptest: %s: writing: stream ended: %w", c.jid, err)
 	default:
 	}
+	return c.writeLocked(ctx, b)
+}
+
+// writeLocked writes b under the write lock, bounded by ctx.
+func (c *Client) writeLocked(ctx context.Context, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	dl, _ := ctx.Deadline()

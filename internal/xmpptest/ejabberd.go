@@ -53,6 +53,15 @@ func StartEjabberd(ctx context.Context, opts Options) (*Server, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	return startWithRetry(func() (*Server, error) { return startEjabberd(ctx, opts, ctl, uid, gid) })
+}
+
+func startEjabberd(ctx context.Context, opts Options, ctl string, uid, gid int) (*Server, error) {
+	if opts.Dir != "" {
+		if err := reachable(opts.Dir, uid); err != nil {
+			return nil, err
+		}
+	}
 	s, data, err := newServer("ejabberd", opts, 0o750)
 	if err != nil {
 		return nil, err
@@ -75,6 +84,7 @@ func StartEjabberd(ctx context.Context, opts Options) (*Server, error) {
 		apiURL:   strings.TrimSuffix(s.BOSHURL, "/http-bind") + "/api",
 	}
 	s.backend = e
+	s.readyLine = "is started in the node '" + e.node + "'"
 	becomeSubreaper()
 	s.LogFile = filepath.Join(s.Dir, "logs", "ejabberd.log")
 	if err := e.writeFiles(data, hex.EncodeToString(rnd[4:]), uid, gid); err != nil {
@@ -86,6 +96,27 @@ func StartEjabberd(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// reachable checks that every existing ancestor of dir can be traversed by
+// uid: ejabberd runs as its own user (t.TempDir's parents are mode 0700).
+func reachable(dir string, uid int) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("xmpptest: instance directory: %w", err)
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err == nil {
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if fi.Mode().Perm()&0o001 == 0 && (!ok || int(st.Uid) != uid) {
+				return fmt.Errorf("xmpptest: the %s user cannot reach %s (%s is mode %v); leave Options.Dir empty for ejabberd", ejabberdUser, abs, p, fi.Mode().Perm())
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 func (e *ejabberd) writeFiles(data templateData, cookie string, uid, gid int) error {
@@ -116,6 +147,10 @@ func (e *ejabberd) writeFiles(data templateData, cookie string, uid, gid int) er
 		}
 	}
 	for _, d := range []string{"logs", "db"} {
+		// A new node name needs a new Mnesia database.
+		if err := os.RemoveAll(filepath.Join(e.dir, d)); err != nil {
+			return fmt.Errorf("xmpptest: clearing %s: %w", d, err)
+		}
 		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o750); err != nil {
 			return fmt.Errorf("xmpptest: making %s: %w", d, err)
 		}

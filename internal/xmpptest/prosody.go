@@ -26,6 +26,10 @@ func StartProsody(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startWithRetry(func() (*Server, error) { return startProsody(ctx, opts, bin, ctl) })
+}
+
+func startProsody(ctx context.Context, opts Options, bin, ctl string) (*Server, error) {
 	s, data, err := newServer("prosody", opts, 0o700)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"embed"
@@ -71,9 +72,12 @@ type Server struct {
 	Dir           string // instance directory
 	LogFile       string // the server's log
 
-	opts    Options
-	ownDir  bool
-	backend backend
+	opts      Options
+	ownDir    bool
+	backend   backend
+	certDER   []byte // this instance's certificate, checked by the probe
+	readyLine string // a log line that says the server has started ("" for none)
+	logOffset int64  // size of LogFile when the current start began
 
 	mu   sync.Mutex
 	proc *process
@@ -172,7 +176,7 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 	for _, c := range data.Components {
 		hosts = append(hosts, c.Domain)
 	}
-	data.CertFile, data.KeyFile, err = writeCertificate(filepath.Join(s.Dir, "certs"), hosts)
+	data.CertFile, data.KeyFile, s.certDER, err = writeCertificate(filepath.Join(s.Dir, "certs"), hosts)
 	if err != nil {
 		s.cleanupDir()
 		return nil, templateData{}, err
@@ -213,17 +217,17 @@ func freePorts(n int) ([]int, error) {
 
 // writeCertificate makes a throwaway self-signed ECDSA certificate for hosts
 // (and 127.0.0.1) valid for a week, and writes cert.pem and key.pem.
-func writeCertificate(dir string, hosts []string) (certFile, keyFile string, err error) {
+func writeCertificate(dir string, hosts []string) (certFile, keyFile string, der []byte, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("xmpptest: making certificate directory: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: making certificate directory: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return "", "", fmt.Errorf("xmpptest: generating certificate key: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: generating certificate key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	if err != nil {
-		return "", "", fmt.Errorf("xmpptest: generating certificate serial: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: generating certificate serial: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -237,22 +241,22 @@ func writeCertificate(dir string, hosts []string) (certFile, keyFile string, err
 		DNSNames:              hosts,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return "", "", fmt.Errorf("xmpptest: creating certificate: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: creating certificate: %w", err)
 	}
 	pk, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return "", "", fmt.Errorf("xmpptest: encoding certificate key: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: encoding certificate key: %w", err)
 	}
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return "", "", fmt.Errorf("xmpptest: writing certificate: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: writing certificate: %w", err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
-		return "", "", fmt.Errorf("xmpptest: writing certificate key: %w", err)
+		return "", "", nil, fmt.Errorf("xmpptest: writing certificate key: %w", err)
 	}
-	return certFile, keyFile, nil
+	return certFile, keyFile, der, nil
 }
 
 // process is a running server process.
@@ -342,6 +346,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	began := time.Now()
+	s.logOffset = 0
+	if fi, err := os.Stat(s.LogFile); err == nil {
+		s.logOffset = fi.Size()
+	}
 	p, err := startProcess(cmd, filepath.Join(s.Dir, s.Kind+".out"))
 	if err != nil {
 		return err
@@ -371,6 +379,8 @@ func (s *Server) waitReady(ctx context.Context, p *process, timeout time.Duratio
 		}
 		if last = s.probe(ctx); last == nil {
 			return nil
+		} else if errors.Is(last, errPortInUse) {
+			return last
 		}
 		select {
 		case <-ctx.Done():
@@ -381,19 +391,54 @@ func (s *Server) waitReady(ctx context.Context, p *process, timeout time.Duratio
 	}
 }
 
-// probe checks once that all three listeners answer as our server would.
+// errPortInUse marks a start that failed because a port picked as free was
+// taken in the meantime; the first start then retries with new ports.
+var errPortInUse = errors.New("xmpptest: a port picked for the server is in use")
+
+// Log lines that mean a listener could not bind (Prosody carries on
+// without it; ejabberd exits).
+var bindFailures = []string{"Failed to open server port", "Not listening on any ports", "eaddrinuse"}
+
+// checkLog fails fast on a bind failure and, for servers that log one,
+// waits for the line saying the server has started.
+func (s *Server) checkLog() (started bool, err error) {
+	b, _ := os.ReadFile(s.LogFile)
+	if int64(len(b)) >= s.logOffset {
+		b = b[s.logOffset:]
+	}
+	for _, f := range bindFailures {
+		if bytes.Contains(b, []byte(f)) {
+			return false, fmt.Errorf("%w (%q in %s)", errPortInUse, f, s.LogFile)
+		}
+	}
+	return s.readyLine == "" || bytes.Contains(b, []byte(s.readyLine)), nil
+}
+
+// probe checks once that the listeners answer as this server would: c2s
+// must present this instance's certificate after STARTTLS (another
+// harness server on a stolen port would present its own), the component
+// port must accept, BOSH must answer.
 func (s *Server) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := probeC2S(ctx, s.C2SAddr, s.Domain); err != nil {
+	started, err := s.checkLog()
+	if err != nil {
 		return err
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", s.ComponentAddr)
-	if err != nil {
-		return fmt.Errorf("component listener: %w", err)
+	if !started {
+		return fmt.Errorf("no %q in the log yet", s.readyLine)
 	}
-	c.Close()
+	if err := probeC2S(ctx, s.C2SAddr, s.Domain, s.certDER); err != nil {
+		return err
+	}
+	if len(s.opts.Components) > 0 {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", s.ComponentAddr)
+		if err != nil {
+			return fmt.Errorf("component listener: %w", err)
+		}
+		c.Close()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BOSHURL, nil)
 	if err != nil {
 		return err
@@ -406,11 +451,14 @@ func (s *Server) probe(ctx context.Context) error {
 	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusMethodNotAllowed {
 		return fmt.Errorf("bosh: %s", resp.Status)
 	}
-	return nil
+	// A listener that failed to bind while the others came up.
+	_, err = s.checkLog()
+	return err
 }
 
-// probeC2S opens a stream to domain and expects features offering STARTTLS.
-func probeC2S(ctx context.Context, addr, domain string) error {
+// probeC2S opens a stream to domain, negotiates STARTTLS and checks that the
+// server presents the certificate cert.
+func probeC2S(ctx context.Context, addr, domain string, cert []byte) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -419,12 +467,27 @@ func probeC2S(ctx context.Context, addr, domain string) error {
 	defer c.Close()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
-	_, f, err := openStream(c, domain)
+	sr, f, err := openStream(c, domain)
 	if err != nil {
 		return fmt.Errorf("c2s listener: %w", err)
 	}
 	if f.StartTLS == nil {
 		return errors.New("c2s listener: no STARTTLS offered")
+	}
+	if _, err := c.Write([]byte("<starttls xmlns='" + nsTLS + "'/>")); err != nil {
+		return fmt.Errorf("c2s listener: %w", err)
+	}
+	if st, err := sr.next(); err != nil || st.Name != "proceed" {
+		return fmt.Errorf("c2s listener: starttls: %s %v", st.Name, err)
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: domain, InsecureSkipVerify: true})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("c2s listener: tls: %w", err)
+	}
+	defer tc.Close()
+	peer := tc.ConnectionState().PeerCertificates
+	if len(peer) == 0 || !bytes.Equal(peer[0].Raw, cert) {
+		return fmt.Errorf("%w: the c2s port answers with another server's certificate", errPortInUse)
 	}
 	return nil
 }
@@ -488,6 +551,17 @@ func (s *Server) Dial(ctx context.Context, user, password, resource string) (*Cl
 // DialAnonymous logs in on guest.example.org with SASL ANONYMOUS.
 func (s *Server) DialAnonymous(ctx context.Context) (*Client, error) {
 	return dial(ctx, s.C2SAddr, s.AnonDomain, nil, "", s.opts.Logf)
+}
+
+// startWithRetry runs a first start up to three times while it fails
+// because a port picked as free was taken before the server bound it.
+func startWithRetry(once func() (*Server, error)) (*Server, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := once()
+		if err == nil || !errors.Is(err, errPortInUse) || attempt == 3 {
+			return s, err
+		}
+	}
 }
 
 // lookPath finds a server binary or names the Debian package to install.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,15 @@ func TestMissingBinary(t *testing.T) {
 	_, err := lookPath("xmpptest-no-such-server", "some-debian-package")
 	if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "apt-get install some-debian-package") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestEjabberdDirUnreachable(t *testing.T) {
+	dir := t.TempDir() // its parent is mode 0700, owned by the test's user
+	if err := reachable(dir+"/instance", 65534); err == nil || !strings.Contains(err.Error(), "leave Options.Dir empty") {
+		t.Fatalf("error %v", err)
+	}
+	if err := reachable(os.TempDir()+"/xmpptest-"+randomSecret(t)+"/y", 65534); err != nil {
+		t.Fatalf("/tmp is reachable by anyone: %v", err)
 	}
 }

@@ -119,13 +119,14 @@ func ParseStanza(raw []byte) (Stanza, error) {
 // decoder reads through it without buffering of its own and offsets map
 // one-to-one onto recorded bytes.
 type recorder struct {
-	r    *bufio.Reader
-	buf  []byte
-	base int64 // stream offset of buf[0]
+	r     *bufio.Reader
+	limit int // cap on buffered bytes (maxElement)
+	buf   []byte
+	base  int64 // stream offset of buf[0]
 }
 
 func newRecorder(r io.Reader) *recorder {
-	return &recorder{r: bufio.NewReaderSize(r, 16<<10)}
+	return &recorder{r: bufio.NewReaderSize(r, 16<<10), limit: maxElement}
 }
 
 func (r *recorder) ReadByte() (byte, error) {
@@ -133,7 +134,7 @@ func (r *recorder) ReadByte() (byte, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(r.buf) >= maxElement {
+	if len(r.buf) >= r.limit {
 		return 0, ErrTooLarge
 	}
 	r.buf = append(r.buf, b)

@@ -119,8 +119,9 @@ func TestStreamReader(t *testing.T) {
 
 func TestRecorderCap(t *testing.T) {
 	big := "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><message><body>" +
-		strings.Repeat("a", maxElement) + "</body></message>"
+		strings.Repeat("a", 5000) + "</body></message>"
 	sr := newStreamReader(strings.NewReader(big))
+	sr.rec.limit = 4096
 	if _, err := sr.next(); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized element: %v", err)
 	}
