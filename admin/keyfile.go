@@ -31,7 +31,7 @@ func CheckAccount(a string) error {
 }
 
 // encodePrivateKey renders k in the requested client format.
-func encodePrivateKey(k *otr.PrivateKey, r KeyRequest, skins []string) ([]byte, error) {
+func encodePrivateKey(k *otr.PrivateKey, r KeyRequest, skins []string, workFactor int) ([]byte, error) {
 	for _, a := range r.Accounts {
 		if err := CheckAccount(a); err != nil {
 			return nil, err
@@ -56,7 +56,7 @@ func encodePrivateKey(k *otr.PrivateKey, r KeyRequest, skins []string) ([]byte, 
 		return f.Bytes(), nil
 	}
 	var buf bytes.Buffer
-	if err := otr.WriteBundle(&buf, r.Passphrase, otr.Bundle{Skins: skins, Fingerprint: k.Fingerprint(), PrivateKeys: &f}, 0); err != nil {
+	if err := otr.WriteBundle(&buf, r.Passphrase, otr.Bundle{Skins: skins, Fingerprint: k.Fingerprint(), PrivateKeys: &f}, workFactor); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -17,6 +17,9 @@ type Local struct {
 	Store    *store.Store
 	OnChange func()
 	Now      func() time.Time // for tests; time.Now when nil
+	// AgeWorkFactor is scrypt's log2 N for age bundles; 0 is age's default
+	// (18). Tests lower it; nothing else should.
+	AgeWorkFactor int
 }
 
 var _ Service = (*Local)(nil)
@@ -124,7 +127,7 @@ func (l *Local) GenerateKey(r KeyRequest) (KeyResult, error) {
 		return KeyResult{}, err
 	}
 	fp := k.Fingerprint()
-	file, err := encodePrivateKey(k, r, names)
+	file, err := encodePrivateKey(k, r, names, l.AgeWorkFactor)
 	if err != nil {
 		return KeyResult{}, err
 	}

@@ -10,13 +10,17 @@ import (
 	"otrdesk.im/otrdesk/store"
 )
 
+// ageWorkFactor is the scrypt work factor of age key bundles; 0 is age's
+// default. Only tests change it.
+var ageWorkFactor = 0
+
 // openService gives the admin operations: directly on the store when no
 // serve holds it, through the running serve's admin API when one does (bbolt
 // allows one writer process, and serve must see every change at once).
 func openService(cfg *Config) (admin.Service, func(), error) {
 	st, err := store.Open(cfg.Store.Path)
 	if err == nil {
-		return &admin.Local{Store: st}, func() { st.Close() }, nil
+		return &admin.Local{Store: st, AgeWorkFactor: ageWorkFactor}, func() { st.Close() }, nil
 	}
 	if !errors.Is(err, store.ErrInUse) {
 		return nil, nil, err
