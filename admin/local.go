@@ -217,4 +217,3 @@ func checkKeyRequest(r KeyRequest) error {
 	}
 	return nil
 }
-
