@@ -102,6 +102,7 @@ func (s *Server) logf(format string, args ...any) {
 // templateData is what the config templates see.
 type templateData struct {
 	Dir, LogLevel, LogFile           string
+	PidFile, DataPath, CertDir       string
 	CertFile, KeyFile                string
 	Domain, AnonDomain               string
 	C2SPort, ComponentPort, HTTPPort int
@@ -111,10 +112,30 @@ type templateData struct {
 type component struct{ Domain, Secret string }
 
 var funcs = template.FuncMap{
-	// lua quotes a string as a Lua literal.
-	"lua": func(s string) string { return strconv.Quote(s) },
+	"lua": luaQuote,
 	// yaml quotes a string as a YAML double-quoted scalar.
 	"yaml": func(s string) string { return strconv.Quote(s) },
+}
+
+// luaQuote quotes s as a Lua string literal: printable ASCII as is, quote
+// and backslash escaped, every other byte as a decimal escape.
+func luaQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\%03d", c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func renderTemplate(name string, data templateData) ([]byte, error) {
@@ -176,7 +197,11 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 	for _, c := range data.Components {
 		hosts = append(hosts, c.Domain)
 	}
-	data.CertFile, data.KeyFile, s.certDER, err = writeCertificate(filepath.Join(s.Dir, "certs"), hosts)
+	data.CertDir = filepath.Join(s.Dir, "certs")
+	data.PidFile = filepath.Join(s.Dir, kind+".pid")
+	data.DataPath = filepath.Join(s.Dir, "data")
+	data.LogFile = filepath.Join(s.Dir, kind+".log")
+	data.CertFile, data.KeyFile, s.certDER, err = writeCertificate(data.CertDir, hosts)
 	if err != nil {
 		s.cleanupDir()
 		return nil, templateData{}, err

@@ -5,12 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/stanza"
 )
 
 const compDomain = "chat.example.org"
@@ -46,7 +50,8 @@ func messageWithBody(text string) func(Stanza) bool {
 // testServer runs every check against one server: a shared server keeps the
 // package fast; Restart runs last.
 func testServer(t *testing.T, start func(testing.TB, Options) *Server) {
-	secret := randomSecret(t)
+	// Quotes, a backslash and non-ASCII check the templates' quoting.
+	secret := randomSecret(t) + `"'\\é`
 	s := start(t, Options{Components: map[string]string{compDomain: secret, "bot.example.org": randomSecret(t)}})
 	if s.Domain != "example.org" || s.AnonDomain != "guest.example.org" {
 		t.Fatalf("domains %q %q", s.Domain, s.AnonDomain)
@@ -93,7 +98,9 @@ func testServer(t *testing.T, start func(testing.TB, Options) *Server) {
 			t.Errorf("OutsideBody %s of raw %s", st.OutsideBody(), st.Raw)
 		}
 		// And back, through Send with a token reader.
-		if err := bob.SendRaw(ctx, "<message to='"+alice.JID().String()+"' type='chat'><body>pong</body></message>"); err != nil {
+		msg := stanza.Message{To: alice.JID(), Type: stanza.ChatMessage}.Wrap(
+			xmlstream.Wrap(xmlstream.Token(xml.CharData("pong")), xml.StartElement{Name: xml.Name{Local: "body"}}))
+		if err := bob.Send(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 		if st, err = alice.Next(ctx, messageWithBody("pong")); err != nil {

@@ -155,3 +155,15 @@ func FuzzParseStanza(f *testing.F) {
 		}
 	})
 }
+
+func TestLuaQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":      `"plain"`,
+		`a"b\c`:      `"a\"b\\c"`,
+		"tab\tand é": `"tab\009and \195\169"`,
+	} {
+		if got := luaQuote(in); got != want {
+			t.Errorf("luaQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
