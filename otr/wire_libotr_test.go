@@ -28,16 +28,21 @@ func libotrKeyFile(t testing.TB, dir string) string {
 
 var (
 	recordMu    sync.Mutex
-	recordCache = map[int][]libotrtest.Event{}
+	recordCache = map[[2]int][]libotrtest.Event{}
 )
 
-// libotrRecord returns a recorded libotr conversation (libotrtest.Record)
-// for a maximum message size, once per test process.
+// libotrRecord returns a recorded libotr conversation in OTR version 3
+// (libotrtest.Record) for a maximum message size, once per test process.
 func libotrRecord(t testing.TB, maxSize int) []libotrtest.Event {
+	t.Helper()
+	return libotrRecordVersion(t, maxSize, 3)
+}
+
+func libotrRecordVersion(t testing.TB, maxSize, version int) []libotrtest.Event {
 	t.Helper()
 	recordMu.Lock()
 	defer recordMu.Unlock()
-	if evs, ok := recordCache[maxSize]; ok {
+	if evs, ok := recordCache[[2]int{maxSize, version}]; ok {
 		return evs
 	}
 	dir, err := os.MkdirTemp("", "otr-record")
@@ -45,8 +50,8 @@ func libotrRecord(t testing.TB, maxSize int) []libotrtest.Event {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	evs := libotrtest.Record(t, libotrKeyFile(t, dir), maxSize)
-	recordCache[maxSize] = evs
+	evs := libotrtest.RecordVersion(t, libotrKeyFile(t, dir), maxSize, version)
+	recordCache[[2]int{maxSize, version}] = evs
 	return evs
 }
 
@@ -133,15 +138,19 @@ func agreesWithLibotr(got Info, c libotrtest.Class) string {
 // messages both ways, a re-keying AKE, a disconnect, with and without a
 // small maximum message size — and compares with libotr's own reading.
 func TestClassifyMatchesLibotrRecording(t *testing.T) {
-	for _, mms := range []int{0, 300} {
-		t.Run(fmt.Sprintf("max size %d", mms), func(t *testing.T) {
-			evs := libotrRecord(t, mms)
+	for _, tc := range []struct{ mms, version int }{{0, 3}, {300, 3}, {0, 2}, {300, 2}} {
+		mms := tc.mms
+		t.Run(fmt.Sprintf("v%d max size %d", tc.version, mms), func(t *testing.T) {
+			evs := libotrRecordVersion(t, mms, tc.version)
 			seen := map[string]int{}
 			for i, ev := range evs {
 				if ev.What != "WIRE" && ev.What != "QUERY" && ev.What != "JOINED" {
 					continue
 				}
 				seen[ev.Class.Type]++
+				if ev.What == "WIRE" && ev.Class.Version != 0 && ev.Class.Version != tc.version {
+					t.Errorf("event %d: libotr spoke version %d", i, ev.Class.Version)
+				}
 				if why := agreesWithLibotr(Classify(ev.Body), ev.Class); why != "" {
 					t.Errorf("event %d %s %q: %s", i, ev.What, trim(ev.Body), why)
 				}
@@ -173,8 +182,14 @@ func trim(b []byte) string {
 // SplitMessage splits each message libotr sent into exactly libotr's
 // fragments.
 func TestFragmentsMatchLibotr(t *testing.T) {
+	for _, version := range []int{3, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) { testFragmentsMatchLibotr(t, version) })
+	}
+}
+
+func testFragmentsMatchLibotr(t *testing.T, version int) {
 	const mms = 300
-	evs := libotrRecord(t, mms)
+	evs := libotrRecordVersion(t, mms, version)
 	rs := map[string]*Reassembler{}
 	var joined, ourJoined [][]byte
 	for _, ev := range evs {
@@ -228,7 +243,10 @@ func TestFragmentsMatchLibotr(t *testing.T) {
 			}
 		}
 		first := Classify([]byte(libotrFrags[0]))
-		ours, err := SplitMessage(string(ev.Body), mms, 3, first.SenderTag, first.ReceiverTag)
+		if first.Version != version {
+			t.Fatalf("libotr's fragment is version %d", first.Version)
+		}
+		ours, err := SplitMessage(string(ev.Body), mms, version, first.SenderTag, first.ReceiverTag)
 		if err != nil {
 			t.Fatal(err)
 		}

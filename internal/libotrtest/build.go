@@ -11,6 +11,8 @@
 //     fingerprint files, its message classification and fragment
 //     reassembly, and a recorded AKE with data messages between two libotr
 //     instances (Record).
+//   - peer (c/peer.c, peer.go): a libotr conversation partner driven over
+//     pipes, for the tests of otr's conversation engine.
 //
 // Nothing here is used outside tests. A machine without gcc or libotr5-dev
 // fails the test with a message naming the Debian package.

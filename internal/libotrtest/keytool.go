@@ -232,7 +232,7 @@ func Classify(t testing.TB, bodies [][]byte) []Class {
 }
 
 // Record runs two libotr instances, alice@example.org and
-// bob@example.org, both with libotr's OPPORTUNISTIC policy and the maximum
+// bob@example.org, both with libotr's OPPORTUNISTIC policy (OTR version 3) and the maximum
 // message size maxSize (0 for none), reading their keys from keyFile (an
 // otr.private_key holding a key for each, protocol prpl-jabber). Alice
 // sends tagged plaintext, bob starts the AKE, both send short and long
@@ -240,7 +240,14 @@ func Classify(t testing.TB, bodies [][]byte) []Class {
 // with a disconnect. It returns every event in order.
 func Record(t testing.TB, keyFile string, maxSize int) []Event {
 	t.Helper()
-	out := run(t, "record", strconv.Itoa(maxSize), keyFile)
+	return RecordVersion(t, keyFile, maxSize, 3)
+}
+
+// RecordVersion is Record with both sides allowing only OTR version 2
+// when version is 2.
+func RecordVersion(t testing.TB, keyFile string, maxSize, version int) []Event {
+	t.Helper()
+	out := run(t, "record", strconv.Itoa(maxSize), keyFile, strconv.Itoa(version))
 	var evs []Event
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Split(l, "\t")

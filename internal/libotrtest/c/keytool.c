@@ -11,8 +11,9 @@
  *   instag-generate FILE ACCOUNT PROTOCOL
  *   fingerprints IN OUT               read a fingerprints file, print it, write it to OUT
  *   classify                          classify hex-encoded bodies read from stdin
- *   record MMS PRIVKEYFILE            an AKE and data messages between two libotr
- *                                     instances with maximum message size MMS (0: none)
+ *   record MMS PRIVKEYFILE [2]        an AKE and data messages between two libotr
+ *                                     instances with maximum message size MMS (0: none),
+ *                                     speaking OTR version 3 or, with "2", only version 2
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,7 @@ struct peer {
 
 static struct peer alice, bob;
 static int mms;
+static OtrlPolicy policy = OTRL_POLICY_OPPORTUNISTIC;
 static char *queue[4096];
 static const char *queue_to[4096];
 static int qhead, qtail;
@@ -235,7 +237,7 @@ static struct peer *peer_named(const char *name)
 static OtrlPolicy op_policy(void *opdata, ConnContext *context)
 {
     (void)opdata; (void)context;
-    return OTRL_POLICY_OPPORTUNISTIC;
+    return policy;
 }
 
 static int op_is_logged_in(void *opdata, const char *a, const char *p, const char *r)
@@ -331,8 +333,9 @@ static void send_msg(struct peer *from, struct peer *to, const char *text)
     deliver_all();
 }
 
-static void cmd_record(int maxsize, const char *keyfile)
+static void cmd_record(int maxsize, const char *keyfile, int version)
 {
+    if (version == 2) policy &= ~OTRL_POLICY_ALLOW_V3;
     OtrlUserState scratch = otrl_userstate_create();
     mms = maxsize;
     ops.policy = op_policy;
@@ -353,7 +356,7 @@ static void cmd_record(int maxsize, const char *keyfile)
     bob.scratch = otrl_context_find(scratch, "s", "bob", "p", OTRL_INSTAG_MASTER, 1, NULL, NULL, NULL);
 
     /* A query message as libotr writes it. */
-    char *q = otrl_proto_default_query_msg(alice.name, OTRL_POLICY_OPPORTUNISTIC);
+    char *q = otrl_proto_default_query_msg(alice.name, policy);
     printf("QUERY\t");
     print_hex(q);
     printf("\t");
@@ -395,7 +398,8 @@ int main(int argc, char **argv)
     else if (argc == 5 && !strcmp(argv[1], "instag-generate")) cmd_instag_generate(argv[2], argv[3], argv[4]);
     else if (argc == 4 && !strcmp(argv[1], "fingerprints")) cmd_fingerprints(argv[2], argv[3]);
     else if (argc == 2 && !strcmp(argv[1], "classify")) cmd_classify();
-    else if (argc == 4 && !strcmp(argv[1], "record")) cmd_record(atoi(argv[2]), argv[3]);
+    else if (argc == 4 && !strcmp(argv[1], "record")) cmd_record(atoi(argv[2]), argv[3], 3);
+    else if (argc == 5 && !strcmp(argv[1], "record")) cmd_record(atoi(argv[2]), argv[3], atoi(argv[4]));
     else {
         fprintf(stderr, "keytool: unknown command\n");
         return 2;
