@@ -4,34 +4,50 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 )
 
-// bbolt maps the file into memory and trusts the page numbers it finds: a
-// truncated file (a half-copied store, a full disk) makes it read past the
-// end of the mapping, which is a fatal SIGBUS, not a panic. Before handing a
-// file to bbolt, checkHeader reads bbolt's two meta pages and checks that
-// the file is as long as the newest valid one says.
+// bbolt maps the file into memory and trusts every page number and offset
+// it finds. A truncated file (a half-copied store, a full disk) makes it
+// read past the end of the mapping, a fatal SIGBUS; a page that points at
+// itself makes a cursor loop forever. Neither is an error bbolt can return,
+// so before handing a file to bbolt, Open runs checkFile: it reads the file
+// with ordinary reads (never the mapping), picks the meta page bbolt would
+// pick, and walks every page reachable from it, checking that each page
+// number is below the high-water mark, each page is reached once, each
+// element lies inside its page, and the freelist names real pages.
 //
-// Meta page layout (bbolt file format version 2, native byte order):
+// The bbolt file format (version 2), native byte order:
 //
-//	page header  16 bytes: id, flags, count, overflow
-//	magic        uint32 0xED0CDAED
-//	version      uint32 2
-//	page size    uint32
-//	flags        uint32
-//	root bucket  uint64 page, uint64 sequence
-//	freelist     uint64 page (all ones: not stored)
-//	high water   uint64 page count of the file
-//	txid         uint64
-//	checksum     uint64 FNV-64a of the 56 bytes from magic on
+//	page header     16 bytes: id uint64 (its own number), flags uint16, count uint16,
+//	                overflow uint32 (pages that follow and belong to it)
+//	                flags: 0x01 branch, 0x02 leaf, 0x04 meta, 0x10 freelist
+//	meta (pages 0, 1, after the header):
+//	  magic 0xED0CDAED uint32, version 2 uint32, page size uint32, flags uint32,
+//	  root bucket (root page uint64, sequence uint64), freelist page uint64
+//	  (all ones: not stored), high-water page count uint64, txid uint64,
+//	  checksum uint64 = FNV-64a of the 56 bytes from magic on
+//	branch element  16 bytes: pos uint32, ksize uint32, child page uint64
+//	leaf element    16 bytes: flags uint32 (0x01 bucket), pos, ksize, vsize uint32
+//	                pos counts from the element's own first byte
+//	bucket value    root page uint64, sequence uint64; root 0 means an inline
+//	                bucket whose leaf page follows in the value
+//	freelist        count page ids uint64; count 0xFFFF means the first uint64
+//	                holds the real count
 const (
 	boltPageHeader = 16
+	boltElement    = 16
 	boltMetaSize   = 64
 	boltMagic      = 0xED0CDAED
 	boltVersion    = 2
 	boltNoFreelist = ^uint64(0)
+
+	flagBranch   = 0x01
+	flagLeaf     = 0x02
+	flagFreelist = 0x10
+	flagBucket   = 0x01
+
+	maxTreeDepth = 64
 )
 
 type boltMeta struct {
@@ -66,47 +82,223 @@ func parseBoltMeta(page []byte) (m boltMeta, ok bool) {
 	return m, true
 }
 
-// checkHeader returns a notStoreError when path is a bbolt file whose
-// newest valid meta page points past the end of the file. Files it cannot
-// judge (empty, missing, no valid meta page) are left to bbolt.
-func checkHeader(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil // missing: bbolt creates it; unreadable: bbolt says why
-	}
-	defer f.Close()
+// errDamaged is the reason checkFile gives; the caller wraps it.
+type errDamaged struct{ why string }
+
+func (e errDamaged) Error() string { return e.why }
+
+func damaged(format string, args ...any) error {
+	return errDamaged{fmt.Sprintf(format, args...)}
+}
+
+// checkFile checks the bbolt file f (see above). Files it cannot judge
+// (empty, or without any valid meta page) are left to bbolt, which refuses
+// those safely with ErrInvalid.
+func checkFile(f *os.File) error {
 	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
 		return nil
 	}
 	size := uint64(fi.Size())
-	read := func(off uint64) []byte {
-		buf := make([]byte, boltPageHeader+boltMetaSize)
-		if _, err := f.ReadAt(buf, int64(off)); err != nil && err != io.EOF {
+	read := func(off uint64, n int) []byte {
+		buf := make([]byte, n)
+		if k, _ := f.ReadAt(buf, int64(off)); k != n {
 			return nil
 		}
 		return buf
 	}
-	m0, ok0 := parseBoltMeta(read(0))
-	var m1 boltMeta
-	ok1 := false
-	if ok0 && m0.pageSize >= 512 && m0.pageSize <= 1<<24 {
-		m1, ok1 = parseBoltMeta(read(m0.pageSize))
+	// Meta page 0 is at 0; meta page 1 one page further. When page 0 is
+	// unreadable bbolt looks for page 1 at every power of two from 1 KiB,
+	// and so does this.
+	const metaLen = boltPageHeader + boltMetaSize
+	m, ok := parseBoltMeta(read(0, metaLen))
+	var offsets []uint64
+	if ok && m.pageSize >= 512 && m.pageSize <= 1<<24 {
+		offsets = []uint64{m.pageSize}
+	} else if !ok {
+		for i := 0; i <= 14 && 1024<<i < size; i++ {
+			offsets = append(offsets, 1024<<i)
+		}
 	}
-	m := m0
-	switch {
-	case ok0 && ok1 && m1.txid > m0.txid:
-		m = m1
-	case !ok0:
+	for _, off := range offsets {
+		if m1, ok1 := parseBoltMeta(read(off, metaLen)); ok1 && (!ok || m1.txid > m.txid) {
+			m, ok = m1, true
+			break
+		}
+	}
+	if !ok {
 		return nil
 	}
+	if m.pageSize < 512 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0 {
+		return damaged("damaged: page size %d", m.pageSize)
+	}
+	if m.highPgid < 2 || m.highPgid > size/m.pageSize {
+		return damaged("truncated: the file is %d bytes, its header says %d pages of %d", size, m.highPgid, m.pageSize)
+	}
+	c := &checker{f: f, m: m, seen: make([]bool, m.highPgid), free: make([]bool, m.highPgid)}
+	c.seen[0], c.seen[1] = true, true
+	if m.freelist != boltNoFreelist {
+		if err := c.freelist(); err != nil {
+			return err
+		}
+	}
+	return c.tree(m.root, 0)
+}
+
+type checker struct {
+	f    *os.File
+	m    boltMeta
+	seen []bool // pages reached from the meta page
+	free []bool // pages on the freelist
+}
+
+// page reads page id with its overflow pages and marks them seen.
+func (c *checker) page(id uint64) ([]byte, error) {
+	if id < 2 || id >= c.m.highPgid {
+		return nil, damaged("damaged: page %d is outside the file's %d pages", id, c.m.highPgid)
+	}
+	hdr := make([]byte, boltPageHeader)
+	if _, err := c.f.ReadAt(hdr, int64(id*c.m.pageSize)); err != nil {
+		return nil, damaged("damaged: reading page %d: %v", id, err)
+	}
+	if got := binary.NativeEndian.Uint64(hdr); got != id {
+		// bbolt frees pages by the id in their header.
+		return nil, damaged("damaged: page %d calls itself page %d", id, got)
+	}
+	overflow := uint64(binary.NativeEndian.Uint32(hdr[12:]))
+	if overflow >= c.m.highPgid-id {
+		return nil, damaged("damaged: page %d runs past the end of the file", id)
+	}
+	for i := id; i <= id+overflow; i++ {
+		if c.seen[i] {
+			return nil, damaged("damaged: page %d is used twice", i)
+		}
+		if c.free[i] {
+			return nil, damaged("damaged: page %d is both free and in use", i)
+		}
+		c.seen[i] = true
+	}
+	p := make([]byte, (1+overflow)*c.m.pageSize)
+	if _, err := c.f.ReadAt(p, int64(id*c.m.pageSize)); err != nil {
+		return nil, damaged("damaged: reading page %d: %v", id, err)
+	}
+	return p, nil
+}
+
+func (c *checker) freelist() error {
+	p, err := c.page(c.m.freelist)
+	if err != nil {
+		return err
+	}
+	ne := binary.NativeEndian
+	if ne.Uint16(p[8:]) != flagFreelist {
+		return damaged("damaged: freelist page %d has flags %#x", c.m.freelist, ne.Uint16(p[8:]))
+	}
+	n, off := uint64(ne.Uint16(p[10:])), uint64(boltPageHeader)
+	if n == 0xFFFF {
+		if len(p) < boltPageHeader+8 {
+			return damaged("damaged: freelist page %d is short", c.m.freelist)
+		}
+		n, off = ne.Uint64(p[boltPageHeader:]), off+8
+	}
+	if n > (uint64(len(p))-off)/8 {
+		return damaged("damaged: freelist page %d claims %d entries", c.m.freelist, n)
+	}
+	for i := uint64(0); i < n; i++ {
+		id := ne.Uint64(p[off+8*i:])
+		if id < 2 || id >= c.m.highPgid {
+			return damaged("damaged: the freelist names page %d, outside the file's %d pages", id, c.m.highPgid)
+		}
+		if c.seen[id] {
+			return damaged("damaged: the freelist names page %d, which is in use", id)
+		}
+		c.free[id] = true
+	}
+	return nil
+}
+
+// tree checks the B+tree rooted at page id.
+func (c *checker) tree(id uint64, depth int) error {
+	if depth > maxTreeDepth {
+		return damaged("damaged: tree deeper than %d at page %d", maxTreeDepth, id)
+	}
+	p, err := c.page(id)
+	if err != nil {
+		return err
+	}
+	return c.node(id, p, depth)
+}
+
+// node checks one branch or leaf page (p is its bytes, id names it).
+func (c *checker) node(id uint64, p []byte, depth int) error {
+	ne := binary.NativeEndian
+	if len(p) < boltPageHeader {
+		return damaged("damaged: page %d is short", id)
+	}
+	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
+	if boltPageHeader+count*boltElement > len(p) {
+		return damaged("damaged: page %d claims %d elements", id, count)
+	}
+	// element returns the bytes at pos..pos+n, counted from element i.
+	element := func(i int, pos, n uint64) ([]byte, bool) {
+		start := uint64(boltPageHeader+i*boltElement) + pos
+		if pos > uint64(len(p)) || n > uint64(len(p)) || start+n > uint64(len(p)) {
+			return nil, false
+		}
+		return p[start : start+n], true
+	}
 	switch {
-	case m.pageSize < 512 || m.pageSize > 1<<24:
-		return &notStoreError{path: path, why: fmt.Sprintf("damaged: page size %d", m.pageSize), err: ErrCorrupt}
-	case m.highPgid > size/m.pageSize:
-		return &notStoreError{path: path, why: fmt.Sprintf("truncated: the file is %d bytes, its header says %d", size, m.highPgid*m.pageSize), err: ErrCorrupt}
-	case m.root >= m.highPgid || (m.freelist != boltNoFreelist && m.freelist >= m.highPgid):
-		return &notStoreError{path: path, why: "damaged: its header points past its end", err: ErrCorrupt}
+	case flags == flagBranch:
+		if count == 0 {
+			return damaged("damaged: branch page %d is empty", id)
+		}
+		for i := 0; i < count; i++ {
+			e := p[boltPageHeader+i*boltElement:]
+			if _, ok := element(i, uint64(ne.Uint32(e[0:])), uint64(ne.Uint32(e[4:]))); !ok {
+				return damaged("damaged: key %d of page %d lies outside the page", i, id)
+			}
+			if err := c.tree(ne.Uint64(e[8:]), depth+1); err != nil {
+				return err
+			}
+		}
+	case flags == flagLeaf:
+		for i := 0; i < count; i++ {
+			e := p[boltPageHeader+i*boltElement:]
+			eflags, pos, ksize, vsize := ne.Uint32(e[0:]), uint64(ne.Uint32(e[4:])), uint64(ne.Uint32(e[8:])), uint64(ne.Uint32(e[12:]))
+			kv, ok := element(i, pos, ksize+vsize)
+			if !ok {
+				return damaged("damaged: entry %d of page %d lies outside the page", i, id)
+			}
+			if eflags&flagBucket == 0 {
+				continue
+			}
+			v := kv[ksize:]
+			if len(v) < 16 {
+				return damaged("damaged: bucket %d of page %d is short", i, id)
+			}
+			if root := ne.Uint64(v); root != 0 {
+				if err := c.tree(root, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			// An inline bucket: a leaf page inside the value.
+			if depth+1 > maxTreeDepth {
+				return damaged("damaged: buckets nested deeper than %d", maxTreeDepth)
+			}
+			inline := v[16:]
+			if len(inline) < boltPageHeader || ne.Uint16(inline[8:]) != flagLeaf {
+				return damaged("damaged: inline bucket %d of page %d", i, id)
+			}
+			if err := c.node(id, inline, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return damaged("damaged: page %d has flags %#x, not a branch or leaf", id, flags)
 	}
 	return nil
 }

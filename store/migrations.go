@@ -88,7 +88,7 @@ func migrate(db *bolt.DB, migs []migration) error {
 			return &tooNewError{have: v, want: want}
 		}
 		if v == want {
-			return nil
+			return checkBuckets(tx)
 		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -103,6 +103,17 @@ func migrate(db *bolt.DB, migs []migration) error {
 				return fmt.Errorf("store: recording schema version %d: %w", v+1, err)
 			}
 		}
-		return nil
+		return checkBuckets(tx)
 	})
+}
+
+// checkBuckets makes sure every top-level bucket exists, so that methods
+// can use tx.Bucket without a nil check.
+func checkBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketSkins, bucketGuests, bucketGuestIdx, bucketOperators, bucketStats} {
+		if tx.Bucket(name) == nil {
+			return &notStoreError{why: fmt.Sprintf("damaged: the %s bucket is missing", name), err: ErrCorrupt}
+		}
+	}
+	return nil
 }

@@ -115,7 +115,7 @@ func open(path string, migs []migration) (*Store, error) {
 			}
 		}
 	}
-	if err := checkHeader(path); err != nil {
+	if err := checkExisting(path); err != nil {
 		return nil, err
 	}
 	var db *bolt.DB
@@ -135,12 +135,7 @@ func open(path string, migs []migration) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
-	err = guard(path, func() error {
-		if err := migrate(db, migs); err != nil {
-			return err
-		}
-		return walk(db)
-	})
+	err = guard(path, func() error { return migrate(db, migs) })
 	if err != nil {
 		db.Close()
 		var nse *notStoreError
@@ -198,8 +193,9 @@ func (e *notStoreError) Unwrap() []error {
 }
 
 // guard runs fn, turning a bbolt panic or a memory fault on the mapped
-// file (both mean a damaged file) into a notStoreError. After a fault
-// inside bolt.Open the half-open file is left to the garbage collector.
+// file (both mean a damaged file that checkFile let through) into a
+// notStoreError. After a fault inside bolt.Open the half-open file is left
+// to the garbage collector.
 func guard(path string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -210,23 +206,31 @@ func guard(path string, fn func() error) (err error) {
 	return fn()
 }
 
-// walk visits every key of every bucket once, so a damaged page is found
-// at Open (under guard) and not in the middle of serving.
-func walk(db *bolt.DB) error {
-	var visit func(b *bolt.Bucket) error
-	visit = func(b *bolt.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
-			if v == nil {
-				if sub := b.Bucket(k); sub != nil {
-					return visit(sub)
-				}
-			}
-			return nil
-		})
+// checkExisting runs checkFile on an existing file while holding its lock,
+// so that it never reads a store that a running otrdesk is writing.
+func checkExisting(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	return db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return visit(b) })
-	})
+	if err != nil {
+		return fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	defer f.Close() // releases the lock
+	if err := lockFile(f, lockTimeout); err != nil {
+		if errors.Is(err, ErrInUse) {
+			return ErrInUse
+		}
+		return fmt.Errorf("store: locking %s: %w", path, err)
+	}
+	if err := checkFile(f); err != nil {
+		var d errDamaged
+		if errors.As(err, &d) {
+			return &notStoreError{path: path, why: d.why, err: ErrCorrupt}
+		}
+		return fmt.Errorf("store: checking %s: %w", path, err)
+	}
+	return nil
 }
 
 // tooNewError reports a schema newer than this binary.
