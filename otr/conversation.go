@@ -102,7 +102,7 @@ var (
 	ErrBadTag        = errors.New("otr: an instance tag must be at least 0x100")
 	ErrNoInstance    = errors.New("otr: no such peer instance")
 	ErrDisabled      = errors.New("otr: the policy allows no OTR version")
-	ErrSMPInProgress = errors.New("otr: an SMP authentication is already in progress")
+	ErrNUL          = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
 )
 
 // Conversation is one OTR conversation with one peer account, which may
@@ -121,6 +121,7 @@ type Conversation struct {
 	commit   *ake                // our DH-Commit sent to every instance
 	chosen   uint32              // instance picked by SetInstance; 0 means the best
 	seq      uint64
+	lastFrom uint32
 
 	offered   bool // we sent the whitespace tag
 	peerNoOTR bool // the peer sent untagged plaintext
@@ -295,6 +296,9 @@ func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 	if !c.policy.enabled() {
 		return [][]byte{plaintext}, nil
 	}
+	if bytes.IndexByte(plaintext, 0) >= 0 {
+		return nil, ErrNUL
+	}
 	s := c.best()
 	state := statePlaintext
 	if s != nil {
@@ -386,9 +390,14 @@ func (c *Conversation) Receive(msg []byte) (toShow []byte, toSend [][]byte, even
 		return msg, nil, nil, nil
 	}
 	r := &result{}
+	c.lastFrom = 0
 	err = c.receive(r, msg, 0)
 	return r.show, r.send, r.events, err
 }
+
+// LastSender returns the instance tag of the peer instance whose encoded
+// message the last Receive took (0 for plaintext, queries and version 2).
+func (c *Conversation) LastSender() uint32 { return c.lastFrom }
 
 type result struct {
 	show   []byte
@@ -530,6 +539,7 @@ func (c *Conversation) receiveEncoded(r *result, msg []byte, info Info) error {
 		return fmt.Errorf("otr: reading message header: %w", ErrMalformed)
 	}
 	body := bin[hdrLen:]
+	c.lastFrom = tag
 	switch info.Type {
 	case DHCommit:
 		return c.onDHCommit(r, info.Version, tag, body)

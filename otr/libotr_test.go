@@ -364,3 +364,116 @@ func TestLibotrSMP(t *testing.T) {
 		t.Fatalf("Go did not see libotr's abort: %v", lc.go_.events)
 	}
 }
+
+// TestLibotrTwoInstances: one libotr account logged in twice (two libotr
+// processes, one key, two instance tags) talks to one Go conversation.
+// Both AKEs complete; each libotr instance reads only what Go sends to it
+// and ignores the rest, and Go tells the senders apart.
+func TestLibotrTwoInstances(t *testing.T) {
+	dir := t.TempDir()
+	key := dir + "/otr.private_key"
+	a := libotrtest.StartPeer(t, libotrtest.PeerConfig{KeyFile: key, Dir: dir})
+	b := libotrtest.StartPeer(t, libotrtest.PeerConfig{KeyFile: key, Dir: dir})
+	if a.Fingerprint() != b.Fingerprint() || a.InstanceTag() == b.InstanceTag() {
+		t.Fatalf("not one account twice: %x/%x tags %#x/%#x", a.Fingerprint(), b.Fingerprint(), a.InstanceTag(), b.InstanceTag())
+	}
+	lc := newLibChat(t, PolicyOpportunistic, 0, a, b)
+	lc.go_.out, _ = lc.go_.c.Start()
+	lc.pump()
+	lc.requireSecure("two instances")
+	if got := lc.go_.c.Instances(); len(got) != 2 {
+		t.Fatalf("Go knows instances %x", got)
+	}
+	for i, p := range []*libotrtest.Peer{a, b} {
+		lc.reset()
+		// Go → instance i only.
+		if err := lc.go_.c.SetInstance(p.InstanceTag()); err != nil {
+			t.Fatal(err)
+		}
+		text := fmt.Sprintf("for instance %d", i)
+		lc.go_.send(text)
+		lc.pump()
+		other := 1 - i
+		if lc.lastPeerShown(i) != text || len(lc.shown[other]) != 0 {
+			t.Fatalf("Go to instance %d: shown %v / %v", i, lc.shown[i], lc.shown[other])
+		}
+		if !lc.peerHas(other, "event rcvdmsg_for_other_instance") {
+			t.Fatalf("instance %d did not drop the message for %d: %v", other, i, lc.events[other])
+		}
+		// instance i → Go.
+		reply := fmt.Sprintf("from instance %d", i)
+		lc.note(i, p.SendTo(lc.go_.c.InstanceTag(), []byte(reply)))
+		lc.pump()
+		if lc.go_.lastShown() != reply || lc.go_.c.LastSender() != p.InstanceTag() {
+			t.Fatalf("Go got %q from %#x", lc.go_.lastShown(), lc.go_.c.LastSender())
+		}
+	}
+}
+
+// TestLibotrGoTwice: a Go account logged in twice (two conversations, one
+// key) against one libotr. Both AKEs complete; what libotr sends to one Go
+// instance is ignored by the other.
+func TestLibotrGoTwice(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+	g1 := newEndpoint(t, "go1", testKey(t, 0), PolicyOpportunistic)
+	g2 := newEndpoint(t, "go2", testKey(t, 0), PolicyOpportunistic)
+	gos := []*endpoint{g1, g2}
+	var events []string
+	var shown []libotrtest.Shown
+	deliver := func(r libotrtest.Reply) {
+		events = append(events, r.Events...)
+		shown = append(shown, r.Shown...)
+		for _, m := range r.Out {
+			for _, g := range gos {
+				g.receive(m)
+			}
+		}
+	}
+	settle := func() {
+		for round := 0; round < 50; round++ {
+			moved := false
+			for _, g := range gos {
+				out := g.out
+				g.out = nil
+				for _, m := range out {
+					moved = true
+					deliver(peer.Receive(m))
+				}
+			}
+			if !moved {
+				return
+			}
+		}
+		t.Fatal("never settled")
+	}
+	deliver(peer.Query())
+	settle()
+	for i, g := range gos {
+		if !g.c.IsEncrypted() || len(g.errs) > 0 {
+			t.Fatalf("go%d: encrypted %v errors %v", i+1, g.c.IsEncrypted(), g.errs)
+		}
+		if st, _ := peer.State(g.c.InstanceTag()); st != 1 {
+			t.Fatalf("libotr not encrypted with go%d", i+1)
+		}
+	}
+	for i, g := range gos {
+		text := fmt.Sprintf("to go%d", i+1)
+		before1, before2 := len(g1.shown), len(g2.shown)
+		deliver(peer.SendTo(g.c.InstanceTag(), []byte(text)))
+		settle()
+		if g.lastShown() != text {
+			t.Fatalf("go%d shows %q", i+1, g.lastShown())
+		}
+		if len(g1.shown)-before1+len(g2.shown)-before2 != 1 {
+			t.Fatalf("message for go%d shown %d times", i+1, len(g1.shown)-before1+len(g2.shown)-before2)
+		}
+		if len(g1.errs)+len(g2.errs) > 0 {
+			t.Fatalf("errors: %v %v", g1.errs, g2.errs)
+		}
+		g.send(fmt.Sprintf("from go%d", i+1))
+		settle()
+		if len(shown) == 0 || string(shown[len(shown)-1].Text) != fmt.Sprintf("from go%d", i+1) || shown[len(shown)-1].Instance != g.c.InstanceTag() {
+			t.Fatalf("libotr shows %v", shown)
+		}
+	}
+}
