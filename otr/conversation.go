@@ -96,13 +96,13 @@ type Event struct {
 
 // Errors of the conversation.
 var (
-	ErrFinished      = errors.New("otr: the other side ended the encrypted chat; the message was not sent (end the chat or start a new private one)")
-	ErrNotSecure     = errors.New("otr: the chat is not encrypted")
-	ErrNoKey         = errors.New("otr: a private key is required")
-	ErrBadTag        = errors.New("otr: an instance tag must be at least 0x100")
-	ErrNoInstance    = errors.New("otr: no such peer instance")
-	ErrDisabled      = errors.New("otr: the policy allows no OTR version")
-	ErrNUL          = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
+	ErrFinished   = errors.New("otr: the other side ended the encrypted chat; the message was not sent (end the chat or start a new private one)")
+	ErrNotSecure  = errors.New("otr: the chat is not encrypted")
+	ErrNoKey      = errors.New("otr: a private key is required")
+	ErrBadTag     = errors.New("otr: an instance tag must be at least 0x100")
+	ErrNoInstance = errors.New("otr: no such peer instance")
+	ErrDisabled   = errors.New("otr: the policy allows no OTR version")
+	ErrNUL        = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
 )
 
 // Conversation is one OTR conversation with one peer account, which may
