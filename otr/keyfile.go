@@ -155,13 +155,23 @@ func (f *PrivateKeyFile) Accounts() []Account {
 }
 
 // Key returns the key of an account.
+// When the file names an account twice, libotr uses the last one, and so
+// does Key.
 func (f *PrivateKeyFile) Key(name, protocol string) (*PrivateKey, bool) {
-	for _, a := range f.accounts {
-		if a.Name == name && a.Protocol == protocol {
-			return a.Key, true
-		}
+	if i := f.last(name, protocol); i >= 0 {
+		return f.accounts[i].Key, true
 	}
 	return nil, false
+}
+
+// last returns the index of the last account named name on protocol, or -1.
+func (f *PrivateKeyFile) last(name, protocol string) int {
+	for i := len(f.accounts) - 1; i >= 0; i-- {
+		if f.accounts[i].Name == name && f.accounts[i].Protocol == protocol {
+			return i
+		}
+	}
+	return -1
 }
 
 // Bytes returns the file's text.
@@ -179,8 +189,9 @@ func (f *PrivateKeyFile) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Set gives the account name on protocol the key k: it replaces that
-// account's text if the file has it and appends an account as libotr
-// writes one otherwise. Every other account's text is left as it was.
+// account's text if the file has it (the last occurrence, the one libotr
+// uses) and appends an account as libotr writes one otherwise. Every other
+// account's text is left as it was.
 func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
 	if err := k.check(); err != nil {
 		return fmt.Errorf("otr: setting the key of %q: %w: %v", name, ErrBadPrivateKey, err)
@@ -192,15 +203,10 @@ func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
 		end = f.end
 	}
 	var b []byte
-	replaced := false
-	for _, a := range f.accounts {
-		if a.Name == name && a.Protocol == protocol {
-			b = append(append(append(b, text[:a.start]...), block...), text[a.end:]...)
-			replaced = true
-			break
-		}
-	}
-	if !replaced {
+	if i := f.last(name, protocol); i >= 0 {
+		a := f.accounts[i]
+		b = append(append(append(b, text[:a.start]...), block...), text[a.end:]...)
+	} else {
 		b = append(b, text[:end]...)
 		if len(b) > 0 && b[len(b)-1] != '\n' {
 			b = append(b, '\n')
@@ -218,13 +224,19 @@ func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
 	return nil
 }
 
-// Remove deletes an account and the line it stood on; it reports whether
-// the file had it.
+// Remove deletes an account (every occurrence) and the lines it stood on;
+// it reports whether the file had it.
 func (f *PrivateKeyFile) Remove(name, protocol string) bool {
-	for _, a := range f.accounts {
-		if a.Name != name || a.Protocol != protocol {
-			continue
-		}
+	removed := false
+	for f.removeLast(name, protocol) {
+		removed = true
+	}
+	return removed
+}
+
+func (f *PrivateKeyFile) removeLast(name, protocol string) bool {
+	if i := f.last(name, protocol); i >= 0 {
+		a := f.accounts[i]
 		start, end := a.start, a.end
 		for start > 0 && (f.text[start-1] == ' ' || f.text[start-1] == '\t') {
 			start--
@@ -446,12 +458,20 @@ func (p *sexpParser) parse(depth int) (*sexp, error) {
 				}
 				return r
 			}, b)
-			return hex.AppendDecode(nil, b)
+			v, err := hex.AppendDecode(nil, b)
+			if err != nil {
+				return nil, errors.New("not an even number of hex digits") // no digit of a key in an error
+			}
+			return v, nil
 		})
 		return &sexp{atom: v, start: start, end: p.pos}, err
 	case c == '|':
 		v, err := p.delimited('|', func(b []byte) ([]byte, error) {
-			return base64.StdEncoding.AppendDecode(nil, bytes.Join(bytes.Fields(b), nil))
+			v, err := base64.StdEncoding.AppendDecode(nil, bytes.Join(bytes.Fields(b), nil))
+			if err != nil {
+				return nil, errors.New("not base64")
+			}
+			return v, nil
 		})
 		return &sexp{atom: v, start: start, end: p.pos}, err
 	case c >= '0' && c <= '9':

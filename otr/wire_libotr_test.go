@@ -616,3 +616,41 @@ func mustEphemeral(t testing.TB) *PrivateKey {
 	}
 	return k
 }
+
+// TestPrivateKeyFileEdgesWithLibotr: an empty file, and a file naming one
+// account twice, where libotr uses the last key and so must Key and Set.
+func TestPrivateKeyFileEdgesWithLibotr(t *testing.T) {
+	dir := t.TempDir()
+	var empty PrivateKeyFile
+	file := filepath.Join(dir, "empty")
+	if err := os.WriteFile(file, empty.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ks, err := libotrtest.ReadKeysErr(t, file); err != nil || len(ks) != 0 {
+		t.Fatalf("libotr on our empty file: %v, %v", ks, err)
+	}
+
+	first, second := exampleKey(), mustEphemeral(t)
+	var one PrivateKeyFile
+	one.Set("op1@example.org", "prpl-jabber", first)
+	var two PrivateKeyFile
+	two.Set("op1@example.org", "prpl-jabber", second)
+	block := func(f *PrivateKeyFile) []byte { return f.text[f.accounts[0].start:f.accounts[0].end] }
+	dup := []byte("(privkeys\n " + string(block(&one)) + "\n " + string(block(&two)) + "\n)\n")
+	file = filepath.Join(dir, "dup")
+	if err := os.WriteFile(file, dup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lib := libotrtest.ReadKeys(t, file)
+	f, err := ParsePrivateKeyFile(dup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := f.Key("op1@example.org", "prpl-jabber")
+	if len(lib) != 2 || lib[0].Fingerprint != second.Fingerprint().String() || k.Fingerprint() != second.Fingerprint() {
+		t.Fatalf("libotr lists %v first (the key it uses); we use %v", lib, k.Fingerprint())
+	}
+	if !f.Remove("op1@example.org", "prpl-jabber") || len(f.Accounts()) != 0 {
+		t.Fatalf("Remove left %d accounts", len(f.Accounts()))
+	}
+}

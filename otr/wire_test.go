@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // v3Data is a version 3 Data message header from sender 0x1a2b3c4d to
@@ -223,6 +224,58 @@ func FuzzClassify(f *testing.F) {
 			if !hasMarker {
 				t.Fatalf("%v without a ?OTR marker", info.Kind)
 			}
+		}
+	})
+}
+
+func ExampleSplitMessage() {
+	msg := EncodeMessage([]byte("a binary OTR message, longer than the network carries"))
+	frags, err := SplitMessage(msg, 60, 3, 0x1a2b3c4d, 0x5e6f7a8b)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := NewReassembler(0x5e6f7a8b)
+	for _, f := range frags {
+		fmt.Println(f)
+		if whole, err := r.Add([]byte(f), time.Now()); whole != nil || err != nil {
+			fmt.Println(string(whole) == msg, err)
+		}
+	}
+	// Output:
+	// ?OTR|1a2b3c4d|5e6f7a8b,00001,00004,?OTR:YSBiaW5hcnkgT1RSIG,
+	// ?OTR|1a2b3c4d|5e6f7a8b,00002,00004,1lc3NhZ2UsIGxvbmdlciB0a,
+	// ?OTR|1a2b3c4d|5e6f7a8b,00003,00004,GFuIHRoZSBuZXR3b3JrIGNh,
+	// ?OTR|1a2b3c4d|5e6f7a8b,00004,00004,cnJpZXM=.,
+	// true <nil>
+}
+
+func ExampleQueryMessage() {
+	fmt.Println(QueryMessage(OfferV2 | OfferV3))
+	fmt.Printf("%q\n", "Hello"+WhitespaceTag(OfferV3))
+	fmt.Println(Classify([]byte("Hello" + WhitespaceTag(OfferV3))).Kind)
+	// Output:
+	// ?OTRv23?
+	// "Hello \t  \t\t\t\t \t \t \t    \t\t  \t\t"
+	// tagged plaintext
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add([]byte(v3Data))
+	f.Add([]byte("?OTR:AAIC."))
+	f.Add([]byte("text ?OTR:AA=D. more"))
+	addLibotrSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msg, err := DecodeMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrNotEncoded) && !errors.Is(err, ErrBadEncoding) {
+				t.Fatalf("error %v is no sentinel", err)
+			}
+			return
+		}
+		again, err := DecodeMessage([]byte(EncodeMessage(msg)))
+		if err != nil || !bytes.Equal(again, msg) {
+			t.Fatalf("round trip: %v", err)
 		}
 	})
 }
