@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +111,7 @@ type Component struct {
 	m      *metrics
 	domain jid.JID
 	events chan any
+	debug  bool // the logger wants debug records (stanza metadata)
 	// skinsChanged holds at most one pending reload request.
 	skinsChanged chan struct{}
 
@@ -118,6 +120,9 @@ type Component struct {
 	ready     bool
 	reason    string
 	available map[string]bool
+	// connects counts successful handshakes (tests poll it across a
+	// server restart).
+	connects atomic.Int64
 
 	// Owned by the router goroutine (see router.go).
 	r router
@@ -176,6 +181,7 @@ func New(cfg Config, st *store.Store) (*Component, error) {
 		reason:       "not connected yet",
 		available:    map[string]bool{},
 	}
+	c.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	c.r.init(c)
 	return c, nil
 }

@@ -27,6 +27,9 @@ type (
 	evConnected    struct{ out sender }
 	evDisconnected struct{}
 	evSkinsChanged struct{}
+	// evFunc runs a function on the router goroutine (tests inspect state
+	// with it without racing).
+	evFunc func(*router)
 )
 
 // sender writes one stanza to the current stream.
@@ -50,7 +53,7 @@ type router struct {
 	byReal map[string]*guest            // active guests by skin + "\x00" + real JID
 	queues map[string][]*guest          // queued guests per skin, oldest first
 	count  map[string]int               // active guests per skin
-	subbed map[string]map[string]bool   // skin -> operator bare JIDs already asked to subscribe
+	subbed map[string]map[string]bool   // skin -> operator bare JIDs greeted on this stream
 	_      map[string]map[string]string // reserved
 }
 
@@ -97,6 +100,8 @@ func (r *router) init(c *Component) {
 
 func (r *router) handle(ev any) {
 	switch ev := ev.(type) {
+	case evFunc:
+		ev(r)
 	case evStanza:
 		r.handleStanza(ev.el)
 	case evConnected:
@@ -117,8 +122,7 @@ func (r *router) handle(ev any) {
 			return
 		}
 		if r.out != nil {
-			r.subscribeAll()
-			r.announceAll()
+			r.greetAll()
 		}
 		r.assignQueued()
 	}
@@ -170,31 +174,35 @@ func (r *router) loadSkins() error {
 
 // connected runs after every successful handshake.
 func (r *router) connected() {
-	r.subscribeAll()
-	r.announceAll()
-	for name, sk := range r.skins {
-		for _, op := range sk.Operators {
-			r.send(toks{}.empty(nsAccept, "presence", "from", r.c.skinJID(name), "to", op, "type", "probe"))
-		}
-	}
+	clear(r.subbed)
+	r.greetAll()
 }
 
-// subscribeAll asks each operator of each skin, once per process and skin,
-// for a presence subscription.
-func (r *router) subscribeAll() {
+// greetAll greets every operator of every skin not yet greeted on this
+// stream: a probe, then a subscription request, then the skin's presence.
+//
+// The order matters: Prosody answers a probe from a contact without a
+// subscription with "unsubscribed" and treats that answer as the user
+// declining, which cancels a pending subscription request. A request sent
+// after the probe stays pending until the operator approves it; to an
+// operator who already approved, the server answers "subscribed" itself.
+func (r *router) greetAll() {
 	for name, sk := range r.skins {
 		done := r.subbed[name]
 		if done == nil {
 			done = map[string]bool{}
 			r.subbed[name] = done
 		}
+		from := r.c.skinJID(name)
 		for _, op := range sk.Operators {
 			if done[op] {
 				continue
 			}
-			if r.send(toks{}.empty(nsAccept, "presence", "from", r.c.skinJID(name), "to", op, "type", "subscribe")) == nil {
+			r.send(toks{}.empty(nsAccept, "presence", "from", from, "to", op, "type", "probe"))
+			if r.send(toks{}.empty(nsAccept, "presence", "from", from, "to", op, "type", "subscribe")) == nil {
 				done[op] = true
 			}
+			r.announce(name, op)
 		}
 	}
 }
@@ -223,6 +231,11 @@ func (r *router) send(t toks) error {
 		r.c.m.drop("disconnected")
 		return errors.New("component: not connected")
 	}
+	if r.c.debug {
+		if st, ok := t[0].(xml.StartElement); ok {
+			r.c.log.Debug("sending", "stanza", st.Name.Local, "type", attrOf(st, "type"), "to", attrOf(st, "to"), "from", attrOf(st, "from"))
+		}
+	}
 	if err := r.out.send(t); err != nil {
 		r.c.m.drop("write-failed")
 		r.c.log.Warn("writing stanza", "err", err)
@@ -242,6 +255,9 @@ func (r *router) handleStanza(el *elem) {
 			r.replyError(el, "wait", "internal-server-error", "")
 		}
 	}()
+	if r.c.debug {
+		r.c.log.Debug("received", "stanza", el.name.Local, "type", el.get("type"), "to", el.get("to"), "from", el.get("from"))
+	}
 	if !isStanzaNS(el.name.Space) {
 		return
 	}
@@ -1208,4 +1224,11 @@ func (r *router) chatsText(bare string, admin bool) string {
 	return strings.Join(lines, "\n")
 }
 
-var _ xml.TokenReader = (*tokReader)(nil)
+func attrOf(s xml.StartElement, local string) string {
+	for _, a := range s.Attr {
+		if a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}

@@ -41,6 +41,7 @@ func (c *Component) connectLoop(ctx context.Context) error {
 		default:
 			handshook = true
 			c.m.conns.Inc()
+			c.connects.Add(1)
 			c.setReady(true, "")
 			c.log.Info("component stream up", "server", c.cfg.Server)
 			c.events <- evConnected{out: &sessionSender{s: sess, ctx: ctx}}
