@@ -10,6 +10,37 @@ import (
 	"time"
 )
 
+// How the engine is laid out (Protocol-v3 sections in parentheses):
+//
+//	Conversation            one peer account; policy, our instance tag, fragment
+//	 │                      reassembly, the DH-Commit sent to every instance
+//	 └─ session per peer instance tag (0 = the version 2 peer)
+//	     ├─ ake             AKE state machine (ake.go): none → awaiting DH-Key /
+//	     │                  awaiting Reveal Signature → awaiting Signature → done
+//	     ├─ msgstate        plaintext | encrypted | finished (data.go)
+//	     ├─ DH key window   our keys ourKeyID-1, ourKeyID; theirs theirKeyID-1,
+//	     │                  theirKeyID; per-pair AES/MAC keys and counters; used
+//	     │                  receiving MAC keys revealed when a pair is dropped
+//	     └─ smp             SMP state machine (smp.go): expect 1 → 2 → 3 → 4
+//
+// A conversation, as libotr and Pidgin run it:
+//
+//	Alice (query)            Bob
+//	?OTRv23?           ───►                    (or a whitespace-tagged message)
+//	                   ◄───  DH-Commit          AES_r(g^x), SHA256(g^x); receiver tag 0
+//	DH-Key g^y         ───►                     one per answering instance
+//	                   ◄───  Reveal Signature   r, AES_c(pubB, keyidB, sig), MAC
+//	Signature          ───►                     AES_c'(pubA, keyidA, sig), MAC
+//	Data (flags, key ids, next DH key, counter, AES-CTR text ‖ NUL ‖ TLVs, MAC,
+//	      old MAC keys) both ways; each side rotates its key when the peer
+//	      acknowledges it; TLV 1 ends the session (finished until End or a new AKE)
+//
+// Randomness comes from Config.Rand (crypto/rand by default). Modular
+// exponentiation uses math/big, which is not constant-time: the DH and
+// SMP exponents could leak through timing to someone measuring this
+// process closely. That is the same exposure libotr's libgcrypt had for
+// years; a constant-time Nat arithmetic is the remedy if it matters.
+
 // Config configures a Conversation.
 type Config struct {
 	// PrivateKey is our long-term key. Required.
@@ -768,4 +799,23 @@ func (c *Conversation) unreadable(r *result, tag uint32, flags byte, err error) 
 	r.event(Event{Kind: EventError, Instance: tag, Text: "An encrypted message from the other side could not be read."})
 	r.send = append(r.send, []byte(ErrorMessage("You transmitted an unreadable encrypted message.")))
 	return err
+}
+
+// ExtraKey returns the extra symmetric key of the current instance's
+// session (Protocol-v3 "Extra symmetric key") and the Data message that
+// tells the peer it is being used for use, with data as its context
+// (TLV 8). The peer gets the same key in an EventExtraKey.
+func (c *Conversation) ExtraKey(use uint32, data []byte) (key []byte, toSend [][]byte, err error) {
+	s := c.best()
+	if s == nil || s.state != stateEncrypted {
+		return nil, nil, ErrNotSecure
+	}
+	k, ok := s.keysFor(s.ourKeyID-1, s.theirKeyID)
+	if !ok {
+		return nil, nil, ErrNotSecure
+	}
+	key = append([]byte(nil), k.extra[:]...)
+	value := append(appendInt(nil, use), data...)
+	toSend, err = c.sendData(s, nil, []tlv{{typ: tlvExtraKey, value: value}}, flagIgnoreUnreadable)
+	return key, toSend, err
 }

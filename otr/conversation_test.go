@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"testing"
 )
 
@@ -383,5 +384,130 @@ func TestErrorStartAKE(t *testing.T) {
 		if a.c.IsEncrypted() != p.has(ErrorStartAKE) {
 			t.Fatalf("policy %06b: encrypted %v after an error message", p, a.c.IsEncrypted())
 		}
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	a.c.now, b.c.now = clock, clock
+	b.c.beat = time.Minute
+	a.send("one")
+	pump(t, a, b) // bob has never sent Data: he may answer with a heartbeat
+	b.send("two")
+	a.send("three")
+	b.out = nil
+	for _, m := range a.out {
+		_, send, _, err := b.c.Receive(m)
+		if err != nil || len(send) != 0 {
+			t.Fatalf("heartbeat within the minute: %q %v", send, err)
+		}
+	}
+	a.out = nil
+	now = now.Add(61 * time.Second)
+	a.send("four")
+	var sent [][]byte
+	for _, m := range a.out {
+		show, send, _, err := b.c.Receive(m)
+		if err != nil || string(show) != "four" {
+			t.Fatal(show, err)
+		}
+		sent = append(sent, send...)
+	}
+	a.out = nil
+	if len(sent) != 1 {
+		t.Fatalf("no heartbeat after a minute of silence: %d", len(sent))
+	}
+	show, _, ev, err := a.c.Receive(sent[0])
+	if err != nil || show != nil || len(ev) != 0 {
+		t.Fatalf("heartbeat shown as %q %v %v", show, ev, err)
+	}
+}
+
+func TestExtraKeyAndPadding(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	key, out, err := a.c.ExtraKey(7, []byte("file-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.out = out
+	pump(t, a, b)
+	ev, ok := eventOf(b, EventExtraKey)
+	if !ok || !bytes.Equal(ev.Key, key) || ev.Use != 7 || string(ev.Data) != "file-1" || len(key) != 32 {
+		t.Fatalf("extra key event %+v", ev)
+	}
+	// A padding TLV after the text is ignored.
+	s := a.c.best()
+	msgs, err := a.c.sendData(s, []byte("padded"), []tlv{{typ: tlvPadding, value: make([]byte, 100)}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.out = msgs
+	pump(t, a, b)
+	if b.lastShown() != "padded" || len(b.errs) != 0 {
+		t.Fatalf("padded message: %q %v", b.lastShown(), b.errs)
+	}
+	if _, err := a.c.Send([]byte("nul\x00inside")); err != ErrNUL {
+		t.Fatalf("NUL: %v", err)
+	}
+}
+
+// TestGoInstances: one Go account logged in twice, against a Go peer that
+// keeps both instances, as libotr does.
+func TestGoInstances(t *testing.T) {
+	op := newEndpoint(t, "operator", testKey(t, 0), PolicyManual)
+	v1 := newEndpoint(t, "visitor1", testKey(t, 1), PolicyManual)
+	v2 := newEndpoint(t, "visitor2", testKey(t, 1), PolicyManual)
+	vs := []*endpoint{v1, v2}
+	settle := func() {
+		for i := 0; i < 50; i++ {
+			moved := false
+			for _, m := range op.out {
+				moved = true
+				for _, v := range vs {
+					v.receive(m)
+				}
+			}
+			op.out = nil
+			for _, v := range vs {
+				for _, m := range v.out {
+					moved = true
+					op.receive(m)
+				}
+				v.out = nil
+			}
+			if !moved {
+				return
+			}
+		}
+		t.Fatal("never settled")
+	}
+	op.out, _ = op.c.Start()
+	settle()
+	if len(op.c.Instances()) != 2 || !v1.c.IsEncrypted() || !v2.c.IsEncrypted() {
+		t.Fatalf("instances %x, encrypted %v %v; errs %v %v %v", op.c.Instances(), v1.c.IsEncrypted(), v2.c.IsEncrypted(), op.errs, v1.errs, v2.errs)
+	}
+	for i, v := range vs {
+		if err := op.c.SetInstance(v.c.InstanceTag()); err != nil {
+			t.Fatal(err)
+		}
+		n1, n2 := len(v1.shown), len(v2.shown)
+		op.send(fmt.Sprintf("to %d", i))
+		settle()
+		if v.lastShown() != fmt.Sprintf("to %d", i) || len(v1.shown)+len(v2.shown) != n1+n2+1 {
+			t.Fatalf("message to instance %d: %q %q", i, v1.shown, v2.shown)
+		}
+		v.send(fmt.Sprintf("from %d", i))
+		settle()
+		if op.lastShown() != fmt.Sprintf("from %d", i) || op.c.LastSender() != v.c.InstanceTag() {
+			t.Fatalf("from instance %d: %q from %#x", i, op.lastShown(), op.c.LastSender())
+		}
+	}
+	if len(op.errs)+len(v1.errs)+len(v2.errs) > 0 {
+		t.Fatal(op.errs, v1.errs, v2.errs)
+	}
+	if err := op.c.SetInstance(0x12345); err != ErrNoInstance {
+		t.Fatal(err)
 	}
 }

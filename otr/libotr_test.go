@@ -477,3 +477,35 @@ func TestLibotrGoTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestLibotrExtraKey: the extra symmetric key agrees with libotr's both ways.
+func TestLibotrExtraKey(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+	lc := newLibChat(t, PolicyOpportunistic, 0, peer)
+	lc.note(0, peer.Query())
+	lc.pump()
+	lc.requireSecure("AKE")
+	key, out, err := lc.go_.c.ExtraKey(3, []byte("upload-9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.go_.out = out
+	lc.pump()
+	want := fmt.Sprintf("symkey 3 %s %s", hex.EncodeToString([]byte("upload-9")), hex.EncodeToString(key))
+	if !lc.peerHas(0, want) {
+		t.Fatalf("libotr: %v, want %q", lc.events[0], want)
+	}
+	r := peer.Do(fmt.Sprintf("symkey %08x 5 %s", lc.go_.c.InstanceTag(), hex.EncodeToString([]byte("x"))))
+	var libKey string
+	for _, e := range r.Events {
+		if strings.HasPrefix(e, "key ") {
+			libKey = strings.TrimPrefix(e, "key ")
+		}
+	}
+	lc.note(0, r)
+	lc.pump()
+	ev, ok := eventOf(lc.go_, EventExtraKey)
+	if !ok || hex.EncodeToString(ev.Key) != libKey || ev.Use != 5 || string(ev.Data) != "x" {
+		t.Fatalf("Go extra key event %+v, libotr key %s", ev, libKey)
+	}
+}
