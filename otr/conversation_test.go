@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // Test keys are generated once per test binary: DSA parameter generation
