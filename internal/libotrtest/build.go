@@ -63,8 +63,19 @@ func Build(t testing.TB, name string) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("libotrtest: %v", err)
 	}
-	srcFile := filepath.Join(dir, name+".c")
-	if err := os.WriteFile(srcFile, src, 0o644); err != nil {
+	// Another test process may be building the same program: write the
+	// source and the binary under names of our own and rename at the end.
+	srcTmp, err := os.CreateTemp(dir, name+"-*.c")
+	if err != nil {
+		t.Fatalf("libotrtest: %v", err)
+	}
+	srcFile := srcTmp.Name()
+	defer os.Remove(srcFile)
+	_, err = srcTmp.Write(src)
+	if cerr := srcTmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		t.Fatalf("libotrtest: %v", err)
 	}
 	tmp, err := os.CreateTemp(dir, name+".tmp*")
