@@ -6,7 +6,7 @@
 //
 // Flow:
 //
-//	Dial (c2s, xmpptest.Client) -> Run:
+//	Dial (c2s, xmpptest.Client) -> Run: roster get, available presence
 //	  presence subscribe from <skin>@D   -> approve (subscribed) and re-send presence
 //	  "on" to D                          -> on duty, so the component assigns chats
 //	  message from guest-<id>@D          -> otr.Conversation.Receive: answers a query
@@ -139,6 +139,11 @@ func (b *Bot) Run(ctx context.Context) error {
 
 func (b *Bot) run(ctx context.Context) error {
 	c := b.cfg.Client
+	// Fetch the roster as Pidgin does: the server delivers subscription
+	// requests only to resources that did (RFC 6121 "interested resources").
+	if _, err := c.IQ(ctx, "get", "", "<query xmlns='jabber:iq:roster'/>"); err != nil {
+		return fmt.Errorf("operator: fetching the roster: %w", err)
+	}
 	if err := c.Presence(ctx, "", 1); err != nil {
 		return fmt.Errorf("operator: sending presence: %w", err)
 	}
@@ -163,6 +168,7 @@ func (b *Bot) run(ctx context.Context) error {
 
 func (b *Bot) handle(ctx context.Context, st xmpptest.Stanza) error {
 	c := b.cfg.Client
+	b.logf("operator: %s: received %s", c.JID(), st) // Stanza.String leaves the body out
 	switch st.Name {
 	case "presence":
 		if st.Type == "subscribe" {

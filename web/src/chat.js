@@ -87,6 +87,9 @@ class Chat {
     // Chat state; the persisted part is saved after every change.
     this.saved = this.load() || { v: 1, transcript: [], security: 'pending', fingerprint: '', operator: '', hadAke: false, otr: null, ended: false };
     this.restoring = !!this.load() && !this.saved.ended;
+    // The engine cannot carry a running OTR session across a page load: a
+    // restored chat runs a fresh AKE and says so until it completes.
+    if (this.restoring && (this.saved.security === 'verified' || this.saved.security === 'unverified')) this.saved.security = 'pending';
 
     this.conn = null;
     this.otr = null; // the worker, once started
@@ -331,7 +334,7 @@ class Chat {
       base: this.ctx.base,
       assets: this.ctx.assets,
       policy: this.policy,
-      state: this.restoring ? this.saved.otr : null,
+      state: this.saved.otr,
       onEvent: (ev) => this.onOTR(ev),
     }).then(
       (otr) => {

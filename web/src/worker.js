@@ -2,6 +2,9 @@
 // off the page's main thread and speaks the small message protocol described
 // in otr.js. Go's wasm_exec.js is prepended to this file at build time, so
 // globalThis.Go exists here; nothing is loaded with importScripts.
+//
+// Page -> worker: init {wasm:{url,integrity}, policy, state}, query, send
+// {text}, receive {body}, end {id}. Worker -> page: see otr.js.
 
 /* global Go */
 let engine = null; // adapter over the wasm API, see bind()
@@ -48,51 +51,64 @@ async function init(m) {
     const bytes = await res.arrayBuffer();
     const go = new Go();
     const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
-    go.run(instance); // returns when the Go program exits; the API stays registered
-    engine = await bind(m.policy);
-    const restored = m.state ? engine.restore(m.state) : false;
-    post({ ev: 'ready', restored });
+    go.run(instance); // not awaited: main never returns, so the API stays alive
+    engine = await bind(m.policy, m.state);
+    post({ ev: 'ready', restored: false });
   } catch (err) {
     post({ ev: 'fatal', message: 'the encryption engine could not start: ' + ((err && err.message) || String(err)) });
   }
 }
 
-// deliver turns the engine's result into events for the page.
+// deliver turns the engine's Result into events for the page.
 function deliver(r) {
   if (!r) return;
   for (const body of r.send || []) post({ ev: 'send', body });
   for (const msg of r.show || []) post({ ev: 'show', text: msg.text, encrypted: !!msg.encrypted });
   for (const ev of r.events || []) {
-    if (ev.type === 'secure') {
-      if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart });
-      akeStart = 0;
-      post({ ev: 'secure', fingerprint: ev.fingerprint });
-    } else if (ev.type === 'insecure') {
-      post({ ev: 'insecure' });
-    } else if (ev.type === 'error') {
-      post({ ev: 'error', message: ev.message });
+    switch (ev.type) {
+      case 'secure':
+        if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart });
+        akeStart = 0;
+        post({ ev: 'secure', fingerprint: ev.fingerprint, refreshed: !!ev.refreshed });
+        break;
+      case 'insecure':
+        post({ ev: 'insecure' });
+        break;
+      case 'unencrypted':
+      case 'error':
+      case 'peer-error':
+        if (ev.message) post({ ev: 'error', message: ev.message });
+        break;
+      default:
     }
   }
-  if (engine && engine.exportState) {
-    const state = engine.exportState();
-    if (state) post({ ev: 'state', state });
-  }
+  if (r.error) post({ ev: 'error', message: 'A message could not be handled securely (' + r.error.replace(/^otr: /, '') + ').' });
 }
 
-// bind adapts the JS API that web/wasm/main.go registers. It waits briefly
-// for the Go program to register it (go.run starts main synchronously, but
-// registration may happen after the first scheduling point).
-async function bind(policy) {
-  for (let i = 0; i < 100 && !globalThis.otrdesk; i++) await new Promise((r) => setTimeout(r, 10));
+// bind adapts the JS API that web/wasm/main.go registers on globalThis.otrdesk
+// (documented at the top of that file). The engine cannot export a running
+// session, so what survives a reload is the visitor's key and instance tag:
+// the widget then runs a fresh AKE under the same identity.
+async function bind(policy, state) {
+  for (let i = 0; i < 200 && !globalThis.otrdesk; i++) await new Promise((r) => setTimeout(r, 5));
   const api = globalThis.otrdesk;
-  if (!api) throw new Error('the wasm module registered no API');
-  const conv = api.newConversation({ policy });
+  if (!api || typeof api.newConversation !== 'function') throw new Error('the wasm module registered no API');
+  let key = state && typeof state.key === 'string' ? state.key : null;
+  let conv;
+  try {
+    if (!key) key = api.generateKey();
+    conv = api.newConversation({ policy, key, instanceTag: state && state.tag >= 0x100 ? state.tag : undefined });
+  } catch {
+    // A saved key the engine refuses: start over with a new identity.
+    key = api.generateKey();
+    conv = api.newConversation({ policy, key });
+  }
+  if (!key) throw new Error('no key could be generated');
+  post({ ev: 'state', state: { key, tag: conv.instanceTag() } });
   return {
     query: () => conv.query(),
     send: (text) => conv.send(text),
     receive: (body) => conv.receive(body),
     end: () => conv.end(),
-    restore: (state) => (conv.restore ? conv.restore(state) : false),
-    exportState: conv.export ? () => conv.export() : null,
   };
 }

@@ -1,0 +1,881 @@
+package web_test
+
+// Browser tests of the visitor widget: real headless Chromium (Debian
+// chromium) driven with chromedp, a private Prosody (internal/xmpptest), the
+// real component (component.New/Run), the real HTTP handler (web.New) and
+// internal/operator as the operator holding the skin key. The embedding page
+// is served from another origin than otrdesk under the strict CSP of design
+// §6. Screenshots of each state go to t.ArtifactDir() (kept with
+// go test -artifacts) or to $OTRDESK_ARTIFACTS/<test> when that is set.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"otrdesk.im/otrdesk/component"
+	"otrdesk.im/otrdesk/internal/operator"
+	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/store"
+	"otrdesk.im/otrdesk/web"
+)
+
+// The sentences of design §6.
+const (
+	sentVerified   = "This chat uses end-to-end encryption."
+	sentUnverified = "Encrypted, but this operator's key is not the one published for this chat."
+	sentPlaintext  = "Not encrypted."
+)
+
+const (
+	componentDomain = "chat.example.org"
+	componentSecret = "browser-test-secret"
+	waitLong        = 60 * time.Second // bound for anything the test waits on
+)
+
+// ---- assets ----
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// assets returns web/dist, building it first when it is missing or older
+// than its sources. It never skips: without node or node_modules it fails
+// and names make build.
+func assets(t testing.TB) fs.FS {
+	t.Helper()
+	buildOnce.Do(func() { buildErr = ensureBuilt() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return os.DirFS("dist")
+}
+
+func ensureBuilt() error {
+	out, err := os.Stat(filepath.Join("dist", "widget.js"))
+	stale := err != nil
+	if !stale {
+		for _, dir := range []string{"src", "wasm", filepath.Join("..", "otr")} {
+			_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if info, err := d.Info(); err == nil && info.ModTime().After(out.ModTime()) {
+						stale = true
+					}
+				}
+				return nil
+			})
+		}
+		if info, err := os.Stat("build.mjs"); err == nil && info.ModTime().After(out.ModTime()) {
+			stale = true
+		}
+	}
+	if !stale {
+		return nil
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return errors.New("widget assets are not built and node is missing (Debian package nodejs): run make build")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "esbuild")); err != nil {
+		return errors.New("widget assets are not built and web/node_modules is missing: run make build")
+	}
+	cmd := exec.Command(node, "build.mjs")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("building the widget (node build.mjs) failed: %v\n%s\nrun make build to see why", err, b)
+	}
+	return nil
+}
+
+// ---- the stack ----
+
+type opSpec struct {
+	user string
+	name string // display name in the skin
+	key  *otr.PrivateKey
+}
+
+type stack struct {
+	t         testing.TB
+	ctx       context.Context
+	srv       *xmpptest.Server
+	st        *store.Store
+	comp      *component.Component
+	widgetURL string // otrdesk's origin, http://127.0.0.1:P
+	pageURL   string // the embedding site, http://localhost:Q
+	bots      map[string]*operator.Bot
+}
+
+var (
+	keyMu    sync.Mutex
+	keyCache = map[string]*otr.PrivateKey{}
+)
+
+// key returns a DSA key for a name, made once per test binary (keygen costs
+// fresh parameters).
+func key(t testing.TB, name string) *otr.PrivateKey {
+	t.Helper()
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	if k := keyCache[name]; k != nil {
+		return k
+	}
+	k, err := otr.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("generating an OTR key: %v", err)
+	}
+	keyCache[name] = k
+	return k
+}
+
+func skinWithKey(name string, policy store.Policy, k *otr.PrivateKey, ops ...opSpec) store.Skin {
+	sk := store.Skin{
+		Name: name, Title: "Help desk " + name, Greeting: "Hello! How can we help?", Color: "#7a1f5c",
+		Policy: policy, OperatorNames: map[string]string{},
+	}
+	for _, o := range ops {
+		j := o.user + "@" + xmpptest.Domain
+		sk.Operators = append(sk.Operators, j)
+		if o.name != "" {
+			sk.OperatorNames[j] = o.name
+		}
+	}
+	if k != nil {
+		sk.Keys = []store.SkinKey{{Fingerprint: k.PublicKey.Fingerprint().Hex(), PublicKey: k.PublicKey.Bytes(), Created: time.Now()}}
+	}
+	return sk
+}
+
+func newStack(t testing.TB, skins []store.Skin, ops []opSpec) *stack {
+	t.Helper()
+	dist := assets(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	s := &stack{t: t, ctx: ctx, bots: map[string]*operator.Bot{}}
+	s.srv = xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}})
+
+	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	if err != nil {
+		t.Fatalf("opening the store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s.st = st
+	for _, sk := range skins {
+		if err := st.CreateSkin(sk); err != nil {
+			t.Fatalf("creating skin %s: %v", sk.Name, err)
+		}
+	}
+	// Operators exist before the component starts: it asks each one for a
+	// presence subscription then, and the server drops requests to
+	// accounts that do not exist.
+	for _, sk := range skins {
+		for _, j := range sk.Operators {
+			user := strings.TrimSuffix(j, "@"+xmpptest.Domain)
+			if _, err := s.srv.Register(ctx, user, "pw-"+user); err != nil {
+				t.Fatalf("registering %s: %v", user, err)
+			}
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	comp, err := component.New(component.Config{
+		Domain: componentDomain, Server: s.srv.ComponentAddr, Secret: componentSecret,
+		AnonymousDomain: xmpptest.AnonDomain, Logger: logger,
+	}, st)
+	if err != nil {
+		t.Fatalf("component.New: %v", err)
+	}
+	s.comp = comp
+	compCtx, stopComp := context.WithCancel(context.Background())
+	compDone := make(chan error, 1)
+	go func() { compDone <- comp.Run(compCtx) }()
+	t.Cleanup(func() {
+		stopComp()
+		<-compDone
+	})
+	s.poll("the component to be ready", func() bool { ok, _ := comp.Ready(); return ok })
+
+	// otrdesk's HTTP side on 127.0.0.1, the embedding site on localhost:
+	// two origins, as on a real website.
+	wl := listen(t)
+	s.widgetURL = "http://" + wl.Addr().String()
+	h := web.New(web.Config{
+		PublicURL: s.widgetURL, BOSHURL: s.srv.BOSHURL, AnonymousDomain: xmpptest.AnonDomain,
+		ComponentDomain: componentDomain, Store: st, Component: comp, Logger: logger, Assets: dist,
+	})
+	serve(t, wl, h)
+	pl := listen(t)
+	s.pageURL = "http://localhost:" + portOf(pl.Addr())
+	serve(t, pl, s.sitePages())
+
+	for _, o := range ops {
+		s.startOperator(o)
+	}
+	return s
+}
+
+func (s *stack) startOperator(o opSpec) *operator.Bot {
+	t := s.t
+	t.Helper()
+	c, err := s.srv.Dial(s.ctx, o.user, "pw-"+o.user, "desk")
+	if err != nil {
+		t.Fatalf("logging in %s: %v", o.user, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	bot, err := operator.New(operator.Config{
+		Client: c, Key: o.key, Service: componentDomain,
+		Answer: func(alias, text string) string { return "Operator read: " + text },
+		Logf:   t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bot.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Logf("operator %s: %v", o.user, err)
+		}
+	})
+	s.bots[o.user] = bot
+	return bot
+}
+
+// poll waits for cond with a bounded deadline (no sleeps as waits).
+func (s *stack) poll(what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s", what)
+		}
+		select {
+		case <-s.ctx.Done():
+			s.t.Fatalf("waiting for %s: %v", what, s.ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (s *stack) waitAvailable(skin string) {
+	s.t.Helper()
+	s.poll("an operator of "+skin+" to be available", func() bool { return s.comp.Available(skin) })
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listening: %v", err)
+	}
+	return l
+}
+
+func portOf(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+func serve(t testing.TB, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// sitePages is the embedding website: / puts the script tag in the page
+// DOM, /shadow adds it inside an open shadow root from a script of the
+// site. Both send the CSP of design §6 (plus 'self' for the site's own
+// script on /shadow).
+func (s *stack) sitePages() http.Handler {
+	bosh := s.srv.BOSHURL
+	if i := strings.Index(bosh[len("http://"):], "/"); i >= 0 {
+		bosh = bosh[:len("http://")+i]
+	}
+	csp := func(self bool) string {
+		src := s.widgetURL
+		if self {
+			src = "'self' " + src
+		}
+		return fmt.Sprintf("default-src 'none'; script-src %s 'wasm-unsafe-eval'; worker-src blob:; connect-src %s %s; style-src 'self'; base-uri 'none'",
+			src, s.widgetURL, bosh)
+	}
+	mux := http.NewServeMux()
+	page := func(w http.ResponseWriter, r *http.Request, body string, self bool) {
+		w.Header().Set("Content-Security-Policy", csp(self))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Example shop</title></head>
+<body><h1>Example shop</h1><p><a id="other" href="/other?%s">Another page of the shop</a></p>%s</body></html>`,
+			html.EscapeString(r.URL.RawQuery), body)
+	}
+	tag := func(r *http.Request) string {
+		q := r.URL.Query()
+		t := `<script async src="` + s.widgetURL + `/widget.js" data-skin="` + html.EscapeString(q.Get("skin")) + `"`
+		if pin := q.Get("pin"); pin != "" {
+			t += ` data-fingerprint="` + html.EscapeString(pin) + `"`
+		}
+		return t + `></script>`
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { page(w, r, tag(r), false) })
+	mux.HandleFunc("GET /other", func(w http.ResponseWriter, r *http.Request) { page(w, r, tag(r), false) })
+	mux.HandleFunc("GET /shadow", func(w http.ResponseWriter, r *http.Request) {
+		page(w, r, `<div id="app"></div><script src="/shadow.js?`+html.EscapeString(r.URL.RawQuery)+`"></script>`, true)
+	})
+	mux.HandleFunc("GET /shadow.js", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		w.Header().Set("Content-Type", "text/javascript")
+		fmt.Fprintf(w, `const root = document.getElementById('app').attachShadow({mode: 'open'});
+const s = document.createElement('script');
+s.src = %q; s.dataset.skin = %q; %s
+root.append(s);`, s.widgetURL+"/widget.js", q.Get("skin"), pinJS(q.Get("pin")))
+	})
+	return mux
+}
+
+func pinJS(pin string) string {
+	if pin == "" {
+		return ""
+	}
+	b, _ := json.Marshal(pin)
+	return "s.dataset.fingerprint = " + string(b) + ";"
+}
+
+// ---- the browser ----
+
+type browser struct {
+	t    testing.TB
+	ctx  context.Context
+	dir  string // screenshots
+	shot int
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+func chromiumPath(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium is not installed: install the Debian package chromium (apt-get install chromium)")
+	return ""
+}
+
+func newBrowser(t testing.TB) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 768),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelC()
+		cancelA()
+	})
+	b := &browser{t: t, ctx: ctx, dir: artifactDir(t)}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+func artifactDir(t testing.TB) string {
+	if d := os.Getenv("OTRDESK_ARTIFACTS"); d != "" {
+		dir := filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			return dir
+		}
+	}
+	return t.ArtifactDir()
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitLong)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.failf("%s: %v", what, err)
+	}
+}
+
+// failf fails the test with what the page logged, which is what a person
+// would look at first.
+func (b *browser) failf(format string, args ...any) {
+	b.t.Helper()
+	b.screenshot("failure")
+	b.mu.Lock()
+	var lines []string
+	for _, m := range b.console {
+		lines = append(lines, m.String())
+	}
+	b.mu.Unlock()
+	b.t.Fatalf(format+"\nbrowser console:\n%s", append(args, strings.Join(lines, "\n"))...)
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.shot++
+	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.shot, name))
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Logf("saving screenshot: %v", err)
+		return
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// cspViolations returns the console lines about the Content-Security-Policy.
+func (b *browser) cspViolations() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.console {
+		if strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Content-Security-Policy") {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// widgetRoot is a JS expression for the widget's shadow root, wherever the
+// page put the widget (page DOM or inside the site's own shadow root).
+const widgetRoot = `(() => { const roots = [document];
+  for (let i = 0; i < roots.length; i++) {
+    const h = roots[i].querySelector('[data-otrdesk]'); if (h) return h.shadowRoot;
+    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  } return null; })()`
+
+func inWidget(sel string) chromedp.JSPath {
+	return chromedp.JSPath(widgetRoot + ".querySelector(" + jsString(sel) + ")")
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// pageText is every text and attribute value of the page, shadow roots
+// included: what "anywhere in the page DOM" means.
+const pageText = `(() => { const out = []; const walk = (n) => {
+  if (n.nodeType === 3) out.push(n.data);
+  if (n.nodeType === 1) { for (const a of n.attributes) out.push(a.value); if (n.shadowRoot) walk(n.shadowRoot); }
+  for (const c of n.childNodes) walk(c); };
+  walk(document.documentElement); return out.join('\n'); })()`
+
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitLong)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.failf("evaluating %.60q: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor waits until the JS expression is true.
+func (b *browser) waitFor(what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitLong)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		b.failf("waiting for %s: %v", what, err)
+	}
+}
+
+func (b *browser) securityText() string {
+	return b.eval(`(() => { const r = ` + widgetRoot + `; const s = r && r.querySelector('.s'); return s ? s.textContent : ''; })()`)
+}
+
+func (b *browser) waitSentence(want string) {
+	b.t.Helper()
+	b.waitFor("the sentence "+want, `(() => { const r = `+widgetRoot+`; const s = r && r.querySelector('.s'); return s && s.textContent === `+jsString(want)+`; })()`)
+}
+
+func (b *browser) waitMessage(text string) {
+	b.t.Helper()
+	b.waitFor("the message "+text+" in the chat", `(() => { const r = `+widgetRoot+`; return r && [...r.querySelectorAll('.m li.them')].some((li) => li.textContent.includes(`+jsString(text)+`)); })()`)
+}
+
+func (b *browser) open(url string) {
+	b.t.Helper()
+	b.do("opening "+url, chromedp.Navigate(url))
+	b.waitFor("the launcher", widgetRoot+` && `+widgetRoot+`.querySelector('button.b')`)
+}
+
+func (b *browser) clickLauncher() {
+	b.t.Helper()
+	b.do("clicking the launcher", chromedp.Click(inWidget("button.b")))
+}
+
+func (b *browser) write(text string) {
+	b.t.Helper()
+	b.do("writing a message", chromedp.SendKeys(inWidget("textarea"), text), chromedp.KeyEvent(kb.Enter))
+}
+
+// ---- tests ----
+
+func pageURL(s *stack, path, skin, pin string) string {
+	u := s.pageURL + path + "?skin=" + skin
+	if pin != "" {
+		u += "&pin=" + strings.ReplaceAll(pin, " ", "+")
+	}
+	return u
+}
+
+func nextMessage(t *testing.T, ctx context.Context, bot *operator.Bot, text string) operator.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, waitLong)
+	defer cancel()
+	ev, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Message && e.Text == text })
+	if err != nil {
+		t.Fatalf("operator waiting for %q: %v", text, err)
+	}
+	if !ev.Encrypted {
+		t.Fatalf("operator read %q unencrypted", text)
+	}
+	return ev
+}
+
+func TestVerifiedChatBothWays(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	bot := s.bots["ada"]
+	b := newBrowser(t)
+
+	b.open(pageURL(s, "/", "shop", ""))
+	if n := b.eval(`String(document.querySelectorAll('script').length)`); n != "1" {
+		t.Errorf("before the click the page has %s script elements, want only the launcher", n)
+	}
+	b.screenshot("launcher")
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.screenshot("verified")
+	if got := b.eval(`(() => { const r = ` + widgetRoot + `; return r.querySelector('.q').textContent; })()`); !strings.Contains(got, "Ada") {
+		t.Errorf("status line %q does not name the operator Ada", got)
+	}
+
+	b.write("Hello from the browser")
+	ev := nextMessage(t, s.ctx, bot, "Hello from the browser")
+	b.waitMessage("Operator read: Hello from the browser")
+	if err := bot.Say(s.ctx, ev.Alias, "Hello from the operator"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessage("Hello from the operator")
+
+	// Typing both ways (XEP-0085).
+	b.do("typing", chromedp.SendKeys(inWidget("textarea"), "typ"))
+	if _, err := bot.Next(s.ctx, func(e operator.Event) bool { return e.Kind == operator.Typing && e.Text == "composing" }); err != nil {
+		t.Fatalf("the operator saw no composing state: %v", err)
+	}
+	if err := bot.Typing(s.ctx, ev.Alias, "composing"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the typing indicator", `[...`+widgetRoot+`.querySelectorAll('.q')].some((p) => p.textContent === 'Ada is typing…')`)
+	b.screenshot("messages-and-typing")
+	if v := b.cspViolations(); len(v) > 0 {
+		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
+	}
+
+	// Ending the chat sends an OTR disconnect and <end/>.
+	b.do("ending the chat", chromedp.Click(inWidget("button.end")))
+	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+	defer cancel()
+	if _, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Insecure }); err != nil {
+		t.Fatalf("the operator saw no OTR disconnect: %v", err)
+	}
+	b.waitFor("the ended state", widgetRoot+`.querySelector('textarea').disabled`)
+	b.screenshot("ended")
+}
+
+func TestReloadContinuesChat(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	bot := s.bots["ada"]
+	b := newBrowser(t)
+
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.write("before the reload")
+	first := nextMessage(t, s.ctx, bot, "before the reload")
+
+	b.do("reloading", chromedp.Reload())
+	b.waitSentence(sentVerified)
+	b.waitFor("the transcript after the reload", `[...`+widgetRoot+`.querySelectorAll('.m li.me')].some((li) => li.textContent.includes('before the reload'))`)
+	b.screenshot("after-reload")
+	b.write("after the reload")
+	second := nextMessage(t, s.ctx, bot, "after the reload")
+	if second.Alias != first.Alias {
+		t.Errorf("after the reload the operator talks with %s, before with %s: not the same chat", second.Alias, first.Alias)
+	}
+	b.waitMessage("Operator read: after the reload")
+
+	// Navigation within the site keeps the chat too.
+	b.do("following a link", chromedp.Click(chromedp.JSPath(`document.getElementById('other')`)))
+	b.waitSentence(sentVerified)
+	b.write("on another page")
+	third := nextMessage(t, s.ctx, bot, "on another page")
+	if third.Alias != first.Alias {
+		t.Errorf("after navigating the operator talks with %s, before with %s", third.Alias, first.Alias)
+	}
+	b.screenshot("after-navigation")
+}
+
+func TestOtherKeyIsNotVerified(t *testing.T) {
+	skinKey, otherKey := key(t, "skin"), key(t, "other")
+	op := opSpec{user: "mallory", name: "Mal", key: otherKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	bot := s.bots["mallory"]
+	b := newBrowser(t)
+
+	// Inside the site's own shadow root, with the page pinning the skin key.
+	b.open(pageURL(s, "/shadow", "shop", skinKey.PublicKey.Fingerprint().String()))
+	b.clickLauncher()
+	b.waitSentence(sentUnverified)
+	b.screenshot("not-verified")
+	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
+		t.Errorf("the page contains %q while the operator's key is not the published one", sentVerified)
+	}
+	// The visitor can still write while unverified.
+	b.write("still there?")
+	nextMessage(t, s.ctx, bot, "still there?")
+	if v := b.cspViolations(); len(v) > 0 {
+		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+func TestPinnedFingerprintWins(t *testing.T) {
+	// The operator holds the skin key, but the page pins another
+	// fingerprint: the page is the trust anchor.
+	skinKey, otherKey := key(t, "skin"), key(t, "other")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", otherKey.PublicKey.Fingerprint().String()))
+	b.clickLauncher()
+	b.waitSentence(sentUnverified)
+	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
+		t.Errorf("the page contains %q although the pinned fingerprint differs", sentVerified)
+	}
+}
+
+func TestTransferRekeys(t *testing.T) {
+	skinKey := key(t, "skin")
+	ada := opSpec{user: "ada", name: "Ada", key: skinKey}
+	bob := opSpec{user: "bob", name: "Bob", key: skinKey}
+	// Both on duty from the start; the first chat goes to Ada (equal load
+	// and priority: the component picks the lowest full JID).
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, ada, bob)}, []opSpec{ada, bob})
+	bobBot := s.bots["bob"]
+	for _, name := range []string{"ada", "bob"} {
+		ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+		if _, err := s.bots[name].Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Service }); err != nil {
+			t.Fatalf("%s got no answer to \"on\": %v", name, err)
+		}
+		cancel()
+	}
+	s.waitAvailable("shop")
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.write("first operator")
+	ev := nextMessage(t, s.ctx, s.bots["ada"], "first operator")
+
+	if err := s.bots["ada"].Command(s.ctx, "transfer "+strings.TrimSuffix(ev.Alias, "@"+componentDomain)+" bob@"+xmpptest.Domain); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+	defer cancel()
+	sec, err := bobBot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Secure })
+	if err != nil {
+		reply, _ := s.bots["ada"].Next(s.ctx, func(e operator.Event) bool { return e.Kind == operator.Service })
+		t.Fatalf("no fresh AKE with the new operator after the transfer (component said %q): %v", reply.Text, err)
+	}
+	if sec.Fingerprint == (otr.Fingerprint{}) {
+		t.Error("the new operator's AKE reported no fingerprint")
+	}
+	b.waitSentence(sentVerified)
+	b.waitFor("the new operator's name", `(() => { const r = `+widgetRoot+`; return r.querySelector('.q').textContent.includes('Bob'); })()`)
+	b.write("second operator")
+	nextMessage(t, s.ctx, bobBot, "second operator")
+	b.waitMessage("Operator read: second operator")
+	b.screenshot("transferred")
+}
+
+func TestKeyboardOnly(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+
+	// deepActive names the focused element, looking into shadow roots.
+	const deepActive = `(() => { let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+	  return a ? a.tagName.toLowerCase() + '.' + a.className : ''; })()`
+	reached := false
+	for i := 0; i < 10 && !reached; i++ {
+		b.do("pressing Tab", chromedp.KeyEvent(kb.Tab))
+		reached = b.eval(deepActive) == "button.b"
+	}
+	if !reached {
+		b.failf("Tab never reached the launcher button (focus is on %q)", b.eval(deepActive))
+	}
+	b.do("pressing Enter on the launcher", chromedp.KeyEvent(kb.Enter))
+	b.waitFor("focus in the message input", deepActive+` === 'textarea.'`)
+	b.waitSentence(sentVerified)
+	b.do("typing", chromedp.KeyEvent("typed with keys only"))
+	b.do("tabbing to Send", chromedp.KeyEvent(kb.Tab))
+	if got := b.eval(deepActive); got != "button.send" {
+		b.failf("Tab from the input reached %q, want the send button", got)
+	}
+	b.screenshot("keyboard-send-focused")
+	b.do("pressing Enter on Send", chromedp.KeyEvent(kb.Enter))
+	nextMessage(t, s.ctx, s.bots["ada"], "typed with keys only")
+	b.do("pressing Escape", chromedp.KeyEvent(kb.Escape))
+	b.waitFor("the panel to close and focus to return", deepActive+` === 'button.b'`)
+}
+
+func TestPlaintextSkinAndOffline(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	nobody := skinWithKey("closed", store.PolicyRequire, skinKey, opSpec{user: "ghost"})
+	s := newStack(t, []store.Skin{skinWithKey("open", store.PolicyPlaintext, nil, op), nobody}, []opSpec{op})
+	s.waitAvailable("open")
+	b := newBrowser(t)
+
+	b.open(pageURL(s, "/", "open", ""))
+	b.clickLauncher()
+	b.waitSentence(sentPlaintext)
+	b.write("plain hello")
+	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+	defer cancel()
+	if _, err := s.bots["ada"].Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Notice && e.Text == "plain hello" }); err != nil {
+		t.Fatalf("the operator did not get the plaintext message: %v", err)
+	}
+	b.screenshot("plaintext")
+
+	b2 := newBrowser(t)
+	b2.open(pageURL(s, "/", "closed", ""))
+	b2.clickLauncher()
+	b2.waitFor("the offline state", `(() => { const r = `+widgetRoot+`; return r.querySelector('.q').textContent.startsWith('Nobody is available'); })()`)
+	b2.screenshot("offline")
+}
+
+// ---- benchmark ----
+
+// BenchmarkWidget reports the asset sizes (raw, gzip, brotli, from the
+// build's dist/sizes.json), the time from the click to the first sentence
+// of design §6 in headless Chromium (new tab each iteration: a new visitor),
+// and the AKE time measured inside the browser's worker.
+func BenchmarkWidget(b *testing.B) {
+	assets(b)
+	var sizes map[string]struct{ Raw, Gzip, Brotli int }
+	raw, err := os.ReadFile(filepath.Join("dist", "sizes.json"))
+	if err != nil {
+		b.Fatalf("reading dist/sizes.json: %v (run make build)", err)
+	}
+	if err := json.Unmarshal(raw, &sizes); err != nil {
+		b.Fatalf("reading dist/sizes.json: %v", err)
+	}
+	for name, sz := range sizes {
+		short := strings.SplitN(name, " ", 2)[0]
+		b.ReportMetric(float64(sz.Raw), short+"-raw-B")
+		b.ReportMetric(float64(sz.Gzip), short+"-gzip-B")
+		b.ReportMetric(float64(sz.Brotli), short+"-br-B")
+	}
+
+	skinKey := key(b, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(b, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	br := newBrowser(b)
+	br.open(pageURL(s, "/", "shop", "")) // warm the HTTP cache and the browser once
+	var click, ake time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		tab, cancel := chromedp.NewContext(br.ctx)
+		tb := &browser{t: b, ctx: tab, dir: br.dir}
+		tb.open(pageURL(s, "/", "shop", ""))
+		b.StartTimer()
+		start := time.Now()
+		tb.clickLauncher()
+		tb.waitSentence(sentVerified)
+		click += time.Since(start)
+		b.StopTimer()
+		var ms float64
+		if _, err := fmt.Sscan(tb.eval(`String(window.__otrdeskAKEms || 0)`), &ms); err == nil {
+			ake += time.Duration(ms * float64(time.Millisecond))
+		}
+		tb.do("ending the chat", chromedp.Click(inWidget("button.end")))
+		tb.waitFor("the ended state", widgetRoot+`.querySelector('textarea').disabled`)
+		cancel()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(click.Milliseconds())/float64(b.N), "click-to-sentence-ms")
+	b.ReportMetric(float64(ake.Microseconds())/1000/float64(b.N), "browser-ake-ms")
+}
