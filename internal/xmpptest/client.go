@@ -102,7 +102,7 @@ func dial(ctx context.Context, addr, domain string, creds *credentials, resource
 	dl, _ := ctx.Deadline()
 	_ = raw.SetDeadline(dl)
 	stop := closeOnDone(ctx, raw)
-	c, err := negotiate(ctx, raw, domain, creds, resource)
+	c, sr, err := negotiate(ctx, raw, domain, creds, resource)
 	if !stop() || err != nil {
 		raw.Close()
 		if err == nil {
@@ -115,6 +115,7 @@ func dial(ctx context.Context, addr, domain string, creds *credentials, resource
 		c.conn.Close()
 		return nil, fmt.Errorf("xmpptest: clearing deadline: %w", err)
 	}
+	go c.readLoop(sr)
 	if err := c.SendRaw(ctx, "<presence/>"); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("xmpptest: sending initial presence: %w", err)
@@ -159,23 +160,25 @@ func openStream(conn net.Conn, domain string) (*streamReader, features, error) {
 	return sr, f, nil
 }
 
-func negotiate(ctx context.Context, raw net.Conn, domain string, creds *credentials, resource string) (*Client, error) {
+// negotiate runs the stream negotiation up to resource binding and returns
+// the client (its read loop not yet started) with the stream reader.
+func negotiate(ctx context.Context, raw net.Conn, domain string, creds *credentials, resource string) (*Client, *streamReader, error) {
 	sr, f, err := openStream(raw, domain)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.StartTLS == nil {
-		return nil, errors.New("xmpptest: the server offers no STARTTLS")
+		return nil, nil, errors.New("xmpptest: the server offers no STARTTLS")
 	}
 	if _, err := raw.Write([]byte("<starttls xmlns='" + nsTLS + "'/>")); err != nil {
-		return nil, fmt.Errorf("xmpptest: writing starttls: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: writing starttls: %w", err)
 	}
 	st, err := sr.next()
 	if err != nil {
-		return nil, fmt.Errorf("xmpptest: reading starttls answer: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: reading starttls answer: %w", err)
 	}
 	if st.Name != "proceed" {
-		return nil, fmt.Errorf("xmpptest: starttls refused: <%s>", st.Name)
+		return nil, nil, fmt.Errorf("xmpptest: starttls refused: <%s>", st.Name)
 	}
 	tc := tls.Client(raw, &tls.Config{
 		ServerName:         domain,
@@ -183,19 +186,19 @@ func negotiate(ctx context.Context, raw net.Conn, domain string, creds *credenti
 		MinVersion:         tls.VersionTLS12,
 	})
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("xmpptest: tls handshake: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: tls handshake: %w", err)
 	}
 	if sr, f, err = openStream(tc, domain); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := authenticate(tc, sr, f.Mechs, creds); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sr, f, err = openStream(tc, domain); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.Bind == nil {
-		return nil, errors.New("xmpptest: the server offers no resource binding")
+		return nil, nil, errors.New("xmpptest: the server offers no resource binding")
 	}
 	bind := "<iq type='set' id='bind-1'><bind xmlns='" + nsBind + "'>"
 	if resource != "" {
@@ -203,28 +206,28 @@ func negotiate(ctx context.Context, raw net.Conn, domain string, creds *credenti
 	}
 	bind += "</bind></iq>"
 	if _, err := tc.Write([]byte(bind)); err != nil {
-		return nil, fmt.Errorf("xmpptest: writing bind request: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: writing bind request: %w", err)
 	}
 	st, err = nextIQ(sr, "bind-1")
 	if err != nil {
-		return nil, fmt.Errorf("xmpptest: binding a resource: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: binding a resource: %w", err)
 	}
 	var b struct {
 		JID string `xml:"bind>jid"`
 	}
 	if err := xml.Unmarshal(st.Raw, &b); err != nil {
-		return nil, fmt.Errorf("xmpptest: parsing bind result: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: parsing bind result: %w", err)
 	}
 	j, err := jid.Parse(b.JID)
 	if err != nil {
-		return nil, fmt.Errorf("xmpptest: parsing bound jid: %w", err)
+		return nil, nil, fmt.Errorf("xmpptest: parsing bound jid: %w", err)
 	}
 	if f.Session != nil && f.Session.Optional == nil {
 		if _, err := tc.Write([]byte("<iq type='set' id='sess-1'><session xmlns='" + nsSession + "'/></iq>")); err != nil {
-			return nil, fmt.Errorf("xmpptest: writing session request: %w", err)
+			return nil, nil, fmt.Errorf("xmpptest: writing session request: %w", err)
 		}
 		if _, err := nextIQ(sr, "sess-1"); err != nil {
-			return nil, fmt.Errorf("xmpptest: establishing session: %w", err)
+			return nil, nil, fmt.Errorf("xmpptest: establishing session: %w", err)
 		}
 	}
 	c := &Client{
@@ -233,8 +236,7 @@ func negotiate(ctx context.Context, raw net.Conn, domain string, creds *credenti
 		wake: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go c.readLoop(sr)
-	return c, nil
+	return c, sr, nil
 }
 
 // nextIQ reads elements until the iq answering id; an error answer is an error.

@@ -59,6 +59,9 @@ type Options struct {
 	Dir string
 	// Logf, when set, receives progress lines (never passwords or secrets).
 	Logf func(format string, args ...any)
+	// Debug sets the server's log level to debug (in Server.LogFile). With
+	// these configs neither server logs stanza contents even then.
+	Debug bool
 }
 
 // Server is a private XMPP server on loopback.
@@ -188,6 +191,9 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 		C2SPort:       ports[0],
 		ComponentPort: ports[1],
 		HTTPPort:      ports[2],
+	}
+	if opts.Debug {
+		data.LogLevel = "debug"
 	}
 	for d, secret := range opts.Components {
 		data.Components = append(data.Components, component{Domain: d, Secret: secret})

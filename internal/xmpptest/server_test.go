@@ -111,6 +111,41 @@ func testServer(t *testing.T, start func(testing.TB, Options) *Server) {
 		}
 	})
 
+	t.Run("Queue", func(t *testing.T) {
+		for _, b := range []string{"one", "two"} {
+			if err := alice.Message(ctx, bob.JID().String(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Taking the second leaves the first queued.
+		if _, err := bob.Next(ctx, messageWithBody("two")); err != nil {
+			t.Fatal(err)
+		}
+		st, err := bob.Next(ctx, isMessage)
+		if err != nil || st.Body != "one" {
+			t.Fatalf("next message %s, %v; want the first one", st, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := bob.Next(short, isMessage); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next with nothing to take: %v", err)
+		}
+		// Clients answer pings and disco#info themselves.
+		if err := alice.Ping(ctx, bob.JID().String()); err != nil {
+			t.Fatalf("ping to a client: %v", err)
+		}
+		st, err = alice.IQ(ctx, "get", bob.JID().String(), "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+		if err != nil || !bytes.Contains(st.Raw, []byte("identity")) {
+			t.Fatalf("disco#info to a client: %s, %v", st.Raw, err)
+		}
+		// (Only presence, such as bob's own reflected, may be queued.)
+		for _, st := range bob.Pending() {
+			if st.Name != "presence" {
+				t.Errorf("bob has an unexpected stanza queued: %s", st.Raw)
+			}
+		}
+	})
+
 	t.Run("WrongPassword", func(t *testing.T) {
 		c, err := s.Dial(ctx, "alice", "wrong", "")
 		if err == nil {
