@@ -236,10 +236,19 @@ func (r *Reassembler) limits() (maxN, maxBytes int, timeout time.Duration, maxSe
 // Add takes one received body at time now. It returns the reassembled
 // message when body was the last fragment of one, nil while more are
 // needed, and an error when body is not a usable fragment; a fragment
-// that breaks a message in progress drops that message.
+// that breaks a message in progress drops that message. Any body that is
+// not a fragment should be given to Add too: as the spec says, it makes
+// its sender's message in progress be forgotten (a version 3 encoded
+// message its sender instance's, anything else the version 2 one), and
+// Add returns ErrNotFragment.
 func (r *Reassembler) Add(body []byte, now time.Time) ([]byte, error) {
 	f, ok := ParseFragment(body)
 	if !ok {
+		if info := Classify(body); info.Kind == KindEncoded && info.Version == 3 {
+			delete(r.pending, info.SenderTag)
+		} else {
+			delete(r.pending, 0)
+		}
 		return nil, ErrNotFragment
 	}
 	maxN, maxBytes, timeout, maxSenders := r.limits()

@@ -184,6 +184,20 @@ func TestReassembler(t *testing.T) {
 		{"not a fragment", Reassembler{}, []step{
 			{"?OTR:AAMD.", 0, "", ErrNotFragment},
 		}},
+		{"unfragmented message from the sender forgets its set", Reassembler{}, []step{
+			{v3("1a2b3c4d", "100", "1", "2", "a"), 0, "", nil},
+			{v3("300", "100", "1", "2", "x"), 0, "", nil},
+			{v3Data, 0, "", ErrNotFragment}, // from 1a2b3c4d
+			{v3("1a2b3c4d", "100", "2", "2", "b"), 0, "", ErrFragmentOrder},
+			{v3("300", "100", "2", "2", "y"), 0, "xy", nil},
+		}},
+		{"plaintext forgets the v2 set", Reassembler{}, []step{
+			{"?OTR,1,2,a,", 0, "", nil},
+			{v3("300", "100", "1", "2", "x"), 0, "", nil},
+			{"hello", 0, "", ErrNotFragment},
+			{"?OTR,2,2,b,", 0, "", ErrFragmentOrder},
+			{v3("300", "100", "2", "2", "y"), 0, "xy", nil},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.r
