@@ -532,6 +532,23 @@ func FuzzReadBundle(f *testing.F) {
 	}
 	f.Add(sealed.Bytes())
 	f.Add([]byte("age-encryption.org/v1\n-> scrypt AAAA 2\nxxxx\n--- abc\n"))
+	// A bundle around keys libotr generated.
+	file := filepath.Join(f.TempDir(), "otr.private_key")
+	lk := libotrtest.GenerateKey(f, file, "op1@example.org", "prpl-jabber")
+	text, err := os.ReadFile(file)
+	if err != nil {
+		f.Fatal(err)
+	}
+	lf, err := ParsePrivateKeyFile(text)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fp, _ := ParseFingerprint(lk.Fingerprint)
+	sealed.Reset()
+	if err := WriteBundle(&sealed, "pass", Bundle{Skins: []string{"support", "sales"}, Fingerprint: fp, PrivateKeys: lf}, 2); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		bundle, err := ReadBundle(bytes.NewReader(b), "pass")
 		if err != nil {
