@@ -703,11 +703,18 @@ func (r *router) load(rec store.Guest, now time.Time) (*guest, error) {
 	g.rec.LastActive = now
 	pinned := rec.Operator
 	g.rec.Operator, g.rec.State = "", ""
+	picked := false // assigned now, without waiting in the queue
 	if pinned != "" && r.online(pinned) {
 		g.rec.Operator, g.rec.State, g.opBare = pinned, stateAssigned, bareOf(pinned)
 		if g.rec.Assigned.IsZero() {
 			g.rec.Assigned = now
 		}
+	} else if res := r.pickNow(g.rec.Skin); res != nil {
+		// Nobody is waiting and an operator is free: one store write
+		// instead of queue-then-assign.
+		g.rec.Operator, g.rec.State, g.opBare = res.full, stateAssigned, bareOf(res.full)
+		g.rec.Queued, g.rec.Assigned = now, now
+		picked = true
 	} else {
 		g.rec.State = stateQueued
 		g.rec.Queued = now
@@ -727,7 +734,18 @@ func (r *router) load(rec store.Guest, now time.Time) (*guest, error) {
 		r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
 	}
 	r.c.log.Info("guest active", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID, "state", g.rec.State)
+	if picked {
+		r.sendStatus(g, "assigned", 0, r.displayName(g.rec.Skin, g.opBare))
+	}
 	return g, nil
+}
+
+// pickNow picks an operator for a new chat only when nobody is queued ahead.
+func (r *router) pickNow(skin string) *resource {
+	if len(r.queues[skin]) > 0 {
+		return nil
+	}
+	return r.pick(skin)
 }
 
 func bareOf(full string) string {

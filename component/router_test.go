@@ -44,14 +44,14 @@ func (c *capture) take() []string {
 }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	c   *Component
 	st  *store.Store
 	cap *capture
 	now time.Time
 }
 
-func newFixture(t *testing.T, cfg Config, skins ...store.Skin) *fixture {
+func newFixture(t testing.TB, cfg Config, skins ...store.Skin) *fixture {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
 	if err != nil {
@@ -82,18 +82,26 @@ func newFixture(t *testing.T, cfg Config, skins ...store.Skin) *fixture {
 // same decoder path as the stream.
 func (f *fixture) in(format string, args ...any) {
 	f.t.Helper()
-	s := fmt.Sprintf(format, args...)
-	d := xml.NewDecoder(strings.NewReader(s))
-	d.DefaultSpace = nsAccept
-	tok, err := d.Token()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	el, err := readElem(d, tok.(xml.StartElement), f.c.cfg.MaxBodyBytes+64<<10)
+	el, err := parseElem(fmt.Sprintf(format, args...), f.c.cfg.MaxBodyBytes+64<<10)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.c.r.handle(evStanza{el: el})
+}
+
+// parseElem reads one stanza from s as the stream reader does.
+func parseElem(s string, budget int) (*elem, error) {
+	d := xml.NewDecoder(strings.NewReader(s))
+	d.DefaultSpace = nsAccept
+	tok, err := d.Token()
+	if err != nil {
+		return nil, err
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return nil, errNotStart
+	}
+	return readElem(d, start, budget)
 }
 
 // sent parses what the component sent since the last call.
@@ -112,7 +120,7 @@ type sentStanza struct {
 	status                       map[string]string
 }
 
-func parseSent(t *testing.T, raw string) sentStanza {
+func parseSent(t testing.TB, raw string) sentStanza {
 	t.Helper()
 	s := sentStanza{raw: raw}
 	d := xml.NewDecoder(strings.NewReader(raw))
