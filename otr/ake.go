@@ -48,7 +48,7 @@ func (c *Conversation) newDHKey() (dhKey, error) {
 		return dhKey{}, fmt.Errorf("otr: generating a DH key: %w", err)
 	}
 	x := new(big.Int).SetBytes(b)
-	return dhKey{priv: x, pub: new(big.Int).Exp(dhG, x, dhP)}, nil
+	return dhKey{priv: x, pub: expG(x)}, nil
 }
 
 // The AKE states of Protocol-v3 "The protocol state machine".

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -509,5 +510,24 @@ func TestGoInstances(t *testing.T) {
 	}
 	if err := op.c.SetInstance(0x12345); err != ErrNoInstance {
 		t.Fatal(err)
+	}
+}
+
+func TestFixedBaseExp(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		b := make([]byte, dhExponentBytes)
+		rand.Read(b)
+		if i == 0 {
+			b = []byte{0}
+		}
+		if i == 1 {
+			for j := range b {
+				b[j] = 0xff
+			}
+		}
+		x := new(big.Int).SetBytes(b)
+		if expG(x).Cmp(new(big.Int).Exp(dhG, x, dhP)) != 0 {
+			t.Fatalf("expG(%x) is wrong", b)
+		}
 	}
 }
