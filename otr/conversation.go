@@ -668,8 +668,7 @@ func (c *Conversation) onDHKey(r *result, v int, tag uint32, body []byte) error 
 	}
 	out, err := c.receiveDHKey(a, body)
 	if err != nil {
-		*a = ake{}
-		return err
+		return err // a bad DH-Key is ignored: the AKE may still finish
 	}
 	return c.reply(r, v, RevealSig, tag, out)
 }
@@ -682,7 +681,8 @@ func (c *Conversation) onRevealSig(r *result, v int, tag uint32, body []byte) er
 	}
 	out, pub, keyID, err := c.receiveRevealSig(a, body)
 	if err != nil {
-		*a = ake{}
+		// Ignored, as the spec says: a forged message must not end an
+		// AKE the real peer can still finish.
 		r.event(Event{Kind: EventError, Instance: tag, Text: "Setting up the encrypted chat failed: the other side could not be authenticated."})
 		return err
 	}
@@ -700,7 +700,6 @@ func (c *Conversation) onSig(r *result, v int, tag uint32, body []byte) error {
 	}
 	pub, keyID, err := c.receiveSig(a, body)
 	if err != nil {
-		*a = ake{}
 		r.event(Event{Kind: EventError, Instance: tag, Text: "Setting up the encrypted chat failed: the other side could not be authenticated."})
 		return err
 	}

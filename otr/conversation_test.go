@@ -531,3 +531,38 @@ func TestFixedBaseExp(t *testing.T) {
 		}
 	}
 }
+
+// TestForgedAKEMessageIgnored: a damaged Reveal Signature or Signature
+// is rejected with an error but does not end the AKE the real peer is
+// running.
+func TestForgedAKEMessageIgnored(t *testing.T) {
+	for _, which := range []MessageType{RevealSig, Sig} {
+		a := newEndpoint(t, "alice", testKey(t, 0), PolicyManual)
+		b := newEndpoint(t, "bob", testKey(t, 1), PolicyManual)
+		a.out, _ = a.c.Start()
+		forged := 0
+		for round := 0; round < 10 && (len(a.out)+len(b.out) > 0); round++ {
+			for _, pair := range [][2]*endpoint{{a, b}, {b, a}} {
+				from, to := pair[0], pair[1]
+				out := from.out
+				from.out = nil
+				for _, m := range out {
+					if Classify(m).Type == which {
+						forged++
+						bin, _ := DecodeMessage(m)
+						bad := bytes.Clone(bin)
+						bad[len(bad)-1] ^= 0x80 // the MAC
+						_, send, _, err := to.c.Receive([]byte(EncodeMessage(bad)))
+						if !errors.Is(err, ErrAKEFailed) || len(send) != 0 {
+							t.Fatalf("forged %v: err %v, sent %q", which, err, send)
+						}
+					}
+					to.receive(m)
+				}
+			}
+		}
+		if forged != 1 || !a.c.IsEncrypted() || !b.c.IsEncrypted() {
+			t.Fatalf("forged %d %v: encrypted %v %v, errors %v %v", forged, which, a.c.IsEncrypted(), b.c.IsEncrypted(), a.errs, b.errs)
+		}
+	}
+}
