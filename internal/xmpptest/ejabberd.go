@@ -33,6 +33,9 @@ type ejabberd struct {
 	node     string
 	distPort int
 	apiURL   string // http://127.0.0.1:PORT/api
+
+	watchdog     *exec.Cmd // stops the VM if this process dies; see startWatchdog
+	watchdogPipe *os.File
 }
 
 // StartEjabberd starts a private ejabberd on loopback and waits until it
@@ -131,7 +134,7 @@ func (e *ejabberd) writeFiles(data templateData, cookie string, uid, gid int) er
 		"ERL_DIST_PORT=" + strconv.Itoa(e.distPort),
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		`ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie ` + cookie + ` -kernel inet_dist_use_interface {127,0,0,1}"`,
-		"EJABBERD_PID_PATH=" + filepath.Join(e.dir, "ejabberd.pid"),
+		"EJABBERD_PID_PATH=" + e.pidFile(),
 		"EJABBERD_BYPASS_WARNINGS=true",
 		"",
 	}, "\n")
@@ -173,6 +176,13 @@ func (e *ejabberd) args(cmd ...string) []string {
 }
 
 func (e *ejabberd) command() (*exec.Cmd, error) {
+	// The VM writes its pid at start; a stale one must never be signalled.
+	if err := os.Remove(e.pidFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("xmpptest: removing old ejabberd pid file: %w", err)
+	}
+	if err := e.startWatchdog(); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(e.ctl, e.args("foreground")...)
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "ERL_EPMD_ADDRESS=127.0.0.1")
@@ -180,11 +190,49 @@ func (e *ejabberd) command() (*exec.Cmd, error) {
 	return cmd, nil
 }
 
+// startWatchdog starts a shell that stops the VM when this process dies
+// without stopping it (a test binary killed by -timeout, say): the VM runs
+// in a session of its own as another user, so neither our process group
+// nor Pdeathsig reach it. The shell waits for EOF on a pipe whose only
+// writer is this process, which the kernel closes when the process dies.
+// A normal stop kills the watchdog first.
+func (e *ejabberd) startWatchdog() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("xmpptest: ejabberd watchdog: %w", err)
+	}
+	script := `read _ || pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -TERM "$pid"`
+	cmd := exec.Command("/bin/sh", "-c", script, "xmpptest-watchdog", e.pidFile())
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return fmt.Errorf("xmpptest: ejabberd watchdog: %w", err)
+	}
+	r.Close()
+	e.watchdog, e.watchdogPipe = cmd, w
+	return nil
+}
+
+func (e *ejabberd) stopWatchdog() {
+	if e.watchdog == nil {
+		return
+	}
+	_ = e.watchdog.Process.Kill()
+	_ = e.watchdog.Wait()
+	e.watchdogPipe.Close()
+	e.watchdog, e.watchdogPipe = nil, nil
+}
+
+func (e *ejabberd) pidFile() string { return filepath.Join(e.dir, "ejabberd.pid") }
+
 // stop sends SIGTERM to the VM (by the pid it wrote): Erlang then shuts
 // ejabberd down cleanly, and sh, su and ejabberdctl exit after it, each
 // reaping its child. Signalling ejabberdctl's group instead would orphan the
 // VM. After the grace time everything left is killed.
 func (e *ejabberd) stop(p *process) error {
+	e.stopWatchdog()
 	defer reapErlangOrphans(5 * time.Second)
 	vm := e.vmPid()
 	if vm <= 0 || p.exited() {
@@ -203,12 +251,21 @@ func (e *ejabberd) stop(p *process) error {
 	return errors.Join(errors.New("xmpptest: ejabberd did not stop within 20s; killed"), err)
 }
 
+// vmPid returns the pid the VM wrote, if that process is a running
+// beam.smp (0 otherwise).
 func (e *ejabberd) vmPid() int {
-	b, err := os.ReadFile(filepath.Join(e.dir, "ejabberd.pid"))
+	b, err := os.ReadFile(e.pidFile())
 	if err != nil {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		return 0
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil || strings.TrimSpace(string(comm)) != "beam.smp" {
+		return 0
+	}
 	return pid
 }
 
