@@ -133,7 +133,7 @@ func checkFile(f *os.File) error {
 		return nil
 	}
 	if m.pageSize < 512 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0 {
-		return damaged("damaged: page size %d", m.pageSize)
+		return damaged("page size %d", m.pageSize)
 	}
 	if m.highPgid < 2 || m.highPgid > size/m.pageSize {
 		return damaged("truncated: the file is %d bytes, its header says %d pages of %d", size, m.highPgid, m.pageSize)
@@ -158,32 +158,32 @@ type checker struct {
 // page reads page id with its overflow pages and marks them seen.
 func (c *checker) page(id uint64) ([]byte, error) {
 	if id < 2 || id >= c.m.highPgid {
-		return nil, damaged("damaged: page %d is outside the file's %d pages", id, c.m.highPgid)
+		return nil, damaged("page %d is outside the file's %d pages", id, c.m.highPgid)
 	}
 	hdr := make([]byte, boltPageHeader)
 	if _, err := c.f.ReadAt(hdr, int64(id*c.m.pageSize)); err != nil {
-		return nil, damaged("damaged: reading page %d: %v", id, err)
+		return nil, damaged("reading page %d: %v", id, err)
 	}
 	if got := binary.NativeEndian.Uint64(hdr); got != id {
 		// bbolt frees pages by the id in their header.
-		return nil, damaged("damaged: page %d calls itself page %d", id, got)
+		return nil, damaged("page %d calls itself page %d", id, got)
 	}
 	overflow := uint64(binary.NativeEndian.Uint32(hdr[12:]))
 	if overflow >= c.m.highPgid-id {
-		return nil, damaged("damaged: page %d runs past the end of the file", id)
+		return nil, damaged("page %d runs past the end of the file", id)
 	}
 	for i := id; i <= id+overflow; i++ {
 		if c.seen[i] {
-			return nil, damaged("damaged: page %d is used twice", i)
+			return nil, damaged("page %d is used twice", i)
 		}
 		if c.free[i] {
-			return nil, damaged("damaged: page %d is both free and in use", i)
+			return nil, damaged("page %d is both free and in use", i)
 		}
 		c.seen[i] = true
 	}
 	p := make([]byte, (1+overflow)*c.m.pageSize)
 	if _, err := c.f.ReadAt(p, int64(id*c.m.pageSize)); err != nil {
-		return nil, damaged("damaged: reading page %d: %v", id, err)
+		return nil, damaged("reading page %d: %v", id, err)
 	}
 	return p, nil
 }
@@ -195,25 +195,25 @@ func (c *checker) freelist() error {
 	}
 	ne := binary.NativeEndian
 	if ne.Uint16(p[8:]) != flagFreelist {
-		return damaged("damaged: freelist page %d has flags %#x", c.m.freelist, ne.Uint16(p[8:]))
+		return damaged("freelist page %d has flags %#x", c.m.freelist, ne.Uint16(p[8:]))
 	}
 	n, off := uint64(ne.Uint16(p[10:])), uint64(boltPageHeader)
 	if n == 0xFFFF {
 		if len(p) < boltPageHeader+8 {
-			return damaged("damaged: freelist page %d is short", c.m.freelist)
+			return damaged("freelist page %d is short", c.m.freelist)
 		}
 		n, off = ne.Uint64(p[boltPageHeader:]), off+8
 	}
 	if n > (uint64(len(p))-off)/8 {
-		return damaged("damaged: freelist page %d claims %d entries", c.m.freelist, n)
+		return damaged("freelist page %d claims %d entries", c.m.freelist, n)
 	}
 	for i := uint64(0); i < n; i++ {
 		id := ne.Uint64(p[off+8*i:])
 		if id < 2 || id >= c.m.highPgid {
-			return damaged("damaged: the freelist names page %d, outside the file's %d pages", id, c.m.highPgid)
+			return damaged("the freelist names page %d, outside the file's %d pages", id, c.m.highPgid)
 		}
 		if c.seen[id] {
-			return damaged("damaged: the freelist names page %d, which is in use", id)
+			return damaged("the freelist names page %d, which is in use", id)
 		}
 		c.free[id] = true
 	}
@@ -223,7 +223,7 @@ func (c *checker) freelist() error {
 // tree checks the B+tree rooted at page id.
 func (c *checker) tree(id uint64, depth int) error {
 	if depth > maxTreeDepth {
-		return damaged("damaged: tree deeper than %d at page %d", maxTreeDepth, id)
+		return damaged("tree deeper than %d at page %d", maxTreeDepth, id)
 	}
 	p, err := c.page(id)
 	if err != nil {
@@ -236,11 +236,11 @@ func (c *checker) tree(id uint64, depth int) error {
 func (c *checker) node(id uint64, p []byte, depth int) error {
 	ne := binary.NativeEndian
 	if len(p) < boltPageHeader {
-		return damaged("damaged: page %d is short", id)
+		return damaged("page %d is short", id)
 	}
 	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
 	if boltPageHeader+count*boltElement > len(p) {
-		return damaged("damaged: page %d claims %d elements", id, count)
+		return damaged("page %d claims %d elements", id, count)
 	}
 	// element returns the bytes at pos..pos+n, counted from element i.
 	element := func(i int, pos, n uint64) ([]byte, bool) {
@@ -253,12 +253,12 @@ func (c *checker) node(id uint64, p []byte, depth int) error {
 	switch {
 	case flags == flagBranch:
 		if count == 0 {
-			return damaged("damaged: branch page %d is empty", id)
+			return damaged("branch page %d is empty", id)
 		}
 		for i := 0; i < count; i++ {
 			e := p[boltPageHeader+i*boltElement:]
 			if _, ok := element(i, uint64(ne.Uint32(e[0:])), uint64(ne.Uint32(e[4:]))); !ok {
-				return damaged("damaged: key %d of page %d lies outside the page", i, id)
+				return damaged("key %d of page %d lies outside the page", i, id)
 			}
 			if err := c.tree(ne.Uint64(e[8:]), depth+1); err != nil {
 				return err
@@ -270,14 +270,14 @@ func (c *checker) node(id uint64, p []byte, depth int) error {
 			eflags, pos, ksize, vsize := ne.Uint32(e[0:]), uint64(ne.Uint32(e[4:])), uint64(ne.Uint32(e[8:])), uint64(ne.Uint32(e[12:]))
 			kv, ok := element(i, pos, ksize+vsize)
 			if !ok {
-				return damaged("damaged: entry %d of page %d lies outside the page", i, id)
+				return damaged("entry %d of page %d lies outside the page", i, id)
 			}
 			if eflags&flagBucket == 0 {
 				continue
 			}
 			v := kv[ksize:]
 			if len(v) < 16 {
-				return damaged("damaged: bucket %d of page %d is short", i, id)
+				return damaged("bucket %d of page %d is short", i, id)
 			}
 			if root := ne.Uint64(v); root != 0 {
 				if err := c.tree(root, depth+1); err != nil {
@@ -287,18 +287,18 @@ func (c *checker) node(id uint64, p []byte, depth int) error {
 			}
 			// An inline bucket: a leaf page inside the value.
 			if depth+1 > maxTreeDepth {
-				return damaged("damaged: buckets nested deeper than %d", maxTreeDepth)
+				return damaged("buckets nested deeper than %d", maxTreeDepth)
 			}
 			inline := v[16:]
 			if len(inline) < boltPageHeader || ne.Uint16(inline[8:]) != flagLeaf {
-				return damaged("damaged: inline bucket %d of page %d", i, id)
+				return damaged("inline bucket %d of page %d", i, id)
 			}
 			if err := c.node(id, inline, depth+1); err != nil {
 				return err
 			}
 		}
 	default:
-		return damaged("damaged: page %d has flags %#x, not a branch or leaf", id, flags)
+		return damaged("page %d has flags %#x, not a branch or leaf", id, flags)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,16 +129,21 @@ func FuzzDecodeVersion(f *testing.F) {
 	})
 }
 
-// FuzzOpen feeds whole files to Open: anything that is not a store must be
-// refused with an error, never a panic.
+// FuzzOpen feeds whole files to Open: anything that is not a sound store
+// must be refused with an error, never a crash or a hang, and a store that
+// opens must survive reads and writes.
 func FuzzOpen(f *testing.F) {
 	good := storeBytes(f)
 	f.Add(good)
 	f.Add(good[:4096])
 	f.Add(good[:8192+100])
-	damaged := bytes.Clone(good)
-	damaged[4096*2+17] ^= 0xff
-	f.Add(damaged)
+	for _, off := range []int{16, 4096 + 40, 2*4096 + 9, 2*4096 + 17, 3*4096 + 16, 4*4096 + 30} {
+		d := bytes.Clone(good)
+		if off < len(d) {
+			d[off] ^= 0x41
+		}
+		f.Add(d)
+	}
 	f.Add([]byte("not a database"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		path := filepath.Join(t.TempDir(), "f.db")
@@ -151,7 +157,17 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		s.Close()
+		defer s.Close()
+		// Errors (a damaged record) are fine; crashes are not.
+		s.Skins()
+		s.Guests()
+		s.Operators()
+		s.Stats("demo", time.Time{})
+		s.UpdateSkin("demo", func(sk *Skin) error { sk.Title = "changed"; return nil })
+		s.PutGuest(demoGuest("abcdefghijklmnop"))
+		s.RecordChat(ChatRecord{Skin: "demo", Start: t0})
+		s.PurgeGuests(t0.Add(time.Hour))
+		s.Backup(io.Discard)
 	})
 }
 

@@ -112,7 +112,7 @@ func migrate(db *bolt.DB, migs []migration) error {
 func checkBuckets(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketMeta, bucketSkins, bucketGuests, bucketGuestIdx, bucketOperators, bucketStats} {
 		if tx.Bucket(name) == nil {
-			return &notStoreError{why: fmt.Sprintf("damaged: the %s bucket is missing", name), err: ErrCorrupt}
+			return &notStoreError{why: fmt.Sprintf("the %s bucket is missing", name), err: ErrCorrupt}
 		}
 	}
 	return nil

@@ -8,12 +8,16 @@
 // # Opening
 //
 // [Open] creates the parent directory (0700) and the file (0600) when they
-// are missing, takes bbolt's exclusive file lock with a one-second timeout
-// (a second process, or a second Open in the same process, gets [ErrInUse]
-// instead of hanging), then brings the schema up to date with the ordered
-// migrations in migrations.go. A database written by a newer otrdesk is
-// refused with [ErrTooNew]; a file that is not an otrdesk store with
-// [ErrNotStore].
+// are missing, and narrows a looser mode to 0600. An existing file is first
+// checked page by page under the same exclusive flock bbolt uses
+// (fileheader.go): bbolt trusts the file it maps, and a truncated or
+// damaged one would crash or hang the process instead of failing. Then
+// bbolt opens it with a one-second lock timeout (a second process, or a
+// second Open in the same process, gets [ErrInUse] instead of hanging) and
+// the ordered migrations in migrations.go bring the schema up to date, all
+// in one transaction. A database written by a newer otrdesk is refused with
+// [ErrTooNew]; a file that is not an otrdesk store with [ErrNotStore], and
+// a damaged one with [ErrNotStore] and [ErrCorrupt].
 //
 // # Bucket tree
 //
@@ -59,7 +63,8 @@ var (
 	// ErrTooNew is returned by Open when the database was written by a newer
 	// otrdesk with a schema this binary does not know.
 	ErrTooNew = errors.New("store: database schema is newer than this otrdesk")
-	// ErrNotStore is returned by Open when the file is not an otrdesk store.
+	// ErrNotStore is returned by Open when the file is not an otrdesk store
+	// or is damaged (then the error also matches ErrCorrupt).
 	ErrNotStore = errors.New("store: not an otrdesk store")
 	// ErrNotFound is returned when a skin, guest or operator does not exist.
 	ErrNotFound = errors.New("store: not found")
@@ -67,7 +72,7 @@ var (
 	ErrExists = errors.New("store: already exists")
 	// ErrInvalid is wrapped by every validation error.
 	ErrInvalid = errors.New("store: invalid value")
-	// ErrCorrupt is wrapped when a stored value cannot be decoded.
+	// ErrCorrupt is wrapped when the file or a stored value is damaged.
 	ErrCorrupt = errors.New("store: stored value is damaged")
 )
 
@@ -182,7 +187,10 @@ type notStoreError struct {
 }
 
 func (e *notStoreError) Error() string {
-	return fmt.Sprintf("store: %s is not an otrdesk store (%s): check store.path, or restore the file from a backup", e.path, e.why)
+	if errors.Is(e.err, ErrCorrupt) {
+		return fmt.Sprintf("store: %s is damaged (%s): restore it from a backup (made with otrdesk backup)", e.path, e.why)
+	}
+	return fmt.Sprintf("store: %s is not an otrdesk store (%s): check store.path", e.path, e.why)
 }
 
 func (e *notStoreError) Unwrap() []error {
@@ -200,7 +208,7 @@ func guard(path string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &notStoreError{path: path, why: fmt.Sprintf("damaged: %v", r), err: ErrCorrupt}
+			err = &notStoreError{path: path, why: fmt.Sprintf("bbolt: %v", r), err: ErrCorrupt}
 		}
 	}()
 	return fn()
