@@ -72,7 +72,9 @@
 // ejabberdctl instead would orphan the VM. The VM's helpers
 // (erl_child_setup) outlive it by a moment; where PID 1 does not reap
 // orphans, the harness makes itself a child subreaper and reaps them by
-// name. Accounts are registered with ejabberd's register command over
+// name. Neither our process group nor Pdeathsig reach the VM, so a watchdog
+// shell holding the read end of a pipe signals it if the harness's process
+// dies without stopping it (a test binary killed by -timeout). Accounts are registered with ejabberd's register command over
 // mod_http_api (loopback only), ~60 ms instead of ~1.5 s for an ejabberdctl
 // call, which is the fallback.
 //
