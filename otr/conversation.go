@@ -472,7 +472,11 @@ func (c *Conversation) receive(r *result, msg []byte, depth int) error {
 		}
 		return c.sendCommit(r, v)
 	case KindUnknown:
-		return fmt.Errorf("otr: classifying message: %w", ErrMalformed)
+		if bytes.Contains(msg, markEncoded) || bytes.Contains(msg, markFragV3) || bytes.Contains(msg, markFragV2) {
+			return fmt.Errorf("otr: classifying message: %w", ErrMalformed)
+		}
+		// Text that merely contains "?OTR" (someone typing about OTR, a
+		// version 1 query): shown as the plaintext it is.
 	case KindTaggedPlaintext:
 		r.show = stripTag(msg)
 		c.warnPlaintext(r)

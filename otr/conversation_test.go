@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -563,6 +564,83 @@ func TestForgedAKEMessageIgnored(t *testing.T) {
 		}
 		if forged != 1 || !a.c.IsEncrypted() || !b.c.IsEncrypted() {
 			t.Fatalf("forged %d %v: encrypted %v %v, errors %v %v", forged, which, a.c.IsEncrypted(), b.c.IsEncrypted(), a.errs, b.errs)
+		}
+	}
+}
+
+func TestPlaintextMentioningOTR(t *testing.T) {
+	a := newEndpoint(t, "alice", testKey(t, 0), PolicyOpportunistic)
+	for _, text := range []string{"what does ?OTR mean?", "?OTRx", "is ?OTR! a command"} {
+		show, _, _, err := a.c.Receive([]byte(text))
+		if err != nil || string(show) != text {
+			t.Fatalf("%q: shown %q, %v", text, show, err)
+		}
+	}
+	if _, _, _, err := a.c.Receive([]byte("?OTR:AAMD!!!!.")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("broken encoded message: %v", err)
+	}
+}
+
+// TestLateMessageAfterRotation: a message delayed past the next key
+// exchange was encrypted to a key its receiver has since forgotten, as
+// the spec has it (libotr loses it too): it is rejected with a clear
+// error, nothing is shown, and the session goes on.
+func TestLateMessageAfterRotation(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	a.send("old keys")
+	early := a.out
+	a.out = nil
+	b.send("rotate")
+	pump(t, a, b) // alice learns bob's next key
+	a.send("new keys")
+	pump(t, a, b) // acknowledges it: bob forgets his oldest key
+	for _, m := range early {
+		b.receive(m)
+	}
+	if len(b.errs) != 1 || !errors.Is(b.errs[0], ErrUnreadable) || b.lastShown() != "new keys" {
+		t.Fatalf("shown %q errors %v", b.shown, b.errs)
+	}
+	b.out = nil // the OTR error bob would send
+	a.send("still fine")
+	pump(t, a, b)
+	if b.lastShown() != "still fine" {
+		t.Fatal("session broken by a late message")
+	}
+}
+
+// TestFragmentsGoToGo: both sides split for a small maximum size; the
+// AKE and data messages still work, and a fragment lost mid-message loses
+// only that message.
+func TestFragmentsGoToGo(t *testing.T) {
+	a := newEndpoint(t, "alice", testKey(t, 0), PolicyManual)
+	b := newEndpoint(t, "bob", testKey(t, 1), PolicyManual)
+	a.c.maxSize, b.c.maxSize = 120, 200
+	a.out, _ = a.c.Start()
+	pump(t, a, b)
+	if !a.c.IsEncrypted() || !b.c.IsEncrypted() {
+		t.Fatalf("no AKE through fragments: %v %v", a.errs, b.errs)
+	}
+	long := strings.Repeat("fragmented ✓ ", 100)
+	a.send(long)
+	for _, m := range a.out {
+		if len(m) > 120 {
+			t.Fatalf("fragment of %d bytes", len(m))
+		}
+	}
+	pump(t, a, b)
+	if b.lastShown() != long {
+		t.Fatal("long message not reassembled")
+	}
+	b.send("dropped")
+	b.out = append(b.out[:1], b.out[2:]...) // lose the second fragment
+	b.send("kept")
+	pump(t, a, b)
+	if a.lastShown() != "kept" {
+		t.Fatalf("after a lost fragment alice shows %q", a.lastShown())
+	}
+	for _, s := range a.shown {
+		if string(s) == "dropped" {
+			t.Fatal("a message with a lost fragment was shown")
 		}
 	}
 }

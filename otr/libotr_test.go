@@ -260,8 +260,8 @@ func TestLibotrV2(t *testing.T) {
 		} else {
 			libPolicy &^= libotrtest.PolicyAllowV3
 		}
-		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Policy: libPolicy})
-		lc := newLibChat(t, goPolicy, 0, peer)
+		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Policy: libPolicy, MaxSize: 500})
+		lc := newLibChat(t, goPolicy, 500, peer)
 		for _, goQueries := range []bool{true, false} {
 			lc.reset()
 			if goQueries {
@@ -285,6 +285,14 @@ func TestLibotrV2(t *testing.T) {
 			}
 			lc.pump()
 			lc.exchange("v2 ✓", "v2 back ✓")
+			// Version 2 fragments ("?OTR,k,n,piece,") both ways.
+			long := strings.Repeat("v2 fragments ", 300)
+			lc.go_.send(long)
+			if len(lc.go_.out) < 2 || !bytes.HasPrefix(lc.go_.out[0], []byte("?OTR,")) {
+				t.Fatalf("Go did not send v2 fragments: %.20q", lc.go_.out)
+			}
+			lc.pump()
+			lc.exchange(long+"!", long+"?")
 		}
 	}
 }
