@@ -61,6 +61,7 @@ type Client struct {
 	ids       atomic.Uint64
 	done      chan struct{} // closed when the read loop ends
 	closeOnce sync.Once
+	closed    atomic.Bool
 	logf      func(string, ...any)
 }
 
@@ -468,6 +469,9 @@ func (c *Client) Next(ctx context.Context, match func(Stanza) bool) (Stanza, err
 			}
 		}
 		if readErr != nil {
+			if c.closed.Load() {
+				readErr = ErrClosed
+			}
 			return Stanza{}, fmt.Errorf("xmpptest: %s: waiting for a stanza: %w", c.jid, readErr)
 		}
 		select {
@@ -550,6 +554,9 @@ func (c *Client) Send(ctx context.Context, r xml.TokenReader) error {
 }
 
 func (c *Client) write(ctx context.Context, b []byte) error {
+	if c.closed.Load() {
+		return fmt.Errorf("xmpptest: %s: writing: %w", c.jid, ErrClosed)
+	}
 	select {
 	case <-c.done:
 		c.mu.Lock()
@@ -775,6 +782,7 @@ func (c *Client) Close() error {
 			case <-ctx.Done():
 			}
 		}
+		c.closed.Store(true)
 		c.conn.Close()
 		<-c.done
 	})

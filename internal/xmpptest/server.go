@@ -42,8 +42,6 @@ var (
 	// ErrNotInstalled is wrapped when a server binary is missing; the text
 	// names the Debian package to install.
 	ErrNotInstalled = errors.New("xmpptest: server not installed")
-	// ErrNotRunning is returned by operations that need a running server.
-	ErrNotRunning = errors.New("xmpptest: server not running")
 )
 
 //go:embed prosody.cfg.lua.tmpl ejabberd.yml.tmpl

@@ -178,8 +178,13 @@ func testServer(t *testing.T, start func(testing.TB, Options) *Server) {
 		if st.From != g1.JID().String() {
 			t.Errorf("guest message from %q, want %s", st.From, g1.JID())
 		}
-		if _, err := s.Dial(ctx, "alice", "alice-pw", ""); err != nil {
-			t.Fatal(err)
+		// Closed clients say so.
+		g2.Close()
+		if err := g2.Message(ctx, bob.JID().String(), "x"); !errors.Is(err, ErrClosed) {
+			t.Errorf("Message after Close: %v", err)
+		}
+		if _, err := g2.Next(ctx, func(Stanza) bool { return false }); !errors.Is(err, ErrClosed) {
+			t.Errorf("Next after Close: %v", err)
 		}
 	})
 
