@@ -9,57 +9,68 @@ import (
 // g^(d·16^i) for every 4-bit digit d of a 320-bit exponent makes g^x a
 // product of 80 table entries instead of 320 squarings and 80
 // multiplications. It serves the key generation of the AKE and of key
-// rotation, the most frequent exponentiations; the table (80×15 entries
-// of 192 bytes, 230 KB) is built on first use. Like math/big itself it is
-// not constant-time: entries are picked by the exponent's digits.
+// rotation, the most frequent exponentiations; the table (80×16 entries
+// of 192 bytes, 245 KB) is built on first use.
+//
+// Entries are read in constant time (every entry of a row is read and
+// masked), so the exponent's digits do not show in the memory access
+// pattern, and every digit costs one multiplication, zero or not. The
+// multiplication and reduction are math/big's, which are not
+// constant-time; see the note on timing in conversation.go.
 
 const (
 	fixedDigits = dhExponentBytes * 2 // 4-bit digits of a 320-bit exponent
+	fixedWords  = 1536 / bitsPerWord
+	bitsPerWord = 32 << (^uint(0) >> 63)
 )
 
 var (
 	fixedOnce  sync.Once
-	fixedTable [fixedDigits][15]*big.Int // fixedTable[i][d-1] = g^(d·16^i) mod p
+	fixedTable [fixedDigits][16][fixedWords]big.Word // [i][d] = g^(d·16^i) mod p, little-endian words
 )
 
 func buildFixedTable() {
 	base := new(big.Int).Set(dhG)
 	for i := 0; i < fixedDigits; i++ {
-		acc := new(big.Int).Set(base)
-		fixedTable[i][0] = acc
-		for d := 1; d < 15; d++ {
-			next := new(big.Int).Mul(fixedTable[i][d-1], base)
-			fixedTable[i][d] = next.Mod(next, dhP)
+		v := big.NewInt(1)
+		for d := 0; d < 16; d++ {
+			copy(fixedTable[i][d][:], v.Bits())
+			v.Mul(v, base)
+			v.Mod(v, dhP)
 		}
-		// base^16 for the next digit.
-		b16 := new(big.Int).Mul(fixedTable[i][14], base)
-		base = b16.Mod(b16, dhP)
+		base = v // base^16
 	}
 }
 
 // expG returns g^x mod p for 0 <= x < 2^320.
 func expG(x *big.Int) *big.Int {
-	if x.BitLen() > fixedDigits*4 {
+	if x.Sign() < 0 || x.BitLen() > fixedDigits*4 {
 		return new(big.Int).Exp(dhG, x, dhP)
 	}
 	fixedOnce.Do(buildFixedTable)
+	var xb [dhExponentBytes]byte
+	x.FillBytes(xb[:])
 	r := big.NewInt(1)
 	t := new(big.Int)
-	words := x.Bits()
+	entry := make([]big.Word, fixedWords)
+	e := new(big.Int)
 	for i := 0; i < fixedDigits; i++ {
-		bit := i * 4
-		w := bit / bitsPerWord
-		if w >= len(words) {
-			break
+		b := xb[dhExponentBytes-1-i/2]
+		d := uint(b>>(4*(i%2))) & 15
+		for k := range entry {
+			entry[k] = 0
 		}
-		d := (uint(words[w]) >> (bit % bitsPerWord)) & 15
-		if d == 0 {
-			continue
+		for j := uint(0); j < 16; j++ {
+			// mask is all ones when j == d, else zero.
+			mask := big.Word(0) - big.Word((((j^d)-1)>>(bitsPerWord-1))&1)
+			row := &fixedTable[i][j]
+			for k := range entry {
+				entry[k] |= row[k] & mask
+			}
 		}
-		t.Mul(r, fixedTable[i][d-1])
+		e.SetBits(entry)
+		t.Mul(r, e)
 		r.Mod(t, dhP)
 	}
 	return r
 }
-
-const bitsPerWord = 32 << (^uint(0) >> 63)
