@@ -27,6 +27,11 @@ type Bundle struct {
 
 const bundleHeader = "otrdesk key bundle: skins "
 
+// MaxBundleWorkFactor bounds scrypt's log2 N in a bundle: 2^20 takes about
+// a second and 1 GiB to open, and a bundle asking for more is refused
+// rather than allowed to exhaust the machine.
+const MaxBundleWorkFactor = 20
+
 // Errors of bundles.
 var (
 	ErrNotBundle        = errors.New("otr: not an otrdesk key bundle")
@@ -54,7 +59,8 @@ func (b *Bundle) check() error {
 }
 
 // WriteBundle seals b with passphrase and writes it to w, ASCII-armored.
-// workFactor is scrypt's log2 N; 0 takes age's default (18).
+// workFactor is scrypt's log2 N, at most MaxBundleWorkFactor; 0 takes
+// age's default (18).
 func WriteBundle(w io.Writer, passphrase string, b Bundle, workFactor int) error {
 	if passphrase == "" {
 		return ErrBundlePassphrase
@@ -68,6 +74,9 @@ func WriteBundle(w io.Writer, passphrase string, b Bundle, workFactor int) error
 	r, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
 		return fmt.Errorf("otr: writing a key bundle: %w", err)
+	}
+	if workFactor > MaxBundleWorkFactor {
+		return fmt.Errorf("otr: writing a key bundle: scrypt work factor %d is over %d", workFactor, MaxBundleWorkFactor)
 	}
 	if workFactor > 0 {
 		r.SetWorkFactor(workFactor)
@@ -108,6 +117,7 @@ func ReadBundle(r io.Reader, passphrase string) (Bundle, error) {
 	if err != nil {
 		return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", err)
 	}
+	id.SetMaxWorkFactor(MaxBundleWorkFactor)
 	dr, err := age.Decrypt(src, id)
 	if err != nil {
 		var noMatch *age.NoIdentityMatchError

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"filippo.io/age/armor"
 
 	"otrdesk.im/otrdesk/internal/libotrtest"
 )
@@ -337,6 +340,19 @@ func TestBundle(t *testing.T) {
 	if _, err := ReadBundle(bytes.NewReader(sealed.Bytes()), "wrong"); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: err=%v", err)
 	}
+	// A bundle asking for more scrypt work than allowed is refused before
+	// any work is done.
+	bin, err := io.ReadAll(armor.NewReader(bytes.NewReader(sealed.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	greedy := bytes.Replace(bin, []byte(" 10\n"), []byte(" 30\n"), 1)
+	if bytes.Equal(greedy, bin) {
+		t.Fatal("no work factor in the age header")
+	}
+	if _, err := ReadBundle(bytes.NewReader(greedy), "correct horse"); !errors.Is(err, ErrNotBundle) || !strings.Contains(err.Error(), "work factor") {
+		t.Fatalf("work factor 30: err=%v", err)
+	}
 	if _, err := ReadBundle(strings.NewReader("(privkeys)"), "x"); !errors.Is(err, ErrNotBundle) {
 		t.Fatalf("a key file: err=%v", err)
 	}
@@ -344,6 +360,9 @@ func TestBundle(t *testing.T) {
 	other.Fingerprint = mustEphemeral(t).Fingerprint()
 	if err := WriteBundle(new(bytes.Buffer), "x", other, 10); !errors.Is(err, ErrBundleMismatch) {
 		t.Fatalf("mismatched fingerprint: err=%v", err)
+	}
+	if err := WriteBundle(new(bytes.Buffer), "x", b, MaxBundleWorkFactor+1); err == nil {
+		t.Fatal("wrote a bundle over the work factor limit")
 	}
 	if err := WriteBundle(new(bytes.Buffer), "", b, 10); !errors.Is(err, ErrBundlePassphrase) {
 		t.Fatalf("empty passphrase: err=%v", err)
