@@ -29,8 +29,10 @@
 // size exactly as libotr does ("?OTR|%08x|%08x,%05hu,%05hu,piece,");
 // ParseFragment reads a fragment (also otr.js's unpadded tags and receiver
 // tag 0); a Reassembler joins fragments per sender instance under hard
-// bounds (n, total bytes, age of an incomplete set, number of senders) and
-// discards fragments addressed to another instance.
+// bounds (n, total bytes, age of an incomplete set, number of senders),
+// discards fragments addressed to another instance, and forgets a
+// sender's incomplete set when that sender's next message is not a
+// fragment.
 //
 // # Keys and fingerprints
 //
