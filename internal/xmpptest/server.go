@@ -57,6 +57,10 @@ type Options struct {
 	Dir string
 	// Logf, when set, receives progress lines (never passwords or secrets).
 	Logf func(format string, args ...any)
+	// C2SPort, ComponentPort and HTTPPort fix the listeners' ports (on
+	// 127.0.0.1), for a demo that wants stable addresses; 0 (the default,
+	// and what tests should use) picks a free port.
+	C2SPort, ComponentPort, HTTPPort int
 	// Debug sets the server's log level to debug (in Server.LogFile). With
 	// these configs neither server logs stanza contents even then.
 	Debug bool
@@ -72,6 +76,7 @@ type Server struct {
 	BOSHURL       string // http://127.0.0.1:PORT/http-bind
 	Dir           string // instance directory
 	LogFile       string // the server's log
+	CertFile      string // the throwaway certificate (PEM) c2s presents
 
 	opts      Options
 	ownDir    bool
@@ -181,6 +186,15 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 		s.cleanupDir()
 		return nil, templateData{}, err
 	}
+	for i, fixed := range []int{opts.C2SPort, opts.ComponentPort, opts.HTTPPort} {
+		if fixed < 0 || fixed > 65535 {
+			s.cleanupDir()
+			return nil, templateData{}, fmt.Errorf("xmpptest: invalid port %d", fixed)
+		}
+		if fixed != 0 {
+			ports[i] = fixed
+		}
+	}
 	data := templateData{
 		Dir:           s.Dir,
 		LogLevel:      "info",
@@ -206,6 +220,7 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 	data.DataPath = filepath.Join(s.Dir, "data")
 	data.LogFile = filepath.Join(s.Dir, kind+".log")
 	data.CertFile, data.KeyFile, s.certDER, err = writeCertificate(data.CertDir, hosts)
+	s.CertFile = data.CertFile
 	if err != nil {
 		s.cleanupDir()
 		return nil, templateData{}, err

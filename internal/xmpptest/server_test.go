@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,20 @@ func TestEjabberdDirUnreachable(t *testing.T) {
 	}
 	if err := reachable(os.TempDir()+"/xmpptest-"+randomSecret(t)+"/y", 65534); err != nil {
 		t.Fatalf("/tmp is reachable by anyone: %v", err)
+	}
+}
+
+func TestProsodyFixedPorts(t *testing.T) {
+	p, err := freePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Prosody(t, Options{C2SPort: p[0], ComponentPort: p[1], HTTPPort: p[2], Components: map[string]string{compDomain: "x"}})
+	want := []string{"127.0.0.1:" + strconv.Itoa(p[0]), "127.0.0.1:" + strconv.Itoa(p[1]), "http://127.0.0.1:" + strconv.Itoa(p[2]) + "/http-bind"}
+	if got := []string{s.C2SAddr, s.ComponentAddr, s.BOSHURL}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("addresses %v, want %v", got, want)
+	}
+	if _, err := StartProsody(context.Background(), Options{HTTPPort: 70000}); err == nil || !strings.Contains(err.Error(), "invalid port") {
+		t.Errorf("port 70000: %v", err)
 	}
 }
