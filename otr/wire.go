@@ -218,7 +218,7 @@ func queryVersions(b []byte) uint8 {
 			if c == '?' {
 				break
 			}
-			if c >= '1' && c <= '7' {
+			if c >= '2' && c <= '7' { // version 1 is only "?OTR?"
 				v |= 1 << (c - '0')
 			}
 		}

@@ -117,6 +117,10 @@ func agreesWithLibotr(got Info, c libotrtest.Class) string {
 		return fmt.Sprintf("kind %v, libotr %s", got.Kind, c.Type)
 	}
 	switch want {
+	case KindQuery, KindTaggedPlaintext:
+		if got.Versions&(OfferV1|OfferV2|OfferV3) != c.Versions {
+			return fmt.Sprintf("versions %04b, libotr %04b", got.Versions>>1, c.Versions>>1)
+		}
 	case KindEncoded:
 		if got.Version != c.Version || got.Type != typeOfLibotr[c.Type] {
 			return fmt.Sprintf("v%d %v, libotr v%d %s", got.Version, got.Type, c.Version, c.Type)
@@ -275,7 +279,8 @@ func TestClassifyMatchesLibotrTable(t *testing.T) {
 	bodies := []string{
 		"", "hello", "I use OTR daily", "hi" + WhitespaceTag(OfferV2|OfferV3), "a" + WhitespaceTag(OfferV3) + "b",
 		"x" + string(whitespaceTag), "?OTRv23?", "?OTRv2?", "?OTR?v2?", "?OTR?", "?OTRv?", "hi ?OTRv3?",
-		"?OTRv3?" + WhitespaceTag(OfferV2), "?OTR Error: x", "?OTR Error:no space", v3Data,
+		"?OTRv3?" + WhitespaceTag(OfferV2), "?OTRv4321?", "?OTR?v?", "?OTRv3", "x" + WhitespaceTag(OfferV1|OfferV2|OfferV3),
+		"x" + string(whitespaceTag) + "\t\t\t\t\t\t\t\t" + string(tagV3), "x" + string(whitespaceTag) + "nope" + string(tagV3), "?OTR Error: x", "?OTR Error:no space", v3Data,
 		EncodeMessage([]byte{0, 3, 0x02, 0, 0, 1, 0, 0, 0, 0, 0, 1}), EncodeMessage([]byte{0, 3, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8, 0}),
 		EncodeMessage([]byte{0, 3, 0x11, 1, 2, 3, 4, 5, 6, 7, 8, 0}), EncodeMessage([]byte{0, 3, 0x12, 1, 2, 3, 4, 5, 6, 7, 8, 0}),
 		"?OTR:AAIC.", "?OTR:AAMDAAAB.", "?OTR:AAMD****AAAAAAAA.", EncodeMessage([]byte{0, 3, 0x07, 1, 2, 3, 4, 5, 6, 7, 8, 0}),

@@ -34,6 +34,7 @@ func TestClassify(t *testing.T) {
 		{"query v1 v2", "?OTR?v2?", Info{Kind: KindQuery, Versions: OfferV1 | OfferV2}},
 		{"query v1", "?OTR?", Info{Kind: KindQuery, Versions: OfferV1}},
 		{"query none", "?OTRv?", Info{Kind: KindQuery}},
+		{"query v1 only as ?OTR?", "?OTRv12?", Info{Kind: KindQuery, Versions: OfferV2}},
 		{"query with libotr text", "?OTRv23?\n<b>op1@example.org</b> has requested an Off-the-Record private conversation.", Info{Kind: KindQuery, Versions: OfferV2 | OfferV3}},
 		{"query after text", "hi ?OTRv3?", Info{Kind: KindQuery, Versions: OfferV3}},
 		{"query beats whitespace tag", "?OTRv3?" + WhitespaceTag(OfferV2), Info{Kind: KindQuery, Versions: OfferV3}},

@@ -22,12 +22,16 @@ type Key struct {
 // "ERROR", "UNKNOWN") or "FRAGMENT"; the version of
 // otrl_proto_message_version (or the fragment's); the instance tags libotr
 // reads (otrl_proto_instance, or the fragment header; 0xffffffff when
-// otrl_proto_instance fails); and a fragment's k and n.
+// otrl_proto_instance fails); a fragment's k and n; and for a query or
+// tagged plaintext the versions offered as bits 1<<v, as
+// otrl_proto_query_bestversion and otrl_proto_whitespace_bestversion find
+// them.
 type Class struct {
 	Type             string
 	Version          int
 	Sender, Receiver uint32
 	K, N             int
+	Versions         uint8
 }
 
 // Event is one line of a Record.
@@ -195,8 +199,12 @@ func ReadFingerprints(t testing.TB, in, out string) []KnownFingerprint {
 }
 
 func parseClass(t testing.TB, f []string) Class {
-	if len(f) < 6 {
+	if len(f) < 7 {
 		t.Fatalf("libotrtest: short classification %q", f)
+	}
+	bits, err := strconv.ParseUint(f[6], 10, 8)
+	if err != nil {
+		t.Fatalf("libotrtest: classification %q: %v", f, err)
 	}
 	v, _ := strconv.Atoi(f[1])
 	from, err1 := strconv.ParseUint(f[2], 16, 32)
@@ -208,7 +216,7 @@ func parseClass(t testing.TB, f []string) Class {
 			t.Fatalf("libotrtest: classification %q: %v", f, err)
 		}
 	}
-	return Class{Type: f[0], Version: v, Sender: uint32(from), Receiver: uint32(to), K: k, N: n}
+	return Class{Type: f[0], Version: v, Sender: uint32(from), Receiver: uint32(to), K: k, N: n, Versions: uint8(bits)}
 }
 
 // Classify returns libotr's classification of each body. Bodies must not

@@ -29,7 +29,7 @@ func TestKeytoolClassify(t *testing.T) {
 	}
 	want := []Class{
 		{Type: "NOTOTR"},
-		{Type: "QUERY"},
+		{Type: "QUERY", Versions: 1<<2 | 1<<3},
 		{Type: "ERROR"},
 		{Type: "DATA", Version: 3, Sender: 0x1a2b3c4d, Receiver: 0x100},
 		{Type: "FRAGMENT", Version: 3, Sender: 0x1a2b3c4d, Receiver: 0x100, K: 2, N: 3},

@@ -70,10 +70,27 @@ static const char *type_name(OtrlMessageType t)
     return "?";
 }
 
+/* offered returns the versions a query or whitespace tag offers, as bits
+ * 1<<v, asking libotr's best-version functions one version at a time. */
+static unsigned int offered(const char *msg, OtrlMessageType t)
+{
+    static const OtrlPolicy allow[] = {0, OTRL_POLICY_ALLOW_V1, OTRL_POLICY_ALLOW_V2, OTRL_POLICY_ALLOW_V3};
+    unsigned int v, bits = 0;
+    for (v = 1; v <= 3; v++) {
+        const char *start, *end;
+        unsigned int best = t == OTRL_MSGTYPE_QUERY ?
+            otrl_proto_query_bestversion(msg, allow[v]) :
+            otrl_proto_whitespace_bestversion(msg, &start, &end, allow[v]);
+        if (best == v) bits |= 1u << v;
+    }
+    return bits;
+}
+
 /* print_class prints libotr's view of one body: its type, version and
- * instance tags, as otrl_message_receiving finds them. A fragment is
- * recognised first, with the sscanf formats of libotr's message.c and
- * proto.c; fragment k and n are 0 for anything else. */
+ * instance tags, as otrl_message_receiving finds them, fragment k and n
+ * (0 for anything but a fragment) and the versions a query or whitespace
+ * tag offers. A fragment is recognised first, with the sscanf formats of
+ * libotr's message.c and proto.c. */
 static void print_class(const char *msg)
 {
     unsigned int from = 0, to = 0;
@@ -83,12 +100,12 @@ static void print_class(const char *msg)
         const char *f = strstr(msg, "?OTR|");
         sscanf(tag, "?OTR|%x|%x,", &from, &to);
         sscanf(f, "?OTR|%*x|%*x,%hu,%hu,", &k, &n);
-        printf("FRAGMENT\t3\t%08x\t%08x\t%u\t%u", from, to, k, n);
+        printf("FRAGMENT\t3\t%08x\t%08x\t%u\t%u\t0", from, to, k, n);
         return;
     }
     if (tag && strstr(msg, "?OTR,")) {
         sscanf(strstr(msg, "?OTR,"), "?OTR,%hu,%hu,", &k, &n);
-        printf("FRAGMENT\t2\t0\t0\t%u\t%u", k, n);
+        printf("FRAGMENT\t2\t0\t0\t%u\t%u\t0", k, n);
         return;
     }
     OtrlMessageType t = otrl_proto_message_type(msg);
@@ -96,7 +113,9 @@ static void print_class(const char *msg)
     if (version == 3 && tag && otrl_proto_instance(tag, &from, &to)) {
         from = to = 0xffffffff; /* libotr could not read the tags */
     }
-    printf("%s\t%d\t%08x\t%08x\t0\t0", type_name(t), version, from, to);
+    unsigned int bits = 0;
+    if (t == OTRL_MSGTYPE_QUERY || t == OTRL_MSGTYPE_TAGGEDPLAINTEXT) bits = offered(msg, t);
+    printf("%s\t%d\t%08x\t%08x\t0\t0\t%u", type_name(t), version, from, to, bits);
 }
 
 static void cmd_fingerprint(const char *file)
