@@ -230,7 +230,7 @@ func (c *Component) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- c.connectLoop(ctx) }()
 	done := ctx.Done()
-	tick := time.NewTicker(tickEvery(c.cfg.GuestIdleTimeout))
+	tick := time.NewTicker(tickEvery(c.cfg.GuestIdleTimeout, c.cfg.AKEStallTimeout))
 	defer tick.Stop()
 	for {
 		select {
@@ -251,8 +251,8 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-func tickEvery(idle time.Duration) time.Duration {
-	t := idle / 4
+func tickEvery(idle, stall time.Duration) time.Duration {
+	t := min(idle/4, stall/2)
 	if t > 30*time.Second {
 		t = 30 * time.Second
 	}

@@ -10,6 +10,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -49,12 +50,15 @@ type router struct {
 	skins map[string]store.Skin
 	ops   map[string]*operator // by bare JID; operators of any skin
 
-	guests map[string]*guest            // active guests by id
-	byReal map[string]*guest            // active guests by skin + "\x00" + real JID
-	queues map[string][]*guest          // queued guests per skin, oldest first
-	count  map[string]int               // active guests per skin
-	subbed map[string]map[string]bool   // skin -> operator bare JIDs greeted on this stream
-	_      map[string]map[string]string // reserved
+	guests map[string]*guest          // active guests by id
+	byReal map[string]*guest          // active guests by skin + "\x00" + real JID
+	queues map[string][]*guest        // queued guests per skin, oldest first
+	count  map[string]int             // active guests per skin
+	subbed map[string]map[string]bool // skin -> operator bare JIDs greeted on this stream
+	// blocked visitors (skin + "\x00" + real JID) until a time; kept in
+	// memory only, bounded by guests_per_skin per skin.
+	blocked map[string]time.Time
+	_       map[string]map[string]string // reserved
 }
 
 // operator is one operator (bare JID) and its resources.
@@ -64,6 +68,7 @@ type operator struct {
 	nick   string
 	res    map[string]*resource // by full JID
 	chats  int                  // active chats pinned to any resource
+	tags   map[uint32]string    // OTR instance tag -> full JID that sent it
 }
 
 type resource struct {
@@ -81,9 +86,23 @@ type guest struct {
 	opBare   string // bare JID of rec.Operator
 	held     []*relayMsg
 	notified bool // the pinned operator got the new-chat notice
+	// OTR, from the wire (otr.go).
+	// queueSkin is the skin whose queue and operators serve the chat after
+	// a transfer to another skin ("" = rec.Skin).
+	queueSkin string
+	otr       string
+	akeStart  time.Time // first AKE message seen
+	revealAt  time.Time // Reveal Signature seen, Signature not yet
 	// Token bucket for guest_messages_per_minute.
 	tokens float64
 	refill time.Time
+}
+
+func (g *guest) qskin() string {
+	if g.queueSkin != "" {
+		return g.queueSkin
+	}
+	return g.rec.Skin
 }
 
 func (r *router) init(c *Component) {
@@ -96,6 +115,7 @@ func (r *router) init(c *Component) {
 	r.queues = map[string][]*guest{}
 	r.count = map[string]int{}
 	r.subbed = map[string]map[string]bool{}
+	r.blocked = map[string]time.Time{}
 }
 
 func (r *router) handle(ev any) {
@@ -494,12 +514,14 @@ type relayMsg struct {
 	receiptReq   bool
 	receiptID    string // <received id=.../>
 	received     time.Time
+	info         otr.Info // what the body is, as far as OTR is concerned
 }
 
 func parseRelay(el *elem) *relayMsg {
 	m := &relayMsg{typ: el.get("type"), id: el.get("id")}
 	if b := el.child("", "body"); b != nil {
 		m.body, m.hasBody = b.text, true
+		m.info = otr.Classify(b.text)
 	}
 	if t := el.child("", "thread"); t != nil {
 		m.thread, m.threadParent = t.text, t.get("parent")
@@ -549,6 +571,11 @@ func (m *relayMsg) toks(from, to string) toks {
 	}
 	if m.receiptID != "" {
 		t = t.empty(nsReceipts, "received", "id", m.receiptID)
+	}
+	if m.isOTR() {
+		// Keep ciphertext out of carbons and archives: only the one
+		// resource the chat is pinned to can use it.
+		t = t.empty(nsCarbons, "private").empty(nsHints, "no-copy").empty(nsHints, "no-store")
 	}
 	return t.end(nsAccept, "message")
 }
@@ -614,6 +641,14 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 	}
 	end := el.child(nsOtrdesk, "end") != nil
 	real := from.String()
+	if until, ok := r.blocked[skin+"\x00"+real]; ok {
+		if r.now().Before(until) {
+			r.c.m.drop("blocked")
+			r.replyError(el, "auth", "forbidden", "")
+			return
+		}
+		delete(r.blocked, skin+"\x00"+real)
+	}
 	g := r.byReal[skin+"\x00"+real]
 	fresh := false // the chat entered the queue with this message
 	if g == nil {
@@ -651,6 +686,9 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		return
 	}
 	m.received = now
+	if !r.checkFragment(el, m) || r.refusePlaintext(g, m, false) {
+		return
+	}
 	if g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
 		// The pinned resource is not known to be online (for example just
 		// after a reconnect): hold the message until someone takes the chat.
@@ -724,6 +762,7 @@ func (r *router) load(rec store.Guest, now time.Time) (*guest, error) {
 	}
 	r.guests[g.rec.ID] = g
 	r.byReal[g.rec.Skin+"\x00"+g.rec.RealJID] = g
+	r.setOTR(g, otrPlaintext)
 	r.count[g.rec.Skin]++
 	if g.rec.State == stateAssigned {
 		r.ops[g.opBare].chats++
@@ -780,6 +819,7 @@ func (r *router) allow(g *guest) bool {
 // deliver relays a visitor message to the pinned operator resource, after
 // the one-time new-chat notice.
 func (r *router) deliver(g *guest, m *relayMsg) {
+	r.routeByTag(g, m)
 	alias := r.c.aliasJID(g.rec.ID)
 	if !g.notified {
 		g.notified = true
@@ -799,13 +839,18 @@ func (r *router) deliver(g *guest, m *relayMsg) {
 		r.send(toks{}.start(nsAccept, "message", "from", alias, "to", g.rec.Operator, "type", "chat").
 			text("", "body", []byte(text)).end(nsAccept, "message"))
 	}
+	r.observe(g, m)
 	if r.send(m.toks(alias, g.rec.Operator)) == nil {
-		r.c.m.relay("to-operator")
+		r.c.m.relay("to-operator", m)
 	}
 }
 
-// fromOperator handles a message to guest-<id>@D.
+// fromOperator handles a message to guest-<id>@D. Only the pinned resource
+// may write, except that another resource of the same operator takes the
+// chat over by starting a new AKE (design §7).
 func (r *router) fromOperator(el *elem, from jid.JID, id string) {
+	m := parseRelay(el)
+	full := from.String()
 	g := r.guests[id]
 	if g == nil {
 		rec, err := r.c.st.Guest(id)
@@ -817,16 +862,10 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 			r.replyError(el, "cancel", "item-not-found", "")
 			return
 		}
-		if rec.Operator == "" || rec.Operator != from.String() {
+		if rec.Operator == "" || rec.Operator != full && !(bareOf(rec.Operator) == bareOf(full) && startsAKE(m)) {
 			r.c.m.drop("not-pinned-operator")
 			r.replyError(el, "auth", "forbidden", "this chat is not yours")
 			return
-		}
-		// The pinned resource just wrote to us, so it is online even if its
-		// presence has not arrived yet (for example right after a restart).
-		if o := r.ops[bareOf(rec.Operator)]; o != nil && o.res[rec.Operator] == nil {
-			o.res[rec.Operator] = &resource{full: rec.Operator}
-			r.publish()
 		}
 		if _, ok := r.skins[rec.Skin]; !ok {
 			r.c.m.drop("unknown-skin")
@@ -838,6 +877,13 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 			r.replyError(el, "wait", "resource-constraint", "")
 			return
 		}
+		// The resource just wrote to us, so it is online even if its
+		// presence has not arrived yet (for example right after a restart).
+		if o := r.ops[bareOf(full)]; o != nil && o.res[full] == nil {
+			o.res[full] = &resource{full: full}
+			r.publish()
+		}
+		rec.Operator = full
 		g, err = r.load(rec, r.now())
 		if err != nil {
 			r.c.m.drop("store-error")
@@ -847,21 +893,33 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 		}
 		g.notified = true // the operator is already talking in this chat
 	}
-	if g.rec.State != stateAssigned || g.rec.Operator != from.String() {
+	if g.rec.State != stateAssigned {
 		r.c.m.drop("not-pinned-operator")
 		r.replyError(el, "auth", "forbidden", "this chat is not yours")
 		return
 	}
-	m := parseRelay(el)
-	if !r.checkSize(el, m) {
+	if g.rec.Operator != full {
+		if g.opBare != bareOf(full) || !startsAKE(m) {
+			r.c.m.drop("not-pinned-operator")
+			r.replyError(el, "auth", "forbidden", "this chat is not yours")
+			return
+		}
+		r.repin(g, full)
+	}
+	if !r.checkSize(el, m) || !r.checkFragment(el, m) {
 		return
 	}
 	if m.empty() {
 		return
 	}
 	g.rec.LastActive = r.now()
+	r.learnTag(full, m)
+	if r.refusePlaintext(g, m, true) {
+		return
+	}
+	r.observe(g, m)
 	if r.send(m.toks(r.c.skinJID(g.rec.Skin), g.rec.RealJID)) == nil {
-		r.c.m.relay("to-visitor")
+		r.c.m.relay("to-visitor", m)
 	}
 }
 
@@ -872,15 +930,15 @@ func (r *router) enqueue(g *guest, tell bool) {
 	g.rec.State, g.rec.Operator, g.opBare = stateQueued, "", ""
 	g.rec.Queued = r.now()
 	g.notified = false
-	q := r.queues[g.rec.Skin]
+	q := r.queues[g.qskin()]
 	for _, x := range q {
 		if x == g {
 			return
 		}
 	}
-	r.queues[g.rec.Skin] = append(q, g)
+	r.queues[g.qskin()] = append(q, g)
 	r.c.m.chat(stateQueued, 1)
-	r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
+	r.c.m.queue(g.qskin(), len(r.queues[g.qskin()]))
 	r.save(g)
 	if tell {
 		r.sendStatus(g, "queued", r.position(g), "")
@@ -900,7 +958,7 @@ func (r *router) unpin(g *guest) {
 }
 
 func (r *router) position(g *guest) int {
-	for i, x := range r.queues[g.rec.Skin] {
+	for i, x := range r.queues[g.qskin()] {
 		if x == g {
 			return i + 1
 		}
@@ -1020,8 +1078,15 @@ func (r *router) endChat(g *guest, why string) {
 	r.drop(g, stateEnded)
 }
 
-// expire drops guests idle for longer than guest_idle_timeout.
+// expire drops guests idle for longer than guest_idle_timeout and restarts
+// stalled AKEs.
 func (r *router) expire(now time.Time) {
+	r.checkStalls(now)
+	for k, until := range r.blocked {
+		if !now.Before(until) {
+			delete(r.blocked, k)
+		}
+	}
 	for _, g := range r.guests {
 		if now.Sub(g.rec.LastActive) >= r.c.cfg.GuestIdleTimeout {
 			r.drop(g, stateIdle)
@@ -1039,15 +1104,7 @@ func (r *router) drop(g *guest, state string) {
 		}
 		r.c.m.chat(stateAssigned, -1)
 	} else if g.rec.State == stateQueued {
-		q := r.queues[g.rec.Skin]
-		for i, x := range q {
-			if x == g {
-				r.queues[g.rec.Skin] = append(q[:i:i], q[i+1:]...)
-				break
-			}
-		}
-		r.c.m.chat(stateQueued, -1)
-		r.c.m.queue(g.rec.Skin, len(r.queues[g.rec.Skin]))
+		r.dequeue(g)
 		if len(g.held) > 0 {
 			r.c.m.dropN("expired-while-queued", len(g.held))
 		}
@@ -1055,6 +1112,7 @@ func (r *router) drop(g *guest, state string) {
 	if state == stateEnded {
 		g.rec.Operator = ""
 	}
+	r.setOTR(g, "")
 	g.rec.State = state
 	r.save(g)
 	delete(r.guests, g.rec.ID)
@@ -1167,12 +1225,124 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 		}
 		r.endChat(g, "the operator ended the chat")
 		reply("Ended " + fields[1] + ".")
+	case "transfer":
+		if len(fields) != 3 {
+			reply("Usage: transfer guest-<id> <operator-bare-jid|skin-name>")
+			return
+		}
+		g := r.guestByName(fields[1])
+		if g == nil || !r.mayAct(g, bare, admin) {
+			reply("No such chat of yours: " + fields[1])
+			return
+		}
+		reply(r.transfer(g, fields[2]))
+	case "block":
+		if len(fields) < 2 || len(fields) > 3 {
+			reply("Usage: block guest-<id> [duration, e.g. 24h]")
+			return
+		}
+		g := r.guestByName(fields[1])
+		if g == nil || !r.mayAct(g, bare, admin) {
+			reply("No such chat of yours: " + fields[1])
+			return
+		}
+		d := 24 * time.Hour
+		if len(fields) == 3 {
+			var err error
+			d, err = time.ParseDuration(fields[2])
+			if err != nil || d <= 0 || d > 30*24*time.Hour {
+				reply("The duration must be like 30m or 24h, at most 720h.")
+				return
+			}
+		}
+		if len(r.blocked) >= r.c.cfg.GuestsPerSkin*max(len(r.skins), 1) {
+			reply("Too many visitors are blocked already.")
+			return
+		}
+		r.blocked[g.rec.Skin+"\x00"+g.rec.RealJID] = r.now().Add(d)
+		r.endChat(g, "the visitor was blocked")
+		reply(fmt.Sprintf("Blocked %s for %s.", fields[1], d))
 	default:
 		reply("Unknown command. " + helpText)
 	}
 }
 
-const helpText = `Commands: help, status, on, off, chats, nick NAME, end guest-<id>.`
+const helpText = `Commands: help, status, on, off, chats, nick NAME, transfer guest-<id> <operator-bare-jid|skin-name>, end guest-<id>, block guest-<id> [duration].`
+
+// transfer moves a chat to an operator (bare JID) or to a skin's queue. The
+// visitor's widget gets "transferred" (and later "assigned") and starts a
+// fresh AKE; the old operator is told and gets nothing more.
+func (r *router) transfer(g *guest, target string) string {
+	var res *resource
+	skin := ""
+	if strings.Contains(target, "@") {
+		j, err := jid.Parse(target)
+		if err != nil {
+			return "Not a JID: " + target
+		}
+		o := r.ops[j.Bare().String()]
+		if o == nil {
+			return target + " is not an operator of any skin."
+		}
+		for _, x := range o.res {
+			if res == nil || x.eligible() && !res.eligible() || x.eligible() == res.eligible() && (x.prio > res.prio || x.prio == res.prio && x.full < res.full) {
+				res = x
+			}
+		}
+		if res == nil {
+			return target + " is not online."
+		}
+		if res.full == g.rec.Operator {
+			return "The chat is already with " + target + "."
+		}
+	} else {
+		if _, ok := r.skins[target]; !ok {
+			return "No such skin: " + target
+		}
+		skin = target
+	}
+	if g.rec.State == stateAssigned {
+		r.send(toks{}.start(nsAccept, "message", "from", r.c.aliasJID(g.rec.ID), "to", g.rec.Operator, "type", "chat").
+			text("", "body", []byte("This chat was transferred; you will receive nothing more from it.")).end(nsAccept, "message"))
+		r.unpin(g)
+	} else if g.rec.State == stateQueued {
+		r.dequeue(g)
+	}
+	r.setOTR(g, otrPlaintext)
+	g.akeStart, g.revealAt = time.Time{}, time.Time{}
+	r.sendStatus(g, "transferred", 0, "")
+	r.c.log.Info("chat transferred", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
+	if res != nil {
+		r.assign(g, res)
+		return "Transferred guest-" + g.rec.ID + " to " + target + "."
+	}
+	if skin != g.rec.Skin {
+		g.queueSkin = skin
+	} else {
+		g.queueSkin = ""
+	}
+	r.enqueue(g, false)
+	r.assignQueued()
+	if g.rec.State == stateQueued {
+		r.sendStatus(g, "queued", r.position(g), "")
+		return "guest-" + g.rec.ID + " waits in the queue of " + skin + "."
+	}
+	return "Transferred guest-" + g.rec.ID + " to " + skin + "."
+}
+
+// dequeue takes a queued guest out of its queue.
+func (r *router) dequeue(g *guest) {
+	q := r.queues[g.qskin()]
+	for i, x := range q {
+		if x == g {
+			r.queues[g.qskin()] = append(q[:i:i], q[i+1:]...)
+			r.c.m.chat(stateQueued, -1)
+			r.c.m.queue(g.qskin(), len(r.queues[g.qskin()]))
+			break
+		}
+	}
+	g.rec.State = ""
+}
 
 func (r *router) guestByName(name string) *guest {
 	j, err := jid.Parse(name)
@@ -1193,9 +1363,11 @@ func (r *router) mayAct(g *guest, bare string, admin bool) bool {
 	if admin {
 		return true
 	}
-	for _, op := range r.skins[g.rec.Skin].Operators {
-		if op == bare {
-			return true
+	for _, skin := range []string{g.rec.Skin, g.queueSkin} {
+		for _, op := range r.skins[skin].Operators {
+			if op == bare {
+				return true
+			}
 		}
 	}
 	return false
