@@ -22,7 +22,9 @@ type Fragment struct {
 // Instance tags are 1 to 8 hex digits of either case (libotr writes 8,
 // otr.js fewer); k and n are decimal and may have leading zeros (libotr
 // writes 5 digits). Text after the piece's closing comma is ignored, as
-// libotr does. It reports false for anything else and never panics.
+// libotr does. Unlike libotr's sscanf it refuses white space, signs and a
+// 0x prefix in the numbers, and more than 8 hex digits in a tag. It
+// reports false for anything else and never panics.
 func ParseFragment(body []byte) (Fragment, bool) {
 	if i := bytes.Index(body, markFragV3); i >= 0 {
 		return parseFragmentHeader(body[i:])
