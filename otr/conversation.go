@@ -101,10 +101,14 @@ const (
 	// EventExtraKey: the peer announced use of the extra symmetric key.
 	// Event.Key is the key, Event.Use and Event.Data its context.
 	EventExtraKey
+	// EventResent: the peer could not read our last message (its session
+	// had restarted); it was sent again, marked "[resent]", once the new
+	// session was up, as libotr does.
+	EventResent
 )
 
 var eventNames = [...]string{"", "gone secure", "still secure", "gone insecure", "unencrypted message",
-	"peer error", "error", "SMP secret needed", "SMP progress", "SMP succeeded", "SMP failed", "SMP aborted", "extra key"}
+	"peer error", "error", "SMP secret needed", "SMP progress", "SMP succeeded", "SMP failed", "SMP aborted", "extra key", "resent"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {
@@ -154,6 +158,13 @@ type Conversation struct {
 	seq      uint64
 	lastFrom uint32
 
+	// The last message sent encrypted, kept so that it can be sent again
+	// when the peer reports it unreadable and a new AKE follows within
+	// resendWindow (libotr's RESEND_INTERVAL).
+	lastPlain   []byte
+	lastPlainAt time.Time
+	mayResend   bool
+
 	offered   bool // we sent the whitespace tag
 	peerNoOTR bool // the peer sent untagged plaintext
 	held      [][]byte
@@ -193,6 +204,8 @@ func NewConversation(cfg Config) (*Conversation, error) {
 	c.reasm.OurTag = c.ourTag
 	return c, nil
 }
+
+const resendWindow = 60 * time.Second
 
 func fullRead(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 
@@ -337,6 +350,7 @@ func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 	}
 	switch state {
 	case stateEncrypted:
+		c.lastPlain, c.lastPlainAt, c.mayResend = append([]byte(nil), plaintext...), c.now(), false
 		return c.sendData(s, plaintext, nil, 0)
 	case stateFinished:
 		return nil, ErrFinished
@@ -399,6 +413,7 @@ func (c *Conversation) End() ([][]byte, error) {
 	}
 	c.commit = nil
 	c.held = nil
+	c.lastPlain, c.mayResend = nil, false
 	return out, nil
 }
 
@@ -461,6 +476,9 @@ func (c *Conversation) receive(r *result, msg []byte, depth int) error {
 	case KindError:
 		text, _ := ErrorText(msg)
 		r.event(Event{Kind: EventPeerError, Text: text})
+		if s := c.best(); s != nil && s.state == stateEncrypted && c.lastPlain != nil {
+			c.mayResend = true
+		}
 		if c.policy.has(ErrorStartAKE) {
 			r.send = append(r.send, []byte(QueryMessage(c.versions())))
 		}
@@ -722,6 +740,15 @@ func (c *Conversation) finishAKE(r *result, s *session, pub *PublicKey, keyID ui
 		kind = EventStillSecure
 	}
 	r.event(Event{Kind: kind, Instance: s.tag, Fingerprint: pub.Fingerprint()})
+	if c.mayResend && c.lastPlain != nil && c.now().Sub(c.lastPlainAt) <= resendWindow {
+		msgs, err := c.sendData(s, append([]byte("[resent] "), c.lastPlain...), nil, 0)
+		if err != nil {
+			return err
+		}
+		r.send = append(r.send, msgs...)
+		r.event(Event{Kind: EventResent, Instance: s.tag, Text: "Your last message was sent again: the other side's encrypted session had restarted."})
+	}
+	c.mayResend = false
 	if c.chosen == 0 || c.chosen == s.tag {
 		held := c.held
 		c.held = nil
@@ -743,7 +770,14 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 	}
 	s := c.sessions[tag]
 	if s == nil || s.state != stateEncrypted || s.version != v {
-		return c.unreadable(r, tag, d.flags, fmt.Errorf("otr: receiving Data message while not encrypted: %w", ErrUnreadable))
+		flags := d.flags
+		if v == 2 {
+			// Without instance tags the message may be for another
+			// login of ours: tell the user, not the peer (libotr).
+			flags |= flagIgnoreUnreadable
+			r.event(Event{Kind: EventError, Instance: tag, Text: "An encrypted message arrived, but this chat is not encrypted: it cannot be read."})
+		}
+		return c.unreadable(r, tag, flags, fmt.Errorf("otr: receiving Data message while not encrypted: %w", ErrUnreadable))
 	}
 	plain, k, err := s.decrypt(d)
 	if err != nil {

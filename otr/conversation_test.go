@@ -644,3 +644,23 @@ func TestFragmentsGoToGo(t *testing.T) {
 		}
 	}
 }
+
+// TestResendAfterPeerRestart: the peer restarts (same key and instance
+// tag, no session); our next message is unreadable there, the peer says
+// so, we restart the AKE and send the message again.
+func TestResendAfterPeerRestart(t *testing.T) {
+	a, b := securePair(t, PolicyOpportunistic, PolicyOpportunistic)
+	restarted, err := NewConversation(Config{PrivateKey: testKey(t, 1), Policy: PolicyOpportunistic, InstanceTag: b.c.InstanceTag()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c = restarted
+	a.send("did you get this?")
+	pump(t, a, b)
+	if !a.has(EventResent) || b.lastShown() != "[resent] did you get this?" {
+		t.Fatalf("bob shows %q; alice events %v", b.shown, a.events)
+	}
+	if !a.c.IsEncrypted() || !b.c.IsEncrypted() {
+		t.Fatal("no new session")
+	}
+}

@@ -3,6 +3,7 @@ package otr
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -516,4 +517,35 @@ func TestLibotrExtraKey(t *testing.T) {
 	if !ok || hex.EncodeToString(ev.Key) != libKey || ev.Use != 5 || string(ev.Data) != "x" {
 		t.Fatalf("Go extra key event %+v, libotr key %s", ev, libKey)
 	}
+}
+
+// TestLibotrReload: the Go side restarts (a visitor reloading the page:
+// a new conversation with the same key and instance tag) while libotr is
+// still encrypted. libotr's next message is unreadable: Go tells the user
+// so and answers with an OTR error, libotr (error-start-AKE) restarts the
+// AKE, and the chat is private again without anyone acting. libotr 4.1.1
+// does not resend the lost message (it keeps one only when encryption is
+// required and the chat was not yet private), so the user's notice is all
+// there is; our engine does resend (TestResendAfterPeerRestart).
+func TestLibotrReload(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+	lc := newLibChat(t, PolicyAlways, 0, peer)
+	lc.go_.out, _ = lc.go_.c.Start()
+	lc.pump()
+	lc.requireSecure("first AKE")
+	tag := lc.go_.c.InstanceTag()
+	reloaded, err := NewConversation(Config{PrivateKey: testKey(t, 0), Policy: PolicyAlways, InstanceTag: tag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.go_.c = reloaded
+	lc.reset()
+	lc.note(0, peer.Send([]byte("are you still there?")))
+	lc.pump()
+	if !lc.go_.has(EventError) || !lc.go_.has(EventGoneSecure) || len(lc.go_.errs) != 1 || !errors.Is(lc.go_.errs[0], ErrUnreadable) {
+		t.Fatalf("Go events %v, errors %v; libotr %v", lc.go_.events, lc.go_.errs, lc.events[0])
+	}
+	lc.go_.errs = nil
+	lc.requireSecure("after reload")
+	lc.exchange("after reload", "ok")
 }

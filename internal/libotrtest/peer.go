@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -36,8 +37,12 @@ type PeerConfig struct {
 	// Dir.
 	KeyFile string
 	Dir     string // for the instance-tag file and default key file; default t.TempDir()
-	Policy  uint32 // libotr policy bits; 0 means PolicyDefault
-	MaxSize int    // libotr max_message_size; 0 never fragments
+	// InstanceTagFile is libotr's instance-tag file; a tag is generated
+	// into it when it holds none. A restarted client reuses its file and
+	// so its tag. Default: a new file in Dir (a new tag).
+	InstanceTagFile string
+	Policy          uint32 // libotr policy bits; 0 means PolicyDefault
+	MaxSize         int    // libotr max_message_size; 0 never fragments
 }
 
 // Peer is an OTR peer run by real libotr 4.1.1 in a child process
@@ -95,9 +100,9 @@ func StartPeer(t testing.TB, cfg PeerConfig) *Peer {
 	if cfg.Policy == 0 {
 		cfg.Policy = PolicyDefault
 	}
-	instag, err := tempName(cfg.Dir, "otr.instance_tags")
-	if err != nil {
-		t.Fatalf("libotrtest: %v", err)
+	instag := cfg.InstanceTagFile
+	if instag == "" {
+		instag = tempName(cfg.Dir, "otr.instance_tags")
 	}
 	cmd := exec.Command(bin, cfg.Account, cfg.PeerName, cfg.KeyFile, instag,
 		fmt.Sprintf("%#x", cfg.Policy), strconv.Itoa(cfg.MaxSize))
@@ -133,11 +138,16 @@ func StartPeer(t testing.TB, cfg PeerConfig) *Peer {
 	return p
 }
 
-var tempSeq int
+var (
+	tempMu  sync.Mutex
+	tempSeq int
+)
 
-func tempName(dir, base string) (string, error) {
+func tempName(dir, base string) string {
+	tempMu.Lock()
+	defer tempMu.Unlock()
 	tempSeq++
-	return filepath.Join(dir, fmt.Sprintf("%s.%d", base, tempSeq)), nil
+	return filepath.Join(dir, fmt.Sprintf("%s.%d", base, tempSeq))
 }
 
 // InstanceTag returns the peer's own instance tag.

@@ -52,7 +52,8 @@
 // "unencrypted" {message}, "error" {message}, "peer-error" {message} (an
 // OTR error from the operator), "smp-question" {question} (answer with
 // smp), "smp-progress", "smp-succeeded", "smp-failed", "smp-aborted",
-// "extra-key" {use}. Messages in events are sentences for a user and never
+// "extra-key" {use}, "resent" {message} (the operator's session had
+// restarted and could not read the last message; it was sent again). Messages in events are sentences for a user and never
 // contain message text or keys.
 package main
 
@@ -240,6 +241,8 @@ func jsEvent(e otr.Event) map[string]any {
 		m["type"] = "smp-aborted"
 	case otr.EventExtraKey:
 		m["type"], m["use"] = "extra-key", float64(e.Use)
+	case otr.EventResent:
+		m["type"], m["message"] = "resent", e.Text
 	default:
 		m["type"] = e.Kind.String()
 	}

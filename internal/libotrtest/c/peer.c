@@ -286,7 +286,13 @@ static int setup(struct peer *p)
 		if (otrl_privkey_generate(p->us, p->keyfile, p->account, PROTO))
 			return -1;
 	}
-	if (otrl_instag_generate(p->us, p->instagfile, p->account, PROTO))
+	f = fopen(p->instagfile, "r");
+	if (f) {
+		fclose(f);
+		otrl_instag_read(p->us, p->instagfile);
+	}
+	if (!otrl_instag_find(p->us, p->account, PROTO) &&
+	    otrl_instag_generate(p->us, p->instagfile, p->account, PROTO))
 		return -1;
 	return 0;
 }
