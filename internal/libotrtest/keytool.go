@@ -119,6 +119,33 @@ type libotrError struct{ text string }
 
 func (e *libotrError) Error() string { return strings.TrimSpace(e.text) }
 
+// ReadKeysMany is ReadKeys for many files in one process: for each file,
+// the keys libotr read, or libotr's refusal.
+func ReadKeysMany(t testing.TB, files []string) (keys [][]Key, errs []error) {
+	t.Helper()
+	out := runInput(t, []byte(strings.Join(files, "\n")+"\n"), "fingerprint-many")
+	keys, errs = make([][]Key, len(files)), make([]error, len(files))
+	i := -1
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(l, "\t")
+		switch f[0] {
+		case "FILE":
+			i++
+			if i >= len(files) || f[1] != files[i] {
+				t.Fatalf("libotrtest: fingerprint-many answered %q out of order", l)
+			}
+		case "KEY":
+			keys[i] = append(keys[i], Key{Account: f[1], Protocol: f[2], Fingerprint: f[3]})
+		case "ERR":
+			errs[i] = &libotrError{f[1]}
+		}
+	}
+	if i != len(files)-1 {
+		t.Fatalf("libotrtest: fingerprint-many answered %d of %d files", i+1, len(files))
+	}
+	return keys, errs
+}
+
 // GenerateKey has libotr add a new key for account and protocol to the
 // otr.private_key file (otrl_privkey_read, then otrl_privkey_generate, which
 // rewrites the file with every key) and returns it.

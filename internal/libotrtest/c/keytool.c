@@ -5,6 +5,7 @@
  * printed as hex. Errors go to stderr with exit status 1.
  *
  *   fingerprint FILE                  read an otr.private_key, print every key's fingerprint
+ *   fingerprint-many                  the same for each file named on stdin
  *   generate FILE ACCOUNT PROTOCOL    add a new key for ACCOUNT to FILE (keeping the others)
  *   genbench N                        generate N DSA keys, print the nanoseconds spent
  *   instags FILE                      read an instance-tag file, print every tag
@@ -130,6 +131,34 @@ static void cmd_fingerprint(const char *file)
             die("otrl_privkey_fingerprint", 0);
         printf("KEY\t%s\t%s\t%s\n", p->accountname, p->protocol, human);
     }
+}
+
+/* cmd_fingerprint_many reads file names from stdin, one a line, and for
+ * each prints FILE and then its keys (KEY lines) or its error (ERR). */
+static void cmd_fingerprint_many(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, stdin)) > 0) {
+        if (line[len - 1] == '\n') line[--len] = 0;
+        OtrlUserState us = otrl_userstate_create();
+        gcry_error_t err = otrl_privkey_read(us, line);
+        printf("FILE\t%s\n", line);
+        if (err) {
+            printf("ERR\t%s\n", gcry_strerror(err));
+        } else {
+            OtrlPrivKey *p;
+            for (p = us->privkey_root; p; p = p->next) {
+                char human[OTRL_PRIVKEY_FPRINT_HUMAN_LEN];
+                if (!otrl_privkey_fingerprint(us, human, p->accountname, p->protocol))
+                    die("otrl_privkey_fingerprint", 0);
+                printf("KEY\t%s\t%s\t%s\n", p->accountname, p->protocol, human);
+            }
+        }
+        otrl_userstate_free(us);
+    }
+    free(line);
 }
 
 static void cmd_generate(const char *file, const char *account, const char *protocol)
@@ -411,6 +440,7 @@ int main(int argc, char **argv)
     OTRL_INIT;
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (argc == 3 && !strcmp(argv[1], "fingerprint")) cmd_fingerprint(argv[2]);
+    else if (argc == 2 && !strcmp(argv[1], "fingerprint-many")) cmd_fingerprint_many();
     else if (argc == 5 && !strcmp(argv[1], "generate")) cmd_generate(argv[2], argv[3], argv[4]);
     else if (argc == 3 && !strcmp(argv[1], "genbench")) cmd_genbench(atoi(argv[2]));
     else if (argc == 3 && !strcmp(argv[1], "instags")) cmd_instags(argv[2]);
