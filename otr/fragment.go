@@ -132,6 +132,7 @@ var (
 	ErrMaxSizeTooSmall  = errors.New("otr: maximum message size too small for a fragment header")
 	ErrTooManyFragments = errors.New("otr: message needs more than 65535 fragments")
 	ErrNotFragment      = errors.New("otr: not an OTR fragment")
+	ErrBadFragment      = errors.New("otr: malformed OTR fragment")
 	ErrOtherInstance    = errors.New("otr: fragment addressed to another instance")
 	ErrBadInstanceTag   = errors.New("otr: invalid sender instance tag")
 	ErrFragmentOrder    = errors.New("otr: fragment out of order")
@@ -237,8 +238,10 @@ func (r *Reassembler) limits() (maxN, maxBytes int, timeout time.Duration, maxSe
 
 // Add takes one received body at time now. It returns the reassembled
 // message when body was the last fragment of one, nil while more are
-// needed, and an error when body is not a usable fragment; a fragment
-// that breaks a message in progress drops that message. Any body that is
+// needed, and an error when body is not a usable fragment; a legal
+// fragment that breaks a message in progress drops that message, an
+// illegal one (ErrBadFragment, ErrOtherInstance, ErrBadInstanceTag) is
+// discarded alone. Any body that is
 // not a fragment should be given to Add too: as the spec says, it makes
 // its sender's message in progress be forgotten (a version 3 encoded
 // message its sender instance's, anything else the version 2 one), and
@@ -246,6 +249,11 @@ func (r *Reassembler) limits() (maxN, maxBytes int, timeout time.Duration, maxSe
 func (r *Reassembler) Add(body []byte, now time.Time) ([]byte, error) {
 	f, ok := ParseFragment(body)
 	if !ok {
+		if bytes.Contains(body, markFragV3) || bytes.Contains(body, markFragV2) {
+			// An illegal fragment is discarded alone (Protocol-v3,
+			// "Receiving Fragments"), as libotr does.
+			return nil, ErrBadFragment
+		}
 		if info := Classify(body); info.Kind == KindEncoded && info.Version == 3 {
 			delete(r.pending, info.SenderTag)
 		} else {

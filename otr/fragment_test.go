@@ -181,6 +181,12 @@ func TestReassembler(t *testing.T) {
 			{"?OTR,1,2,?OT,", 0, "", nil},
 			{"?OTR,2,2,R|1|1,", 0, "", ErrNestedFragment},
 		}},
+		{"illegal fragment discarded alone", Reassembler{}, []step{
+			{"?OTR,1,2,a,", 0, "", nil},
+			{"?OTR,0,2,x,", 0, "", ErrBadFragment},
+			{"?OTR,3,2,x,", 0, "", ErrBadFragment},
+			{"?OTR,2,2,b,", 0, "ab", nil},
+		}},
 		{"not a fragment", Reassembler{}, []step{
 			{"?OTR:AAMD.", 0, "", ErrNotFragment},
 		}},

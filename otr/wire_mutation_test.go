@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"otrdesk.im/otrdesk/internal/libotrtest"
 )
@@ -196,5 +197,57 @@ func TestPrivateKeyFileMatchesLibotrMutations(t *testing.T) {
 	t.Logf("%d variants: %d accepted by both, %d refused only by our key check", len(variants), accepted, keyOnly)
 	if accepted < 2 {
 		t.Fatal("the variants include too few valid files to mean anything")
+	}
+}
+
+// TestReassemblerMatchesLibotr replays every sequence of up to four bodies
+// drawn from a pool — fragments of two messages, an illegal fragment and
+// an unfragmented message — through a Reassembler and through libotr's
+// otrl_proto_fragment_accumulate, and requires the same message completed
+// at the same step. One pool speaks version 2 (plaintext clears), one
+// version 3 from one sender instance (that sender's encoded message
+// clears).
+func TestReassemblerMatchesLibotr(t *testing.T) {
+	pools := map[string][]string{
+		"v2": {"?OTR,1,2,A1,", "?OTR,2,2,A2,", "?OTR,00001,00003,B1,", "?OTR,2,3,B2,", "?OTR,3,3,B3,",
+			"?OTR,0,2,bad,", "plain text"},
+		"v3": {"?OTR|1a2b3c4d|0,1,2,A1,", "?OTR|1a2b3c4d|100,2,2,A2,", "?OTR|1a2b3c4d|00000100,1,3,B1,",
+			"?OTR|1a2b3c4d|100,2,3,B2,", "?OTR|1a2b3c4d|100,3,3,B3,", "?OTR|1a2b3c4d|100,2,1,bad,", v3Data},
+	}
+	for name, pool := range pools {
+		t.Run(name, func(t *testing.T) {
+			var seqs [][][]byte
+			var walk func(seq [][]byte)
+			walk = func(seq [][]byte) {
+				if len(seq) > 0 {
+					seqs = append(seqs, slices.Clone(seq))
+				}
+				if len(seq) == 4 {
+					return
+				}
+				for _, b := range pool {
+					walk(append(seq, []byte(b)))
+				}
+			}
+			walk(nil)
+			lib := libotrtest.Accumulate(t, seqs)
+			completed := 0
+			for s, seq := range seqs {
+				r := NewReassembler(0x100)
+				for j, b := range seq {
+					got, _ := r.Add(b, time.Unix(0, 0))
+					if !bytes.Equal(got, lib[s][j]) {
+						t.Fatalf("sequence %q, step %d: we complete %q, libotr %q", seq, j+1, got, lib[s][j])
+					}
+					if got != nil {
+						completed++
+					}
+				}
+			}
+			t.Logf("%d sequences, %d completions", len(seqs), completed)
+			if completed == 0 {
+				t.Fatal("no sequence completed a message")
+			}
+		})
 	}
 }

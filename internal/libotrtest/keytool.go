@@ -266,6 +266,41 @@ func Classify(t testing.TB, bodies [][]byte) []Class {
 	return cs
 }
 
+// Accumulate feeds each sequence of bodies to libotr's
+// otrl_proto_fragment_accumulate on a fresh context and returns, for every
+// body, the message it completed or nil.
+func Accumulate(t testing.TB, seqs [][][]byte) [][][]byte {
+	t.Helper()
+	var in bytes.Buffer
+	for _, seq := range seqs {
+		in.WriteByte('\n')
+		for _, b := range seq {
+			in.WriteString(hex.EncodeToString(b))
+			in.WriteByte('\n')
+		}
+	}
+	recs := lines(runInput(t, in.Bytes(), "accumulate"), "ACC")
+	out := make([][][]byte, len(seqs))
+	i := 0
+	for s, seq := range seqs {
+		out[s] = make([][]byte, len(seq))
+		for j := range seq {
+			if i >= len(recs) {
+				t.Fatalf("libotrtest: accumulate answered %d bodies", len(recs))
+			}
+			if recs[i][0] == "COMPLETE" {
+				msg, err := hex.DecodeString(recs[i][1])
+				if err != nil {
+					t.Fatalf("libotrtest: accumulate: %v", err)
+				}
+				out[s][j] = msg
+			}
+			i++
+		}
+	}
+	return out
+}
+
 // Record runs two libotr instances, alice@example.org and
 // bob@example.org, both with libotr's OPPORTUNISTIC policy (OTR version 3) and the maximum
 // message size maxSize (0 for none), reading their keys from keyFile (an

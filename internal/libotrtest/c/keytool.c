@@ -12,6 +12,8 @@
  *   instag-generate FILE ACCOUNT PROTOCOL
  *   fingerprints IN OUT               read a fingerprints file, print it, write it to OUT
  *   classify                          classify hex-encoded bodies read from stdin
+ *   accumulate                        feed hex-encoded bodies from stdin to
+ *                                     otrl_proto_fragment_accumulate (empty line: new context)
  *   record MMS PRIVKEYFILE [2]        an AKE and data messages between two libotr
  *                                     instances with maximum message size MMS (0: none),
  *                                     speaking OTR version 3 or, with "2", only version 2
@@ -256,6 +258,43 @@ static void cmd_classify(void)
     free(line);
 }
 
+/* cmd_accumulate feeds hex-encoded bodies read from stdin to
+ * otrl_proto_fragment_accumulate on one context; an empty line starts a
+ * new context. For each body it prints the result and, when complete,
+ * the joined message in hex. */
+static void cmd_accumulate(void)
+{
+    OtrlUserState us = otrl_userstate_create();
+    ConnContext *ctx = NULL;
+    int n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, stdin)) > 0) {
+        if (line[len - 1] == '\n') line[--len] = 0;
+        if (len == 0 || !ctx) {
+            char name[32];
+            snprintf(name, sizeof name, "c%d", n++);
+            ctx = otrl_context_find(us, name, "a", "p", OTRL_INSTAG_MASTER, 1, NULL, NULL, NULL);
+            if (len == 0) continue;
+        }
+        char *msg = from_hex(line);
+        char *joined = NULL;
+        switch (otrl_proto_fragment_accumulate(&joined, ctx, msg)) {
+        case OTRL_FRAGMENT_UNFRAGMENTED: printf("ACC\tUNFRAGMENTED\t\n"); break;
+        case OTRL_FRAGMENT_INCOMPLETE: printf("ACC\tINCOMPLETE\t\n"); break;
+        case OTRL_FRAGMENT_COMPLETE:
+            printf("ACC\tCOMPLETE\t");
+            print_hex(joined);
+            printf("\n");
+            free(joined);
+            break;
+        }
+        free(msg);
+    }
+    free(line);
+}
+
 /* The record subcommand: two libotr instances, alice and bob, exchange
  * messages through an in-memory queue. Every message either injects is
  * printed as it crosses the wire (WIRE), with libotr's classification;
@@ -447,6 +486,7 @@ int main(int argc, char **argv)
     else if (argc == 5 && !strcmp(argv[1], "instag-generate")) cmd_instag_generate(argv[2], argv[3], argv[4]);
     else if (argc == 4 && !strcmp(argv[1], "fingerprints")) cmd_fingerprints(argv[2], argv[3]);
     else if (argc == 2 && !strcmp(argv[1], "classify")) cmd_classify();
+    else if (argc == 2 && !strcmp(argv[1], "accumulate")) cmd_accumulate();
     else if (argc == 4 && !strcmp(argv[1], "record")) cmd_record(atoi(argv[2]), argv[3], 3);
     else if (argc == 5 && !strcmp(argv[1], "record")) cmd_record(atoi(argv[2]), argv[3], atoi(argv[4]));
     else {
