@@ -75,6 +75,9 @@
 // Tests run against libotr 4.1.1 through internal/libotrtest (C helpers
 // compiled with gcc against Debian's libotr5-dev): libotr reads the key
 // files we write and we read the ones it writes, our classification of a
-// recorded libotr conversation matches libotr's, our fragments are
-// libotr's byte for byte, and libotr is the peer of our Conversation.
+// recorded libotr conversation (v3 and v2, with and without fragments)
+// matches libotr's, our fragments are libotr's byte for byte, and libotr is
+// the peer of our Conversation. Differential tests feed thousands of
+// systematic variations of bodies, key files and fragment sequences to
+// both libotr and this package (wire_mutation_test.go).
 package otr
