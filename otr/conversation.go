@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// How the engine is laid out (Protocol-v3 sections in parentheses):
+// How the engine is laid out:
 //
 //	Conversation            one peer account; policy, our instance tag, fragment
 //	 │                      reassembly, the DH-Commit sent to every instance
@@ -35,11 +35,18 @@ import (
 //	      old MAC keys) both ways; each side rotates its key when the peer
 //	      acknowledges it; TLV 1 ends the session (finished until End or a new AKE)
 //
-// Randomness comes from Config.Rand (crypto/rand by default). Modular
-// exponentiation uses math/big, which is not constant-time: the DH and
-// SMP exponents could leak through timing to someone measuring this
-// process closely. That is the same exposure libotr's libgcrypt had for
-// years; a constant-time Nat arithmetic is the remedy if it matters.
+// Randomness comes from Config.Rand (crypto/rand by default). Timing:
+// modular exponentiation uses math/big, whose Exp, Mul and Mod are not
+// constant-time, so DH and SMP exponents could leak through timing to
+// someone measuring this process closely (libgcrypt's exponentiation in
+// libotr had the same exposure for years). Where it is cheap we do better:
+// g^x for new DH keys reads its precomputed table in constant time
+// (dh_fixed.go); MACs and hashes are compared in constant time. A
+// constant-time Nat arithmetic is the remedy if the rest matters.
+//
+// Bounds: at most maxInstances peer instances are kept (the least recently
+// active one that is not encrypted makes room), fragments are reassembled
+// under the Reassembler's limits, and nothing is buffered for the peer.
 
 // Config configures a Conversation.
 type Config struct {
@@ -553,16 +560,44 @@ func (c *Conversation) sendCommit(r *result, v int) error {
 	return nil
 }
 
+// maxInstances bounds the peer instances kept: a peer (or anyone who can
+// inject messages) inventing instance tags cannot grow the state.
+const maxInstances = 16
+
 // session returns the session of a peer instance, making it if new.
 func (c *Conversation) session(tag uint32, version int) *session {
 	s, ok := c.sessions[tag]
 	if !ok {
+		if len(c.sessions) >= maxInstances {
+			c.evict()
+		}
 		s = &session{tag: tag, version: version}
 		c.sessions[tag] = s
 	}
 	c.seq++
 	s.seen = c.seq
 	return s
+}
+
+// evict drops the least recently active session, preferring one that is
+// not encrypted.
+func (c *Conversation) evict() {
+	// before reports whether s should go before v.
+	before := func(s, v *session) bool {
+		if se, ve := s.state == stateEncrypted, v.state == stateEncrypted; se != ve {
+			return !se
+		}
+		return s.seen < v.seen
+	}
+	var victim *session
+	for _, s := range c.sessions {
+		if s.tag != c.chosen && (victim == nil || before(s, victim)) {
+			victim = s
+		}
+	}
+	if victim != nil {
+		delete(c.sessions, victim.tag)
+	}
 }
 
 func (c *Conversation) receiveEncoded(r *result, msg []byte, info Info) error {
@@ -673,6 +708,9 @@ func cloneAKE(a *ake) ake {
 }
 
 func (c *Conversation) onDHKey(r *result, v int, tag uint32, body []byte) error {
+	if c.sessions[tag] == nil && c.commit == nil {
+		return nil // no DH-Commit of ours to answer
+	}
 	s := c.session(tag, v)
 	a := &s.ake
 	switch {
@@ -696,7 +734,10 @@ func (c *Conversation) onDHKey(r *result, v int, tag uint32, body []byte) error 
 }
 
 func (c *Conversation) onRevealSig(r *result, v int, tag uint32, body []byte) error {
-	s := c.session(tag, v)
+	s := c.sessions[tag]
+	if s == nil {
+		return nil
+	}
 	a := &s.ake
 	if a.state != akeAwaitingRevealSig || a.version != v {
 		return nil
@@ -715,7 +756,10 @@ func (c *Conversation) onRevealSig(r *result, v int, tag uint32, body []byte) er
 }
 
 func (c *Conversation) onSig(r *result, v int, tag uint32, body []byte) error {
-	s := c.session(tag, v)
+	s := c.sessions[tag]
+	if s == nil {
+		return nil
+	}
 	a := &s.ake
 	if a.state != akeAwaitingSig || a.version != v {
 		return nil

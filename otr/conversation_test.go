@@ -664,3 +664,33 @@ func TestResendAfterPeerRestart(t *testing.T) {
 		t.Fatal("no new session")
 	}
 }
+
+// TestInstanceBound: DH-Commits from ever new instance tags do not grow
+// the state without bound, and the encrypted session survives them.
+func TestInstanceBound(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	c := newEndpoint(t, "mallory", testKey(t, 2), PolicyManual)
+	for i := 0; i < 3*maxInstances; i++ {
+		mc, err := NewConversation(Config{PrivateKey: testKey(t, 2), Policy: PolicyManual})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.c = mc
+		var r result
+		if err := mc.sendCommit(&r, 3); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.send {
+			a.receive(m)
+		}
+		a.out = nil
+	}
+	if n := len(a.c.Instances()); n > maxInstances {
+		t.Fatalf("%d instances kept", n)
+	}
+	b.send("still here")
+	pump(t, a, b)
+	if a.lastShown() != "still here" || !a.c.IsEncrypted() {
+		t.Fatalf("encrypted session lost: %q", a.lastShown())
+	}
+}
