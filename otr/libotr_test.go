@@ -549,3 +549,30 @@ func TestLibotrReload(t *testing.T) {
 	lc.requireSecure("after reload")
 	lc.exchange("after reload", "ok")
 }
+
+// TestLibotrWhitespaceStart: a plaintext message tagged by one side
+// starts the AKE at the other, both ways, and the tag is not shown.
+func TestLibotrWhitespaceStart(t *testing.T) {
+	for _, goFirst := range []bool{true, false} {
+		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{})
+		lc := newLibChat(t, PolicyOpportunistic, 0, peer)
+		if goFirst {
+			lc.go_.send("hello from Go")
+			if !bytes.Contains(lc.go_.out[0], whitespaceTag) {
+				t.Fatalf("Go sent no whitespace tag: %q", lc.go_.out[0])
+			}
+			lc.pump()
+			if got := lc.lastPeerShown(0); got != "hello from Go" {
+				t.Fatalf("libotr shows %q", got)
+			}
+		} else {
+			lc.note(0, peer.Send([]byte("hello from libotr")))
+			lc.pump()
+			if got := lc.go_.shown; len(got) == 0 || string(got[0]) != "hello from libotr" {
+				t.Fatalf("Go shows %q", got)
+			}
+		}
+		lc.requireSecure(fmt.Sprintf("whitespace start (Go first %v)", goFirst))
+		lc.exchange("now private", "yes")
+	}
+}
