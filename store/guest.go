@@ -234,14 +234,19 @@ func (s *Store) Guest(id string) (Guest, error) {
 }
 
 // GuestByRealJID returns the guest of the visitor realJID in skin, or
-// ErrNotFound.
+// ErrNotFound. realJID need not be normalised.
 func (s *Store) GuestByRealJID(skin, realJID string) (Guest, error) {
-	if j, err := jid.Parse(realJID); err == nil {
-		realJID = j.String()
-	}
 	var g Guest
 	err := s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketGuestIdx).Get(guestIndexKey(skin, realJID))
+		idx := tx.Bucket(bucketGuestIdx)
+		// Stored JIDs are normalised: a JID that is found as given is
+		// normalised already, so parsing is needed only on a miss.
+		id := idx.Get(guestIndexKey(skin, realJID))
+		if id == nil {
+			if j, err := jid.Parse(realJID); err == nil && j.String() != realJID {
+				id = idx.Get(guestIndexKey(skin, j.String()))
+			}
+		}
 		if id == nil {
 			return failf(ErrNotFound, "no guest of %s in skin %q", realJID, skin)
 		}
