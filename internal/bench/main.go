@@ -204,7 +204,9 @@ func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-func isBench(s xmpptest.Stanza) bool { return s.Name == "message" && strings.HasPrefix(s.Body, "bench ") }
+func isBench(s xmpptest.Stanza) bool {
+	return s.Name == "message" && strings.HasPrefix(s.Body, "bench ")
+}
 
 func latency(ctx context.Context, m *mode, n int, body string) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, n)
