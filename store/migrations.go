@@ -76,19 +76,33 @@ func encodeVersion(v uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, v)
 }
 
-// migrate brings db to len(migs), or refuses a newer schema.
+// migrate brings db to len(migs), or refuses a newer schema. A store that
+// is up to date is only read.
 func migrate(db *bolt.DB, migs []migration) error {
-	return db.Update(func(tx *bolt.Tx) error {
-		v, err := schemaVersion(tx)
-		if err != nil {
+	want := uint64(len(migs))
+	var v uint64
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		if v, err = schemaVersion(tx); err != nil {
 			return err
-		}
-		want := uint64(len(migs))
-		if v > want {
-			return &tooNewError{have: v, want: want}
 		}
 		if v == want {
 			return checkBuckets(tx)
+		}
+		return nil
+	})
+	if err != nil || v == want {
+		return err
+	}
+	if v > want {
+		return &tooNewError{have: v, want: want}
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		// Read again: the version cannot have moved (Open holds the
+		// lock), but the steps must start from what this tx sees.
+		v, err := schemaVersion(tx)
+		if err != nil {
+			return err
 		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {

@@ -109,16 +109,8 @@ func open(path string, migs []migration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating the directory of %s: %w", path, err)
 	}
-	if fi, err := os.Stat(path); err == nil {
-		if fi.IsDir() {
-			return nil, invalid("%s is a directory: set store.path to a file inside it", path)
-		}
-		// The store holds visitors' JIDs: nobody but the owner reads it.
-		if fi.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(path, 0o600); err != nil {
-				return nil, fmt.Errorf("store: restricting %s to mode 0600: %w", path, err)
-			}
-		}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, invalid("%s is a directory: set store.path to a file inside it", path)
 	}
 	if err := checkExisting(path); err != nil {
 		return nil, err
@@ -141,6 +133,9 @@ func open(path string, migs []migration) (*Store, error) {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	err = guard(path, func() error { return migrate(db, migs) })
+	if err == nil {
+		err = restrictMode(path)
+	}
 	if err != nil {
 		db.Close()
 		var nse *notStoreError
@@ -150,6 +145,21 @@ func open(path string, migs []migration) (*Store, error) {
 		return nil, err
 	}
 	return &Store{db: db, now: time.Now}, nil
+}
+
+// restrictMode narrows an existing store's mode to 0600: it holds visitors'
+// JIDs, and nobody but its owner should read it.
+func restrictMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("store: restricting %s to mode 0600: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database and releases its file lock.

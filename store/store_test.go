@@ -63,6 +63,47 @@ func TestOpenTightensLooseMode(t *testing.T) {
 	if got := fi.Mode().Perm(); got != 0o600 {
 		t.Errorf("file mode after reopening a 0644 file: %v, want 0600", got)
 	}
+
+	// A file Open refuses keeps its mode.
+	other := writeFile(t, []byte("some notes"))
+	if err := os.Chmod(other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(other); !errors.Is(err, ErrNotStore) {
+		t.Fatalf("Open of a text file: %v", err)
+	}
+	if fi, _ := os.Stat(other); fi.Mode().Perm() != 0o644 {
+		t.Errorf("refused file's mode changed to %v", fi.Mode().Perm())
+	}
+}
+
+// TestOpenUpToDateDoesNotWrite: opening a current store (otrdesk skin list)
+// leaves the file byte for byte as it was.
+func TestOpenUpToDateDoesNotWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otrdesk.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSkin(demoSkin()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Skins(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if !bytesEqualFile(t, path, before) {
+		t.Fatal("opening and reading an up-to-date store changed the file")
+	}
 }
 
 func TestReopenKeepsData(t *testing.T) {
