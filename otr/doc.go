@@ -54,7 +54,8 @@
 //	otr.fingerprints    "username\taccount\tprotocol\t<40 hex>\ttrust" (ReadFingerprintFile)
 //	otr.js / potr       base64 of SHORT 0x0000, MPIs p, q, g, y, x (ParsePrivateKeyBase64)
 //	key bundle          age (scrypt passphrase) around a header line naming skins and the
-//	                    fingerprint, then the otr.private_key text (WriteBundle, ReadBundle)
+//	                    fingerprint, then the otr.private_key text (WriteBundle, ReadBundle;
+//	                    left out of js/wasm builds, where age would add about 1 MB)
 //
 // Protocol ids: Pidgin prpl-jabber, Profanity xmpp, mcabber jabber. Every
 // reader says what its input is not and why (ErrNotPrivateKeyFile,

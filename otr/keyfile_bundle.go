@@ -1,3 +1,8 @@
+// The age dependency is left out of the WebAssembly widget, which has no
+// use for key bundles and would grow by about a megabyte.
+
+//go:build !js
+
 package otr
 
 import (
