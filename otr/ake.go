@@ -110,7 +110,6 @@ func deriveAKEKeys(s *big.Int) akeKeys {
 	copy(k.c[:], h[:16])
 	copy(k.cp[:], h[16:])
 	k.m1, k.m2, k.m1p, k.m2p = h2(0x02), h2(0x03), h2(0x04), h2(0x05)
-	k.secretMPI = secbytes
 	return k
 }
 

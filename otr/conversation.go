@@ -219,6 +219,9 @@ func fullRead(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 // InstanceTag returns our instance tag.
 func (c *Conversation) InstanceTag() uint32 { return c.ourTag }
 
+// OurFingerprint returns the fingerprint of our own long-term key.
+func (c *Conversation) OurFingerprint() Fingerprint { return c.key.PublicKey.Fingerprint() }
+
 // Policy returns the conversation's policy.
 func (c *Conversation) Policy() Policy { return c.policy }
 

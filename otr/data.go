@@ -40,15 +40,15 @@ type session struct {
 	state   msgState
 	seen    uint64 // recency, for choosing the best instance
 
-	theirKey  *PublicKey
-	ssid      [8]byte
-	akeSecret []byte // MPI(s) of the last AKE, for SMP
+	theirKey *PublicKey
+	ssid     [8]byte
 
 	ourKeyID            uint32 // id of ourCur; ourPrev has ourKeyID-1
 	ourCur, ourPrev     dhKey
 	theirKeyID          uint32 // id of theirCur; theirPrev has theirKeyID-1
 	theirCur, theirPrev *big.Int
 	keys                map[[2]uint32]*dataKeys
+	ctrBase             uint64 // first send counter of new key pairs: 2^32 after Restore
 	oldMACs             []byte
 	lastSent            time.Time
 
@@ -94,7 +94,6 @@ func (c *Conversation) goEncrypted(s *session, theirKey *PublicKey, theirKeyID u
 	s.version = a.version
 	s.theirKey = theirKey
 	s.ssid = a.keys.ssid
-	s.akeSecret = a.keys.secretMPI
 	s.ourPrev = a.our
 	s.ourCur = next
 	s.ourKeyID = a.ourKeyID + 1
@@ -133,6 +132,7 @@ func (s *session) keysFor(ourID, theirID uint32) (*dataKeys, bool) {
 		return k, true
 	}
 	k := deriveDataKeys(our, their)
+	k.sendCtr = s.ctrBase
 	s.keys[id] = k
 	return k, true
 }

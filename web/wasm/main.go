@@ -34,6 +34,11 @@
 //	conv.ourFingerprint()   -> string  the visitor key's fingerprint
 //	conv.isEncrypted()      -> boolean
 //	conv.instanceTag()      -> number
+//	conv.export()           -> string  the whole conversation (keys, session keys,
+//	                                   counters, messages held for encryption), base64;
+//	                                   as secret as the key: keep it in the tab only
+//	conv.restore(state)     -> boolean replace this conversation with an exported one
+//	                                   (a page reload); false if state is not one
 //
 // Every call that can produce output returns a Result (never throws; bad
 // arguments give Result.error):
@@ -59,6 +64,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"syscall/js"
 
@@ -137,10 +143,10 @@ func jsNewConversation(this js.Value, args []js.Value) any {
 	if err != nil {
 		panic(js.Global().Get("Error").New(err.Error()))
 	}
-	return newJSConversation(c, key)
+	return newJSConversation(c)
 }
 
-func newJSConversation(c *otr.Conversation, key *otr.PrivateKey) js.Value {
+func newJSConversation(c *otr.Conversation) js.Value {
 	str := func(args []js.Value, i int) string {
 		if i < len(args) && args[i].Type() == js.TypeString {
 			return args[i].String()
@@ -181,7 +187,22 @@ func newJSConversation(c *otr.Conversation, key *otr.PrivateKey) js.Value {
 			return js.Null()
 		}),
 		"ourFingerprint": js.FuncOf(func(this js.Value, args []js.Value) any {
-			return key.PublicKey.Fingerprint().String()
+			return c.OurFingerprint().String()
+		}),
+		"export": js.FuncOf(func(this js.Value, args []js.Value) any {
+			return base64.StdEncoding.EncodeToString(c.Export())
+		}),
+		"restore": js.FuncOf(func(this js.Value, args []js.Value) any {
+			b, err := base64.StdEncoding.DecodeString(str(args, 0))
+			if err != nil {
+				return false
+			}
+			r, err := otr.Restore(b, otr.Config{})
+			if err != nil {
+				return false
+			}
+			c = r
+			return true
 		}),
 		"isEncrypted": js.FuncOf(func(this js.Value, args []js.Value) any {
 			return c.IsEncrypted()

@@ -127,6 +127,8 @@ type jsResult struct {
 	Encrypted      bool    `json:"encrypted"`
 	Fingerprint    *string `json:"fingerprint"`
 	MS             float64 `json:"ms"`
+	State          string  `json:"state"`
+	Restored       bool    `json:"restored"`
 }
 
 func (r jsResult) has(typ string) bool {
@@ -325,8 +327,37 @@ func TestWasmAgainstNative(t *testing.T) {
 		t.Fatal("native: SMP did not succeed")
 	}
 
+	// The visitor reloads the page: the widget saved the conversation,
+	// a fresh wasm instance restores it, and the chat goes on.
+	saved := node.do(map[string]any{"op": "export"}).State
+	reloaded := startNode(t)
+	rr := reloaded.do(map[string]any{"op": "restore", "policy": "require", "state": saved})
+	if !rr.Restored || rr.OurFingerprint != info.OurFingerprint {
+		t.Fatalf("restore after reload: %+v", rr)
+	}
+	if r := reloaded.do(map[string]any{"op": "restore", "policy": "require", "state": "bm90IGEgc3RhdGU="}); r.Restored {
+		t.Fatal("garbage restored")
+	}
+	reloaded.do(map[string]any{"op": "restore", "policy": "require", "state": saved})
+	w.node = reloaded
+	w.jsAll = nil
+	w.fromJS(reloaded.do(map[string]any{"op": "send", "text": "after the reload"}))
+	w.pump()
+	if got := w.goShown[len(w.goShown)-1]; got != "after the reload" {
+		t.Fatalf("operator saw %q after the reload", got)
+	}
+	out, err = native.Send([]byte("welcome back"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.toNode = append(w.toNode, out...)
+	w.pump()
+	if got := w.jsLastShown(); got != "welcome back" {
+		t.Fatalf("visitor saw %q after the reload", got)
+	}
+
 	// The visitor ends the chat.
-	w.fromJS(node.do(map[string]any{"op": "end"}))
+	w.fromJS(reloaded.do(map[string]any{"op": "end"}))
 	w.pump()
 	if native.IsEncrypted() {
 		t.Fatal("operator still encrypted after the visitor ended")

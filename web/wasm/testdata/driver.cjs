@@ -7,6 +7,8 @@
 //   {op:"send", text} {op:"receive", body} {op:"smp", question, secret}
 //                                      -> Result (see main.go)
 //   {op:"state"}                       -> {encrypted, fingerprint}
+//   {op:"export"}                      -> {state}
+//   {op:"restore", policy, state}      -> {restored, ourFingerprint}
 //   {op:"bench", what, n, size}        -> {ms}   ms per operation between two
 //                                         wasm conversations in this process
 "use strict";
@@ -45,6 +47,11 @@ async function main() {
         case "end": r = conv.end(); break;
         case "smp": r = conv.smp(m.question, m.secret); break;
         case "state": r = { encrypted: conv.isEncrypted(), fingerprint: conv.fingerprint() }; break;
+        case "export": r = { state: conv.export() }; break;
+        case "restore":
+          conv = api.newConversation({ policy: m.policy });
+          r = { restored: conv.restore(m.state), ourFingerprint: conv.ourFingerprint() };
+          break;
         case "bench": r = { ms: bench(api, m.what, m.n, m.size) }; break;
         default: r = { error: "unknown op " + m.op };
       }
