@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -458,4 +459,19 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	checkIndex(t, c)
+}
+
+func TestPing(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(); err != nil {
+		t.Fatalf("Ping on an open store: %v", err)
+	}
+	s.Close()
+	err = s.Ping()
+	if err == nil || !strings.HasPrefix(err.Error(), "store: ping: ") {
+		t.Fatalf("Ping on a closed store: %v, want a store: ping: error", err)
+	}
 }
