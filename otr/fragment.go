@@ -149,6 +149,9 @@ var (
 // maxSize-1 bytes long (libotr counts C's terminating NUL). Version 3
 // fragments carry the instance tags as 8 hex digits.
 func SplitMessage(msg string, maxSize, version int, senderTag, receiverTag uint32) ([]string, error) {
+	if version != 2 && version != 3 {
+		return nil, fmt.Errorf("otr: splitting a message: OTR version %d has no fragments", version)
+	}
 	if maxSize == 0 || len(msg) <= maxSize {
 		return []string{msg}, nil
 	}

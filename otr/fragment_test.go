@@ -95,6 +95,9 @@ func TestSplitMessage(t *testing.T) {
 			}
 		})
 	}
+	if _, err := SplitMessage(msg, 100, 1, 0, 0); err == nil {
+		t.Fatal("split for OTR version 1")
+	}
 	if _, err := SplitMessage(strings.Repeat("A", 70000), 38, 3, 0x100, 0x100); !errors.Is(err, ErrTooManyFragments) {
 		t.Fatalf("70000 one-byte fragments: err=%v", err)
 	}
