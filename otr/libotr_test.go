@@ -576,3 +576,21 @@ func TestLibotrWhitespaceStart(t *testing.T) {
 		lc.exchange("now private", "yes")
 	}
 }
+
+// TestLibotrSmallFragments: with a small maximum size on both sides even
+// the AKE messages travel in fragments.
+func TestLibotrSmallFragments(t *testing.T) {
+	const max = 180
+	for _, goQueries := range []bool{true, false} {
+		peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{MaxSize: max})
+		lc := newLibChat(t, PolicyOpportunistic, max, peer)
+		if goQueries {
+			lc.go_.out, _ = lc.go_.c.Start()
+		} else {
+			lc.note(0, peer.Query())
+		}
+		lc.pump()
+		lc.requireSecure(fmt.Sprintf("AKE in fragments (Go queries %v)", goQueries))
+		lc.exchange(strings.Repeat("ü", 300), strings.Repeat("ß", 300))
+	}
+}
