@@ -138,13 +138,14 @@ type Event struct {
 
 // Errors of the conversation.
 var (
-	ErrFinished   = errors.New("otr: the other side ended the encrypted chat; the message was not sent (end the chat or start a new private one)")
-	ErrNotSecure  = errors.New("otr: the chat is not encrypted")
-	ErrNoKey      = errors.New("otr: a private key is required")
-	ErrBadTag     = errors.New("otr: an instance tag must be at least 0x100")
-	ErrNoInstance = errors.New("otr: no such peer instance")
-	ErrDisabled   = errors.New("otr: the policy allows no OTR version")
-	ErrNUL        = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
+	ErrFinished    = errors.New("otr: the other side ended the encrypted chat; the message was not sent (end the chat or start a new private one)")
+	ErrNotSecure   = errors.New("otr: the chat is not encrypted")
+	ErrNoKey       = errors.New("otr: a private key is required")
+	ErrBadTag      = errors.New("otr: an instance tag must be at least 0x100")
+	ErrNoInstance  = errors.New("otr: no such peer instance")
+	ErrDisabled    = errors.New("otr: the policy allows no OTR version")
+	ErrTooManyHeld = errors.New("otr: too many messages are waiting for the encrypted chat to start; this one was not sent")
+	ErrNUL         = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
 )
 
 // Conversation is one OTR conversation with one peer account, which may
@@ -213,6 +214,9 @@ func NewConversation(cfg Config) (*Conversation, error) {
 }
 
 const resendWindow = 60 * time.Second
+
+// maxHeld bounds the messages Send holds until the chat is private.
+const maxHeld = 64
 
 func fullRead(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 
@@ -366,6 +370,9 @@ func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 		return nil, ErrFinished
 	}
 	if c.policy.has(RequireEncryption) {
+		if len(c.held) >= maxHeld {
+			return nil, ErrTooManyHeld
+		}
 		first := len(c.held) == 0
 		c.held = append(c.held, append([]byte(nil), plaintext...))
 		if first {

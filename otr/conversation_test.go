@@ -694,3 +694,18 @@ func TestInstanceBound(t *testing.T) {
 		t.Fatalf("encrypted session lost: %q", a.lastShown())
 	}
 }
+
+func TestHeldBound(t *testing.T) {
+	a := newEndpoint(t, "alice", testKey(t, 0), PolicyAlways)
+	for i := 0; i < maxHeld; i++ {
+		a.send(fmt.Sprint(i))
+	}
+	if _, err := a.c.Send([]byte("one too many")); err != ErrTooManyHeld {
+		t.Fatalf("over the bound: %v", err)
+	}
+	b := newEndpoint(t, "bob", testKey(t, 1), PolicyAlways)
+	pump(t, a, b)
+	if len(b.shown) != maxHeld || string(b.shown[maxHeld-1]) != fmt.Sprint(maxHeld-1) {
+		t.Fatalf("bob got %d held messages", len(b.shown))
+	}
+}
