@@ -252,24 +252,6 @@ func checkKey(k SkinKey) error {
 	return nil
 }
 
-// unprefix drops a leading "store: " so nested messages read once.
-func unprefix(err error) error {
-	return prefixless{err}
-}
-
-type prefixless struct{ err error }
-
-func (p prefixless) Error() string {
-	const pre = "store: "
-	s := p.err.Error()
-	if len(s) > len(pre) && s[:len(pre)] == pre {
-		return s[len(pre):]
-	}
-	return s
-}
-
-func (p prefixless) Unwrap() error { return p.err }
-
 // CreateSkin stores a new skin. Created and Updated are set to now unless
 // given. It returns ErrExists if the name is taken and an ErrInvalid error
 // that says what to change if a field is invalid.

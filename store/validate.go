@@ -29,6 +29,24 @@ type sentinelError struct{ sentinel, err error }
 func (e *sentinelError) Error() string   { return "store: " + e.err.Error() }
 func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
+// unprefix drops a leading "store: " so nested messages read once.
+func unprefix(err error) error {
+	return prefixless{err}
+}
+
+type prefixless struct{ err error }
+
+func (p prefixless) Error() string {
+	const pre = "store: "
+	s := p.err.Error()
+	if len(s) > len(pre) && s[:len(pre)] == pre {
+		return s[len(pre):]
+	}
+	return s
+}
+
+func (p prefixless) Unwrap() error { return p.err }
+
 // ValidSkinName reports whether name can name a skin: 1 to 63 characters of
 // a-z, 0-9 and '-', starting with a letter or digit, and not starting with
 // "guest-" (that prefix belongs to visitor aliases).
@@ -95,7 +113,7 @@ func bareJID(what, s string) (string, error) {
 	return j.String(), nil
 }
 
-// fullJID parses and normalises any JID (bare or full).
+// anyJID parses and normalises any JID (bare or full).
 func anyJID(what, s string) (string, error) {
 	j, err := jid.Parse(s)
 	if err != nil {
