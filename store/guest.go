@@ -220,17 +220,9 @@ func (s *Store) PutGuest(g Guest) error {
 
 // Guest returns the guest with the given ID, or ErrNotFound.
 func (s *Store) Guest(id string) (Guest, error) {
-	var g Guest
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketGuests).Get([]byte(id))
-		if v == nil {
-			return failf(ErrNotFound, "guest %q does not exist", id)
-		}
-		var err error
-		g, err = decodeGuest(id, v)
-		return err
+	return getOne(s, bucketGuests, id, decodeGuest, func() error {
+		return failf(ErrNotFound, "guest %q does not exist", id)
 	})
-	return g, err
 }
 
 // GuestByRealJID returns the guest of the visitor realJID in skin, or
@@ -263,21 +255,7 @@ func (s *Store) GuestByRealJID(skin, realJID string) (Guest, error) {
 
 // Guests returns every guest, in ID order.
 func (s *Store) Guests() ([]Guest, error) {
-	var out []Guest
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketGuests).ForEach(func(k, v []byte) error {
-			g, err := decodeGuest(string(k), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, g)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listAll(s, bucketGuests, decodeGuest)
 }
 
 // GuestCount returns how many guests skin has (for limits.guests_per_skin).

@@ -82,36 +82,14 @@ func (s *Store) Operator(jid string) (Operator, error) {
 	if err != nil {
 		return Operator{}, err
 	}
-	var o Operator
-	err = s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketOperators).Get([]byte(j))
-		if v == nil {
-			return failf(ErrNotFound, "operator %s does not exist", j)
-		}
-		var err error
-		o, err = decodeOperator(j, v)
-		return err
+	return getOne(s, bucketOperators, j, decodeOperator, func() error {
+		return failf(ErrNotFound, "operator %s does not exist", j)
 	})
-	return o, err
 }
 
 // Operators returns every operator record, in JID order.
 func (s *Store) Operators() ([]Operator, error) {
-	var out []Operator
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOperators).ForEach(func(k, v []byte) error {
-			o, err := decodeOperator(string(k), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, o)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listAll(s, bucketOperators, decodeOperator)
 }
 
 // DeleteOperator removes an operator's record, or returns ErrNotFound.

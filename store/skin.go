@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -286,39 +285,15 @@ func (s *Store) CreateSkin(sk Skin) error {
 
 // Skin returns the named skin, or ErrNotFound.
 func (s *Store) Skin(name string) (Skin, error) {
-	var sk Skin
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSkins).Get([]byte(name))
-		if v == nil {
-			return failf(ErrNotFound, "skin %q does not exist", name)
-		}
-		var err error
-		sk, err = decodeSkin(name, v)
-		return err
+	return getOne(s, bucketSkins, name, decodeSkin, func() error {
+		return failf(ErrNotFound, "skin %q does not exist", name)
 	})
-	return sk, err
 }
 
-// Skins returns every skin, sorted by name.
+// Skins returns every skin, sorted by name (bbolt keeps keys in byte
+// order, and a skin name is its key).
 func (s *Store) Skins() ([]Skin, error) {
-	var out []Skin
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSkins).ForEach(func(k, v []byte) error {
-			sk, err := decodeSkin(string(k), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, sk)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	// bbolt keeps keys in byte order, which is name order; sort anyway so
-	// the promise does not rest on that.
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return listAll(s, bucketSkins, decodeSkin)
 }
 
 // UpdateSkin reads the named skin, lets fn change it, validates the result

@@ -173,6 +173,41 @@ func (s *Store) Close() error {
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.db.Path() }
 
+// getOne reads and decodes the value under key in a top-level bucket, or
+// returns missing() when there is none.
+func getOne[T any](s *Store, bucket []byte, key string, decode func(string, []byte) (T, error), missing func() error) (T, error) {
+	var out T
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get([]byte(key))
+		if v == nil {
+			return missing()
+		}
+		var err error
+		out, err = decode(key, v)
+		return err
+	})
+	return out, err
+}
+
+// listAll decodes every value of a top-level bucket, in key order.
+func listAll[T any](s *Store, bucket []byte, decode func(string, []byte) (T, error)) ([]T, error) {
+	var out []T
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			x, err := decode(string(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, x)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Backup writes a consistent copy of the whole database to w while other
 // goroutines keep using the store, and returns the number of bytes written.
 // The copy is itself a store that Open reads.
