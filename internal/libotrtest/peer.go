@@ -260,21 +260,28 @@ func (p *Peer) State(tag uint32) (msgstate, version int) {
 	return 0, 0
 }
 
+// BenchResult is the time per operation of a Bench run: wall clock and
+// the process's CPU time (the fair measure on a shared, loaded machine).
+type BenchResult struct {
+	Wall, CPU time.Duration
+}
+
 // Bench runs an in-process libotr-to-libotr benchmark in the peer program
 // and returns the time per operation: "ake" (a full AKE, both sides),
 // "data" (a size-byte message each way), "smp" (a full SMP, both sides),
 // "keygen" (one DSA key).
-func Bench(t testing.TB, what string, n, size int) time.Duration {
+func Bench(t testing.TB, what string, n, size int) BenchResult {
 	t.Helper()
 	bin := Build(t, "peer")
 	out, err := exec.Command(bin, "bench", what, strconv.Itoa(n), strconv.Itoa(size)).Output()
 	f := strings.Fields(string(out))
-	if err != nil || len(f) != 2 || f[0] != "bench" {
+	if err != nil || len(f) != 3 || f[0] != "bench" {
 		t.Fatalf("libotrtest: bench %s: %q %v", what, out, err)
 	}
-	ns, err := strconv.ParseFloat(f[1], 64)
-	if err != nil {
-		t.Fatalf("libotrtest: bench %s: %v", what, err)
+	wall, err1 := strconv.ParseFloat(f[1], 64)
+	cpu, err2 := strconv.ParseFloat(f[2], 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("libotrtest: bench %s: %q", what, out)
 	}
-	return time.Duration(ns)
+	return BenchResult{Wall: time.Duration(wall), CPU: time.Duration(cpu)}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,6 +128,7 @@ type jsResult struct {
 	Encrypted      bool    `json:"encrypted"`
 	Fingerprint    *string `json:"fingerprint"`
 	MS             float64 `json:"ms"`
+	CPUMS          float64 `json:"cpuMs"`
 	State          string  `json:"state"`
 	Restored       bool    `json:"restored"`
 }
@@ -383,33 +385,38 @@ func BenchmarkWasm(b *testing.B) {
 		{"KeyGen", "keygen", 20, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var wasmMS float64
+			var wasmMS, wasmCPU float64
 			for i := 0; i < b.N; i++ {
 				r := node.do(map[string]any{"op": "bench", "what": bc.what, "n": bc.n, "size": bc.size})
 				wasmMS += r.MS
+				wasmCPU += r.CPUMS
 			}
 			wasmMS /= float64(b.N)
+			wasmCPU /= float64(b.N)
 			b.StopTimer()
-			native := nativeOp(b, bc.what, bc.n, bc.size)
-			b.ReportMetric(wasmMS, "wasm-ms/op")
-			b.ReportMetric(float64(native)/1e6, "native-ms/op")
-			b.ReportMetric(wasmMS*1e6/float64(native), "wasm/native")
+			wall, cpu := nativeOp(b, bc.what, bc.n, bc.size)
+			b.ReportMetric(wasmMS, "wasm-wall-ms/op")
+			b.ReportMetric(wasmCPU, "wasm-cpu-ms/op")
+			b.ReportMetric(float64(wall)/1e6, "native-wall-ms/op")
+			b.ReportMetric(float64(cpu)/1e6, "native-cpu-ms/op")
+			b.ReportMetric(wasmCPU*1e6/float64(cpu), "wasm/native-cpu")
 		})
 	}
 }
 
-// nativeOp times the same operation between two native conversations.
-func nativeOp(b *testing.B, what string, n, size int) time.Duration {
+// nativeOp times the same operation between two native conversations:
+// wall and CPU time per operation.
+func nativeOp(b *testing.B, what string, n, size int) (wall, cpu time.Duration) {
 	key := operatorKey(b)
 	if what == "keygen" {
 		// The same fixed-parameter key generation the wasm build uses.
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		for i := 0; i < n; i++ {
 			if _, err := otr.GenerateEphemeralKey(rand.Reader); err != nil {
 				b.Fatal(err)
 			}
 		}
-		return time.Since(t0) / time.Duration(n)
+		return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
 	}
 	mk := func() *otr.Conversation {
 		c, err := otr.NewConversation(otr.Config{PrivateKey: key, Policy: otr.PolicyAlways})
@@ -446,7 +453,7 @@ func nativeOp(b *testing.B, what string, n, size int) time.Duration {
 	}
 	ake()
 	msg := []byte(strings.Repeat("x", size))
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	for i := 0; i < n; i++ {
 		switch what {
 		case "ake":
@@ -463,5 +470,14 @@ func nativeOp(b *testing.B, what string, n, size int) time.Duration {
 			relay(y, x, m)
 		}
 	}
-	return time.Since(t0) / time.Duration(n)
+	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,8 +9,9 @@
 //   {op:"state"}                       -> {encrypted, fingerprint}
 //   {op:"export"}                      -> {state}
 //   {op:"restore", policy, state}      -> {restored, ourFingerprint}
-//   {op:"bench", what, n, size}        -> {ms}   ms per operation between two
-//                                         wasm conversations in this process
+//   {op:"bench", what, n, size}        -> {ms, cpuMs}  wall and CPU ms per operation
+//                                         between two wasm conversations in this process
+//                                         (cpuMs includes the setup of the run)
 "use strict";
 
 globalThis.require = require;
@@ -52,7 +53,13 @@ async function main() {
           conv = api.newConversation({ policy: m.policy });
           r = { restored: conv.restore(m.state), ourFingerprint: conv.ourFingerprint() };
           break;
-        case "bench": r = { ms: bench(api, m.what, m.n, m.size) }; break;
+        case "bench": {
+          const c0 = process.cpuUsage();
+          const ms = bench(api, m.what, m.n, m.size);
+          const c = process.cpuUsage(c0);
+          r = { ms, cpuMs: (c.user + c.system) / 1000 / m.n };
+          break;
+        }
         default: r = { error: "unknown op " + m.op };
       }
     } catch (e) {
