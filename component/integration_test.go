@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/store"
 )
@@ -50,6 +52,10 @@ type suite struct {
 	c      *Component
 	cancel context.CancelFunc
 	done   chan error
+
+	dbPath        string
+	reg           *prometheus.Registry // the running component's metrics
+	canaryStanzas []xmpptest.Stanza    // relayed stanzas to search for the canary
 }
 
 type lockedBuffer struct {
@@ -70,33 +76,41 @@ func (l *lockedBuffer) String() string {
 }
 
 func runSuite(t *testing.T, srv *xmpptest.Server) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	dbPath := filepath.Join(t.TempDir(), "otrdesk.db")
+	st, err := store.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	skins := map[string][]string{
-		"help":  {"op1@example.org"},
-		"duo":   {"op2@example.org", "op3@example.org"},
-		"queue": {"op4@example.org"},
-		"again": {"op5@example.org"},
-		"tiny":  {"op6@example.org"},
+		"help":   {"op1@example.org"},
+		"duo":    {"op2@example.org", "op3@example.org"},
+		"queue":  {"op4@example.org"},
+		"again":  {"op5@example.org"},
+		"tiny":   {"op6@example.org"},
+		"secure": {"op7@example.org", "op10@example.org"},
+		"multi":  {"op8@example.org"},
+		"locked": {"op9@example.org"},
 	}
 	for name, ops := range skins {
 		sk := store.Skin{Name: name, Title: "Skin " + name, Policy: store.PolicyOpportunistic, Operators: ops,
 			OperatorNames: map[string]string{ops[0]: "Agent " + name}}
+		if name == "locked" {
+			sk.Policy = store.PolicyRequire
+		}
 		if err := st.CreateSkin(sk); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, u := range []string{"op1", "op2", "op3", "op4", "op5", "op6", "visitor"} {
+	for _, u := range []string{"op1", "op2", "op3", "op4", "op5", "op6", "op7", "op8", "op9", "op10", "visitor"} {
 		srv.MustRegister(t, u, itPassword)
 	}
 	logs := &lockedBuffer{}
-	s := &suite{t: t, srv: srv, st: st, logs: logs, cfg: Config{
+	s := &suite{t: t, srv: srv, st: st, logs: logs, dbPath: dbPath, cfg: Config{
 		Domain: itDomain, Server: srv.ComponentAddr, Secret: itSecret,
 		MaxBodyBytes: 4096, GuestsPerSkin: 3, GuestMessagesPerMinute: 30,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AKEStallTimeout: 3 * time.Second,
+		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}}
 	s.start()
 	t.Cleanup(s.stop)
@@ -119,6 +133,13 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	t.Run("Errors", s.errors)
 	t.Run("ComponentRestart", s.componentRestart)
 	t.Run("ServerRestart", s.serverRestart)
+	t.Run("OTREncryptedChat", s.otrEncryptedChat)
+	t.Run("OTRFragments", s.otrFragments)
+	t.Run("OTRTwoResourcesCarbons", s.otrTwoResources)
+	t.Run("OTRRequire", s.otrRequire)
+	t.Run("OTRStalledAKE", s.otrStalledAKE)
+	t.Run("OTRTransfer", s.otrTransfer)
+	t.Run("Canary", s.canaryEverywhere)
 
 	// Privacy: bodies sent in this suite all carry "body-" and never reach
 	// a log line.
@@ -132,6 +153,8 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 
 func (s *suite) start() {
 	s.t.Helper()
+	s.reg = prometheus.NewRegistry()
+	s.cfg.Registerer = s.reg
 	c, err := New(s.cfg, s.st)
 	if err != nil {
 		s.t.Fatal(err)
@@ -248,7 +271,7 @@ func assertNotIn(t *testing.T, st xmpptest.Stanza, needles ...string) {
 func (s *suite) wrongSecret(t *testing.T) {
 	cfg := s.cfg
 	cfg.Secret = "not-the-secret"
-	cfg.Domain = itDomain
+	cfg.Registerer = nil
 	c, err := New(cfg, s.st)
 	if err != nil {
 		t.Fatal(err)
