@@ -444,6 +444,14 @@ func (r *router) handleIQ(el *elem) {
 		r.replyError(el, "cancel", "item-not-found", "")
 		return
 	}
+	if typ == "set" && kind == "service" && payload != nil && payload.name.Space == nsCommands && payload.name.Local == "command" {
+		from, err := jid.Parse(el.get("from"))
+		if err != nil {
+			return
+		}
+		r.handleAdhoc(el, payload, from)
+		return
+	}
 	if payload == nil || typ != "get" {
 		r.replyError(el, "cancel", "service-unavailable", "")
 		return
@@ -462,7 +470,9 @@ func (r *router) handleIQ(el *elem) {
 			result = result.empty("", "identity", "category", "client", "type", "web", "name", "Visitor")
 		}
 		feats := []string{nsDiscoInfo, nsDiscoItems, nsPing}
-		if kind != "service" {
+		if kind == "service" {
+			feats = append(feats, nsCommands)
+		} else {
 			feats = append(feats, nsChatStates, nsReceipts)
 		}
 		for _, f := range feats {
@@ -471,6 +481,8 @@ func (r *router) handleIQ(el *elem) {
 		result = result.end(nsDiscoInfo, "query")
 	case payload.name.Space == nsDiscoItems && payload.name.Local == "query" && payload.get("node") == "":
 		result = result.empty(nsDiscoItems, "query")
+	case payload.name.Space == nsDiscoItems && payload.name.Local == "query" && payload.get("node") == nsCommands && kind == "service":
+		result = r.adhocItems(result)
 	default:
 		r.replyError(el, "cancel", "service-unavailable", "")
 		return
@@ -1150,26 +1162,40 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 		r.replyError(el, "modify", "policy-violation", "commands are short")
 		return
 	}
-	bare := from.Bare().String()
-	o := r.ops[bare]
-	admin := false
-	for _, a := range r.c.cfg.Admins {
-		if a == bare {
-			admin = true
-		}
-	}
-	if o == nil && !admin {
+	if !r.mayCommand(from) {
 		r.replyError(el, "auth", "forbidden", "only operators and admins may use this service")
 		return
 	}
-	fields := strings.Fields(string(b.text))
-	reply := func(text string) {
-		r.send(toks{}.start(nsAccept, "message", "from", r.c.domain.String(), "to", from.String(), "type", "chat").
-			text("", "body", []byte(text)).end(nsAccept, "message"))
+	text := r.command(from, string(b.text))
+	r.send(toks{}.start(nsAccept, "message", "from", r.c.domain.String(), "to", from.String(), "type", "chat").
+		text("", "body", []byte(text)).end(nsAccept, "message"))
+}
+
+// isAdmin reports whether a bare JID is in [admin] admins.
+func (r *router) isAdmin(bare string) bool {
+	for _, a := range r.c.cfg.Admins {
+		if a == bare {
+			return true
+		}
 	}
+	return false
+}
+
+// mayCommand: operators of any skin and admins use the service.
+func (r *router) mayCommand(from jid.JID) bool {
+	bare := from.Bare().String()
+	return r.ops[bare] != nil || r.isAdmin(bare)
+}
+
+// command runs one text command line and returns the answer.
+func (r *router) command(from jid.JID, line string) (answer string) {
+	bare := from.Bare().String()
+	o := r.ops[bare]
+	admin := r.isAdmin(bare)
+	reply := func(text string) { answer = text }
+	fields := strings.Fields(line)
 	if len(fields) == 0 {
-		reply(helpText)
-		return
+		return helpText
 	}
 	switch strings.ToLower(fields[0]) {
 	case "help":
@@ -1201,7 +1227,7 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 			reply("You are not an operator of any skin.")
 			return
 		}
-		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b.text)), fields[0]))
+		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), fields[0]))
 		if name == "" || len(name) > 64 {
 			reply("Usage: nick NAME (at most 64 characters)")
 			return
@@ -1265,6 +1291,7 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 	default:
 		reply("Unknown command. " + helpText)
 	}
+	return answer
 }
 
 const helpText = `Commands: help, status, on, off, chats, nick NAME, transfer guest-<id> <operator-bare-jid|skin-name>, end guest-<id>, block guest-<id> [duration].`

@@ -786,3 +786,47 @@ func FuzzStanza(f *testing.F) {
 		}
 	})
 }
+
+func TestAdhocCommands(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.in(`<iq xmlns='jabber:component:accept' type='get' id='d1' from='%s' to='%s'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>`, op1, testDomain)
+	s := only(t, f.sent(), func(sentStanza) bool { return true })
+	for _, node := range []string{`node="on"`, `node="transfer"`, `node="block"`} {
+		if !strings.Contains(s.raw, node) {
+			t.Errorf("command list without %s: %s", node, s.raw)
+		}
+	}
+	// No arguments: completes at once.
+	f.in(`<iq xmlns='jabber:component:accept' type='set' id='c1' from='%s' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='off' action='execute'/></iq>`, op1, testDomain)
+	s = only(t, f.sent(), func(sentStanza) bool { return true })
+	if s.typ != "result" || !strings.Contains(s.raw, `status="completed"`) || !strings.Contains(s.raw, "off duty") {
+		t.Fatalf("off: %s", s.raw)
+	}
+	if f.c.Available("help") {
+		t.Fatal("ad-hoc off did not take effect")
+	}
+	// With arguments: a form, then the submitted form.
+	f.in(`<iq xmlns='jabber:component:accept' type='set' id='c2' from='%s' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='nick' action='execute'/></iq>`, op1, testDomain)
+	s = only(t, f.sent(), func(sentStanza) bool { return true })
+	if !strings.Contains(s.raw, `status="executing"`) || !strings.Contains(s.raw, `var="name"`) {
+		t.Fatalf("nick form: %s", s.raw)
+	}
+	f.in(`<iq xmlns='jabber:component:accept' type='set' id='c3' from='%s' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='nick' sessionid='abc'><x xmlns='jabber:x:data' type='submit'><field var='name'><value>Dr Who</value></field></x></command></iq>`, op1, testDomain)
+	s = only(t, f.sent(), func(sentStanza) bool { return true })
+	if !strings.Contains(s.raw, `status="completed"`) || !strings.Contains(s.raw, "Dr Who") {
+		t.Fatalf("nick submit: %s", s.raw)
+	}
+	if o, _ := f.st.Operator("op1@example.org"); o.Nick != "Dr Who" {
+		t.Fatalf("nick not stored: %+v", o)
+	}
+	// Strangers are refused; unknown nodes are not found.
+	f.in(`<iq xmlns='jabber:component:accept' type='set' id='c4' from='x@example.org/y' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='on'/></iq>`, testDomain)
+	if s := only(t, f.sent(), func(sentStanza) bool { return true }); s.errCond != "forbidden" {
+		t.Fatalf("stranger: %s", s.raw)
+	}
+	f.in(`<iq xmlns='jabber:component:accept' type='set' id='c5' from='%s' to='%s'><command xmlns='http://jabber.org/protocol/commands' node='nosuch'/></iq>`, op1, testDomain)
+	if s := only(t, f.sent(), func(sentStanza) bool { return true }); s.errCond != "item-not-found" {
+		t.Fatalf("unknown node: %s", s.raw)
+	}
+}
