@@ -24,6 +24,21 @@
 // handled is answered with a stanza error (never echoing the body); the
 // stream stays up.
 //
+// OTR-aware routing (otr.go, design §7): every body is classified with
+// otr.Classify. Operator resources' instance tags are learned from what they
+// send; a visitor message for another resource's tag goes to that resource;
+// another resource of the pinned operator takes the chat over by starting
+// an AKE. OTR stanzas are marked <private/> (carbons) and no-copy/no-store
+// (hints). The chat's OTR state (plaintext, ake, encrypted, finished) comes
+// from the wire; a Reveal Signature without a Signature within
+// ake_stall_timeout makes the component send the visitor a query. Under a
+// "require" skin no plaintext crosses: the sender is told and gets a query.
+//
+// Commands on D (commands: text bot; adhoc.go: XEP-0050, the same set):
+// help, status, on, off, chats, nick NAME, transfer guest-<id>
+// <operator|skin>, end guest-<id>, block guest-<id> [duration]. Only
+// operators of the chat's skin and admins act on a chat.
+//
 // Concurrency: Run owns one connection loop (dial, handshake, read tokens,
 // reconnect with exponential backoff and jitter) and one router goroutine
 // that owns every piece of chat state (skins, operator resources, active
@@ -32,9 +47,13 @@
 // from memory after guest_idle_timeout. The HTTP side reads Ready and
 // Available from a small snapshot guarded by a mutex.
 //
-// Presence: on every (re)connect each skin probes each of its operators and
-// announces itself; on start and when skins change it asks each operator for
-// a presence subscription. Silence is offline.
+// Presence: on every (re)connect each skin probes each of its operators,
+// asks for a presence subscription and announces itself (probe first:
+// Prosody cancels a pending subscription request when it answers a probe
+// with "unsubscribed"); skins added later are greeted on SkinsChanged.
+// Silence is offline: chats pinned to a resource that has not shown up a
+// few seconds after a reconnect go back to the queue, as do chats of a
+// resource that goes unavailable.
 //
 // Privacy: bodies never reach a log line, an error text, the store or a
 // metric label. Logs carry metadata only (skin, alias, state, sizes).

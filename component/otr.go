@@ -190,6 +190,9 @@ func (r *router) setOTR(g *guest, state string) {
 		r.c.m.otrState(g.otr, -1)
 	}
 	g.otr = state
+	if state == otrEncrypted {
+		g.encrypted = true
+	}
 	if state != "" {
 		r.c.m.otrState(state, 1)
 	}

@@ -58,7 +58,9 @@ type router struct {
 	// blocked visitors (skin + "\x00" + real JID) until a time; kept in
 	// memory only, bounded by guests_per_skin per skin.
 	blocked map[string]time.Time
-	_       map[string]map[string]string // reserved
+	// sweepAt is when, after a (re)connect, chats pinned to resources that
+	// never answered the probes go back to the queue (silence is offline).
+	sweepAt time.Time
 }
 
 // operator is one operator (bare JID) and its resources.
@@ -86,11 +88,12 @@ type guest struct {
 	opBare   string // bare JID of rec.Operator
 	held     []*relayMsg
 	notified bool // the pinned operator got the new-chat notice
-	// OTR, from the wire (otr.go).
 	// queueSkin is the skin whose queue and operators serve the chat after
 	// a transfer to another skin ("" = rec.Skin).
 	queueSkin string
+	// OTR, from the wire (otr.go).
 	otr       string
+	encrypted bool      // the chat was encrypted at some point (statistics)
 	akeStart  time.Time // first AKE message seen
 	revealAt  time.Time // Reveal Signature seen, Signature not yet
 	// Token bucket for guest_messages_per_minute.
@@ -163,10 +166,10 @@ func (r *router) loadSkins() error {
 		}
 	}
 	for bare := range want {
-		if _, ok := r.ops[bare]; ok {
-			continue
+		o := r.ops[bare]
+		if o == nil {
+			o = &operator{bare: bare, onDuty: true, res: map[string]*resource{}}
 		}
-		o := &operator{bare: bare, onDuty: true, res: map[string]*resource{}}
 		rec, err := r.c.st.Operator(bare)
 		switch {
 		case err == nil:
@@ -196,6 +199,22 @@ func (r *router) loadSkins() error {
 func (r *router) connected() {
 	clear(r.subbed)
 	r.greetAll()
+	r.sweepAt = r.now().Add(probeGrace)
+}
+
+// probeGrace is how long after a (re)connect the probes may take to be
+// answered before silence counts as offline.
+const probeGrace = 10 * time.Second
+
+// sweep re-queues assigned chats whose pinned resource is not online.
+func (r *router) sweep() {
+	for _, g := range r.guests {
+		if g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
+			r.unpin(g)
+			r.enqueue(g, true)
+		}
+	}
+	r.assignQueued()
 }
 
 // greetAll greets every operator of every skin not yet greeted on this
@@ -351,6 +370,20 @@ func (r *router) handlePresence(el *elem) {
 		// every resource as gone.
 		for f := range o.res {
 			r.resourceGone(o, f)
+		}
+		r.publish()
+		return
+	}
+	if typ == "unavailable" && from.Resourcepart() == "" {
+		// The answer to a probe for an operator with no resource online
+		// (Prosody also sends it to acknowledge a subscription request,
+		// so known resources are kept): chats pinned to a resource that
+		// is not online go back to the queue.
+		for _, g := range r.guests {
+			if g.opBare == o.bare && g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
+				r.unpin(g)
+				r.enqueue(g, true)
+			}
 		}
 		r.publish()
 		return
@@ -1094,6 +1127,10 @@ func (r *router) endChat(g *guest, why string) {
 // stalled AKEs.
 func (r *router) expire(now time.Time) {
 	r.checkStalls(now)
+	if !r.sweepAt.IsZero() && !now.Before(r.sweepAt) && r.out != nil {
+		r.sweepAt = time.Time{}
+		r.sweep()
+	}
 	for k, until := range r.blocked {
 		if !now.Before(until) {
 			delete(r.blocked, k)
@@ -1140,10 +1177,11 @@ func (r *router) record(g *guest) {
 		start = g.rec.Created
 	}
 	rec := store.ChatRecord{
-		Skin:     g.rec.Skin,
-		Start:    start,
-		Wait:     max(g.rec.Assigned.Sub(start), 0),
-		Duration: max(g.rec.LastActive.Sub(g.rec.Assigned), 0),
+		Skin:      g.rec.Skin,
+		Start:     start,
+		Wait:      max(g.rec.Assigned.Sub(start), 0),
+		Duration:  max(g.rec.LastActive.Sub(g.rec.Assigned), 0),
+		Encrypted: g.encrypted,
 	}
 	if err := r.c.st.RecordChat(rec); err != nil {
 		r.c.log.Error("recording chat", "skin", g.rec.Skin, "err", err)

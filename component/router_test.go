@@ -830,3 +830,44 @@ func TestAdhocCommands(t *testing.T) {
 		t.Fatalf("unknown node: %s", s.raw)
 	}
 }
+
+// After a reconnect, silence is offline: a chat whose operator never
+// answers the probes goes back to the queue; an explicit "unavailable"
+// answer does that at once.
+func TestReconnectSilenceRequeues(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "hi")
+	f.msg(visitor2, skinJID, "hi")
+	f.sent()
+	f.c.r.handle(evDisconnected{})
+	f.c.r.handle(evConnected{out: f.cap})
+	f.sent()
+	// The operator answers the probes with nothing: at the grace's end both
+	// chats are queued.
+	f.now = f.now.Add(probeGrace - time.Second)
+	f.c.r.expire(f.now)
+	if out := f.sent(); len(out) != 0 {
+		t.Fatalf("swept before the grace ended: %v", out)
+	}
+	f.now = f.now.Add(2 * time.Second)
+	f.c.r.expire(f.now)
+	out := f.sent()
+	for _, v := range []string{visitor, visitor2} {
+		if st := only(t, out, func(s sentStanza) bool { return s.to == v }); st.status["state"] != "queued" {
+			t.Fatalf("%s: %s", v, st.raw)
+		}
+	}
+	f.online(op1, "", 0)
+	if got := only(t, f.sent(), func(s sentStanza) bool { return s.to == visitor }); got.status["state"] != "assigned" {
+		t.Fatalf("not reassigned: %s", got.raw)
+	}
+	// A bare "unavailable" (probe answer) re-queues at once.
+	f.c.r.handle(evDisconnected{})
+	f.c.r.handle(evConnected{out: f.cap})
+	f.sent()
+	f.in(`<presence xmlns='jabber:component:accept' from='op1@example.org' to='%s' type='unavailable'/>`, skinJID)
+	if st := only(t, f.sent(), func(s sentStanza) bool { return s.to == visitor }); st.status["state"] != "queued" {
+		t.Fatalf("bare unavailable: %s", st.raw)
+	}
+}
