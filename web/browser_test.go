@@ -671,7 +671,7 @@ func TestReloadContinuesChat(t *testing.T) {
 	b.waitMessage("Operator read: after the reload")
 
 	// Navigation within the site keeps the chat too.
-	b.do("following a link", chromedp.Click(chromedp.JSPath(`document.getElementById('other')`)))
+	b.open(pageURL(s, "/other", "shop", ""))
 	b.waitSentence(sentVerified)
 	b.write("on another page")
 	third := nextMessage(t, s.ctx, bot, "on another page")
@@ -758,7 +758,7 @@ func TestTransferRekeys(t *testing.T) {
 		t.Error("the new operator's AKE reported no fingerprint")
 	}
 	b.waitSentence(sentVerified)
-	b.waitFor("the new operator's name", `(() => { const r = `+widgetRoot+`; return r.querySelector('.q').textContent.includes('Bob'); })()`)
+	b.waitFor("the new operator's name", `(() => { const r = `+widgetRoot+`; const q = r && r.querySelector('.q'); return q && q.textContent.includes('Bob'); })()`)
 	b.write("second operator")
 	nextMessage(t, s.ctx, bobBot, "second operator")
 	b.waitMessage("Operator read: second operator")
@@ -814,14 +814,14 @@ func TestPlaintextSkinAndOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
 	defer cancel()
 	if _, err := s.bots["ada"].Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Notice && e.Text == "plain hello" }); err != nil {
-		t.Fatalf("the operator did not get the plaintext message: %v", err)
+		b.failf("the operator did not get the plaintext message: %v", err)
 	}
 	b.screenshot("plaintext")
 
 	b2 := newBrowser(t)
 	b2.open(pageURL(s, "/", "closed", ""))
 	b2.clickLauncher()
-	b2.waitFor("the offline state", `(() => { const r = `+widgetRoot+`; return r.querySelector('.q').textContent.startsWith('Nobody is available'); })()`)
+	b2.waitFor("the offline state", `(() => { const r = `+widgetRoot+`; const q = r && r.querySelector('.q'); return q && q.textContent.startsWith('Nobody is available'); })()`)
 	b2.screenshot("offline")
 }
 

@@ -28,6 +28,8 @@ import * as S from './strings.js';
 import { CSS } from './style.js';
 import { startOTR } from './otr.js';
 
+Strophe.setLogLevel(Strophe.LogLevel.WARN);
+
 const NS_OTRDESK = 'urn:otrdesk:0';
 const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 const NS_HINTS = 'urn:xmpp:hints';
@@ -92,6 +94,8 @@ class Chat {
     if (this.restoring && (this.saved.security === 'verified' || this.saved.security === 'unverified')) this.saved.security = 'pending';
 
     this.conn = null;
+    this.connected = false; // the XMPP session is up (connected or attached)
+    this.hadSession = false;
     this.otr = null; // the worker, once started
     this.otrReady = null; // promise of the worker
     this.outbox = []; // visitor messages waiting for encryption
@@ -187,7 +191,15 @@ class Chat {
         this.submit();
       }
     });
-    this.input.addEventListener('input', () => this.typing());
+    // Some input paths deliver Enter's character as a separate keypress
+    // (DevTools, some IMEs): it must not leave a line break behind.
+    this.input.addEventListener('keypress', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) e.preventDefault();
+    });
+    this.input.addEventListener('input', () => {
+      this.grow();
+      this.typing();
+    });
 
     const actions = el('div', 'a');
     this.transcriptBtn = el('button', 'transcript', 'Download transcript');
@@ -411,6 +423,7 @@ class Chat {
   }
 
   online(resumed) {
+    this.connected = true;
     this.backoff = 1000;
     this.error('');
     if (this.wasLost) {
@@ -421,17 +434,25 @@ class Chat {
     }
     if (!resumed) {
       // A new XMPP session is a new visitor for the component: a new chat.
-      if (this.saved.transcript.length || this.saved.hadAke) this.note('A new chat has started.');
+      if (this.restoring || this.hadSession) this.note('A new chat has started.');
+      this.hadSession = true;
       this.saved.operator = '';
+      this.saved.started = false;
       this.secure = false;
       if (this.policy !== 'plaintext') {
         this.setSecurity('pending');
         this.freshAKE();
+      } else {
+        this.flush();
       }
       return;
     }
     // Attached to the same BOSH session: the same chat goes on.
-    if (this.policy === 'plaintext') return;
+    this.hadSession = true;
+    if (this.policy === 'plaintext' || this.saved.security === 'plaintext') {
+      this.flush();
+      return;
+    }
     (this.otrReady || Promise.resolve(null)).then((otr) => {
       if (!otr) return;
       if (otr.restored && (this.saved.security === 'verified' || this.saved.security === 'unverified')) {
@@ -446,6 +467,7 @@ class Chat {
   lost(cond) {
     if (this.ending || this.saved.ended) return;
     this.wasLost = true;
+    this.connected = false;
     this.conn = null;
     this.setStatus(S.RECONNECTING);
     const delay = this.backoff * (0.75 + Math.random() * 0.5);
@@ -462,7 +484,12 @@ class Chat {
   }
 
   xmpp(body, extra) {
-    if (!this.conn) return false;
+    if (!this.conn || !this.connected) return false;
+    if (body === null && extra !== 'end' && !this.saved.started) return true; // no chat state opens a chat
+    if (body !== null && !this.saved.started) {
+      this.saved.started = true;
+      this.save();
+    }
     const m = $msg({ to: this.jid, type: 'chat' });
     if (body !== null) m.c('body').t(body).up();
     if (body !== null && body.startsWith('?OTR')) {
@@ -611,11 +638,15 @@ class Chat {
     const text = this.input.value;
     if (!text.trim() || this.saved.ended) return;
     this.input.value = '';
+    this.grow();
     this.composing = false;
     clearTimeout(this.pausedTimer);
     const li = this.add('me', text);
     if (this.policy === 'plaintext' || this.saved.security === 'plaintext') {
-      if (!this.xmpp(text, 'active')) this.outbox.push({ text, li });
+      if (!this.xmpp(text, 'active')) {
+        li.dataset.pending = 'true';
+        this.outbox.push({ text, li });
+      }
       return;
     }
     if (this.secure && this.otr) {
@@ -626,7 +657,7 @@ class Chat {
     li.dataset.pending = 'true';
     li.title = 'Waiting for encryption';
     this.outbox.push({ text, li });
-    if (!this.querySent && this.conn) this.freshAKE();
+    if (!this.querySent && this.connected) this.freshAKE();
   }
 
   // flush sends what the visitor wrote before encryption (or the
@@ -636,8 +667,9 @@ class Chat {
     this.outbox = [];
     for (const { text, li } of queue) {
       if (this.secure && this.otr) this.otr.send(text);
-      else if (this.saved.security === 'plaintext' || this.policy === 'plaintext') this.xmpp(text);
-      else {
+      else if ((this.saved.security === 'plaintext' || this.policy === 'plaintext') && this.xmpp(text)) {
+        // sent in plaintext, as the policy allows
+      } else {
         this.outbox.push({ text, li });
         continue;
       }
@@ -646,8 +678,16 @@ class Chat {
     }
   }
 
+  // grow fits the input to its text, up to the stylesheet's max-height.
+  grow() {
+    this.input.style.height = '';
+    const h = Math.min(this.input.scrollHeight + 2, 120);
+    if (h > 44) this.input.style.height = h + 'px';
+    this.input.style.overflowY = this.input.scrollHeight + 2 > 120 ? 'auto' : 'hidden';
+  }
+
   typing() {
-    if (!this.conn || this.saved.ended) return;
+    if (!this.connected || this.saved.ended) return;
     if (!this.composing) {
       this.composing = true;
       this.xmpp(null, 'composing');
@@ -691,6 +731,7 @@ class Chat {
     }
     if (this.conn && this.conn.connected && !this.conn.disconnecting) this.conn.disconnect('chat ended');
     this.conn = null;
+    this.connected = false;
     this.input.disabled = true;
     this.sendBtn.disabled = true;
     this.endBtn.hidden = true;

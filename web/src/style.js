@@ -23,7 +23,7 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .m .note{max-width:none;padding:2px 0;color:#555;font-size:14px;text-align:center}
 .m .who{display:block;font-size:12px;opacity:.8}
 .f{display:flex;gap:8px;padding:8px 12px;border-top:1px solid #ddd}
-.f textarea{flex:1;box-sizing:border-box;height:44px;min-height:44px;max-height:120px;padding:10px 8px;line-height:1.4;overflow-y:auto;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
+.f textarea{flex:1;box-sizing:border-box;height:44px;min-height:44px;max-height:120px;padding:10px 8px;line-height:1.4;overflow-y:hidden;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
 .f button,.a button{min-height:44px;padding:0 14px;border:0;border-radius:8px;background:var(--otrdesk-accent,#1b5e9f);color:#fff;font:inherit;font-size:16px;cursor:pointer}
 .f button:disabled,.f textarea:disabled{opacity:.5;cursor:not-allowed}
 .a{display:flex;gap:8px;flex-wrap:wrap;padding:0 12px 10px}

@@ -22,6 +22,10 @@ self.onmessage = async (e) => {
     if (!engine) throw new Error('the encryption engine is not running');
     switch (m.op) {
       case 'query':
+        // A fresh AKE starts from a fresh conversation (same key and
+        // instance tag), so no session with an earlier operator remains
+        // for send() to pick.
+        engine.reset();
         akeStart = performance.now();
         deliver(engine.query());
         break;
@@ -104,8 +108,12 @@ async function bind(policy, state) {
     conv = api.newConversation({ policy, key });
   }
   if (!key) throw new Error('no key could be generated');
-  post({ ev: 'state', state: { key, tag: conv.instanceTag() } });
+  const tag = conv.instanceTag();
+  post({ ev: 'state', state: { key, tag } });
   return {
+    reset: () => {
+      conv = api.newConversation({ policy, key, instanceTag: tag });
+    },
     query: () => conv.query(),
     send: (text) => conv.send(text),
     receive: (body) => conv.receive(body),
