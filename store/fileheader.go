@@ -48,6 +48,7 @@ const (
 	flagBucket   = 0x01
 
 	maxTreeDepth = 64
+	wholeFileMax = 32 << 20
 )
 
 type boltMeta struct {
@@ -139,6 +140,14 @@ func checkFile(f *os.File) error {
 		return damaged("truncated: the file is %d bytes, its header says %d pages of %d", size, m.highPgid, m.pageSize)
 	}
 	c := &checker{f: f, m: m, seen: make([]bool, m.highPgid), free: make([]bool, m.highPgid)}
+	if used := m.highPgid * m.pageSize; used <= wholeFileMax {
+		// One read instead of one per page (10,000 guests use about
+		// 4.5 MB, a thousand pages); bbolt's growth beyond is not read.
+		c.data = make([]byte, used)
+		if _, err := f.ReadAt(c.data, 0); err != nil {
+			return fmt.Errorf("reading the file: %w", err)
+		}
+	}
 	c.seen[0], c.seen[1] = true, true
 	if m.freelist != boltNoFreelist {
 		if err := c.freelist(); err != nil {
@@ -150,6 +159,7 @@ func checkFile(f *os.File) error {
 
 type checker struct {
 	f    *os.File
+	data []byte // the pages in use, when they are at most wholeFileMax bytes
 	m    boltMeta
 	seen []bool // pages reached from the meta page
 	free []bool // pages on the freelist
@@ -160,9 +170,9 @@ func (c *checker) page(id uint64) ([]byte, error) {
 	if id < 2 || id >= c.m.highPgid {
 		return nil, damaged("page %d is outside the file's %d pages", id, c.m.highPgid)
 	}
-	hdr := make([]byte, boltPageHeader)
-	if _, err := c.f.ReadAt(hdr, int64(id*c.m.pageSize)); err != nil {
-		return nil, damaged("reading page %d: %v", id, err)
+	hdr, err := c.read(id, 1)
+	if err != nil {
+		return nil, err
 	}
 	if got := binary.NativeEndian.Uint64(hdr); got != id {
 		// bbolt frees pages by the id in their header.
@@ -181,8 +191,21 @@ func (c *checker) page(id uint64) ([]byte, error) {
 		}
 		c.seen[i] = true
 	}
-	p := make([]byte, (1+overflow)*c.m.pageSize)
-	if _, err := c.f.ReadAt(p, int64(id*c.m.pageSize)); err != nil {
+	if overflow == 0 {
+		return hdr, nil
+	}
+	return c.read(id, 1+overflow)
+}
+
+// read returns n pages from page id on, from data when the pages in use
+// were read at once, else with one read.
+func (c *checker) read(id, n uint64) ([]byte, error) {
+	off, size := id*c.m.pageSize, n*c.m.pageSize
+	if c.data != nil {
+		return c.data[off : off+size], nil // in range: id+n <= highPgid <= len/pageSize
+	}
+	p := make([]byte, size)
+	if _, err := c.f.ReadAt(p, int64(off)); err != nil {
 		return nil, damaged("reading page %d: %v", id, err)
 	}
 	return p, nil
