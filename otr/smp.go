@@ -82,6 +82,10 @@ func subMulQ(r, a, c *big.Int) *big.Int {
 
 func validExponent(x *big.Int) bool { return x.Sign() > 0 && x.Cmp(dhQ) < 0 }
 
+// validHash reports whether c can be a SHA-256 value: a peer sending a
+// huge "hash" would otherwise make us exponentiate by it.
+func validHash(c *big.Int) bool { return c.BitLen() <= 256 }
+
 // proveLog makes the proof (c, D) of knowledge of a with g1^a, tagged version.
 func (c *Conversation) proveLog(version byte, a *big.Int) (ch, d *big.Int, err error) {
 	r, err := c.smpRandom()
@@ -94,7 +98,7 @@ func (c *Conversation) proveLog(version byte, a *big.Int) (ch, d *big.Int, err e
 
 // checkLog verifies a proof that the sender knows log_g1(v).
 func checkLog(version byte, v, ch, d *big.Int) bool {
-	return validExponent(d) && smpHash(version, mulP(expP(dhG, d), expP(v, ch)), nil).Cmp(ch) == 0
+	return validExponent(d) && validHash(ch) && smpHash(version, mulP(expP(dhG, d), expP(v, ch)), nil).Cmp(ch) == 0
 }
 
 func smpEncode(vals ...*big.Int) []byte {
@@ -285,7 +289,7 @@ func (c *Conversation) onSMP(r *result, s *session, t tlv) error {
 		}
 		g2b, c2, d2, g3b, c3, d3, pb, qb, cp, d5, d6 := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]
 		if !validDHPublic(g2b) || !validDHPublic(g3b) || !validDHPublic(pb) || !validDHPublic(qb) ||
-			!checkLog(3, g2b, c2, d2) || !checkLog(4, g3b, c3, d3) || !validExponent(d5) || !validExponent(d6) {
+			!checkLog(3, g2b, c2, d2) || !checkLog(4, g3b, c3, d3) || !validExponent(d5) || !validExponent(d6) || !validHash(cp) {
 			return abort(cheat)
 		}
 		g2 := expP(g2b, st.a2)
@@ -335,7 +339,7 @@ func (c *Conversation) onSMP(r *result, s *session, t tlv) error {
 		}
 		pa, qa, cp, d5, d6, ra, cr, d7 := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 		if !validDHPublic(pa) || !validDHPublic(qa) || !validDHPublic(ra) ||
-			!validExponent(d5) || !validExponent(d6) || !validExponent(d7) {
+			!validExponent(d5) || !validExponent(d6) || !validExponent(d7) || !validHash(cp) || !validHash(cr) {
 			return abort(cheat)
 		}
 		if smpHash(6, mulP(expP(st.g3, d5), expP(pa, cp)), mulP(mulP(expP(dhG, d5), expP(st.g2, d6)), expP(qa, cp))).Cmp(cp) != 0 {
@@ -368,7 +372,7 @@ func (c *Conversation) onSMP(r *result, s *session, t tlv) error {
 			return abort(cheat)
 		}
 		rb, cr, d7 := v[0], v[1], v[2]
-		if !validDHPublic(rb) || !validExponent(d7) ||
+		if !validDHPublic(rb) || !validExponent(d7) || !validHash(cr) ||
 			smpHash(8, mulP(expP(dhG, d7), expP(st.g3o, cr)), mulP(expP(st.qab, d7), expP(rb, cr))).Cmp(cr) != 0 {
 			return abort(cheat)
 		}
