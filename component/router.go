@@ -84,10 +84,11 @@ func (r *resource) eligible() bool { return r.show == "" || r.show == "chat" }
 
 // guest is an active visitor. Idle guests are not kept in memory.
 type guest struct {
-	rec      store.Guest
-	opBare   string // bare JID of rec.Operator
-	held     []*relayMsg
-	notified bool // the pinned operator got the new-chat notice
+	rec       store.Guest
+	opBare    string      // bare JID of rec.Operator
+	held      []*relayMsg // messages waiting for an operator, oldest first
+	heldBytes int         // body bytes in held (bounded by 2 × max_body_bytes)
+	notified  bool        // the pinned operator got the new-chat notice
 	// queueSkin is the skin whose queue and operators serve the chat after
 	// a transfer to another skin ("" = rec.Skin).
 	queueSkin string
@@ -746,12 +747,13 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		return
 	}
 	if m.hasBody {
-		if len(g.held) >= heldPerGuest {
+		if len(g.held) >= heldPerGuest || g.heldBytes+len(m.body) > 2*r.c.cfg.MaxBodyBytes {
 			r.c.m.drop("queue-full")
 			r.replyError(el, "wait", "resource-constraint", "too many messages are waiting for an operator")
 			return
 		}
 		g.held = append(g.held, m)
+		g.heldBytes += len(m.body)
 	} // chat states of a queued visitor are not kept
 	r.assignQueued()
 	if fresh && g.rec.State == stateQueued {
@@ -1079,7 +1081,7 @@ func (r *router) assign(g *guest, res *resource) {
 	r.c.log.Info("chat assigned", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
 	r.sendStatus(g, "assigned", 0, r.displayName(g.rec.Skin, g.opBare))
 	held := g.held
-	g.held = nil
+	g.held, g.heldBytes = nil, 0
 	for _, m := range held {
 		r.deliver(g, m)
 	}

@@ -871,3 +871,29 @@ func TestReconnectSilenceRequeues(t *testing.T) {
 		t.Fatalf("bare unavailable: %s", st.raw)
 	}
 }
+
+func TestHeldMessagesBounded(t *testing.T) {
+	f := newFixture(t, Config{GuestMessagesPerMinute: 1000, MaxBodyBytes: 100}, helpSkin("op1@example.org"))
+	for i := 0; i < heldPerGuest; i++ {
+		f.msg(visitor, skinJID, fmt.Sprint("m", i))
+	}
+	f.sent()
+	f.msg(visitor, skinJID, "one too many")
+	if s := only(t, f.sent(), func(sentStanza) bool { return true }); s.errCond != "resource-constraint" {
+		t.Fatalf("33rd held message: %s", s.raw)
+	}
+	// Bytes are bounded too: 2 × max_body_bytes per visitor.
+	f.msg(visitor2, skinJID, strings.Repeat("x", 100))
+	f.msg(visitor2, skinJID, strings.Repeat("y", 100))
+	f.sent()
+	f.msg(visitor2, skinJID, "z")
+	if s := only(t, f.sent(), func(sentStanza) bool { return true }); s.errCond != "resource-constraint" {
+		t.Fatalf("held bytes: %s", s.raw)
+	}
+	// All held messages arrive, in order, once an operator comes.
+	f.online(op1, "", 0)
+	got := bodiesTo(f.sent(), op1)
+	if len(got) != heldPerGuest+1+2+1 || got[1] != "m0" || got[heldPerGuest] != fmt.Sprint("m", heldPerGuest-1) {
+		t.Fatalf("delivered %d: %q", len(got), got)
+	}
+}
