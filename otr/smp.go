@@ -3,7 +3,6 @@ package otr
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math/big"
 )
@@ -35,13 +34,6 @@ type smpState struct {
 }
 
 const smpExponentBytes = 192 // 1536 bits
-
-var (
-	// ErrSMPCheat means the other side's SMP message did not verify.
-	ErrSMPCheat = errors.New("otr: the other side sent an SMP message that does not verify")
-	// ErrNoSMP means there is no SMP in progress to answer.
-	ErrNoSMP = errors.New("otr: no SMP question is waiting for an answer")
-)
 
 func (c *Conversation) smpRandom() (*big.Int, error) {
 	b := make([]byte, smpExponentBytes)
