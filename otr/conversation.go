@@ -632,6 +632,9 @@ func (c *Conversation) receiveEncoded(r *result, msg []byte, info Info) error {
 		if info.ReceiverTag != c.ourTag && !(info.ReceiverTag == 0 && info.Type == DHCommit) {
 			return nil // for another instance of ours: libotr drops it silently
 		}
+		if tag == c.ourTag {
+			return nil // our own message reflected back (a carbon, a MUC echo)
+		}
 	}
 	if len(bin) < hdrLen {
 		return fmt.Errorf("otr: reading message header: %w", ErrMalformed)

@@ -709,3 +709,27 @@ func TestHeldBound(t *testing.T) {
 		t.Fatalf("bob got %d held messages", len(b.shown))
 	}
 }
+
+func TestReflectedMessagesIgnored(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	out, _ := a.c.Start()
+	var r result
+	if err := a.c.sendCommit(&r, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range append(out, r.send...) {
+		if _, send, _, err := a.c.Receive(m); err != nil || len(send) != 0 && Classify(m).Kind == KindEncoded {
+			t.Fatalf("reflected %.12q: sent %q, %v", m, send, err)
+		}
+	}
+	a.send("own data")
+	for _, m := range a.out {
+		if show, _, _, err := a.c.Receive(m); show != nil || err != nil {
+			t.Fatalf("reflected data: %q %v", show, err)
+		}
+	}
+	pump(t, a, b)
+	if b.lastShown() != "own data" || !a.c.IsEncrypted() {
+		t.Fatal("reflection disturbed the session")
+	}
+}
