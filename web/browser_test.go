@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -763,6 +764,47 @@ func TestTransferRekeys(t *testing.T) {
 	nextMessage(t, s.ctx, bobBot, "second operator")
 	b.waitMessage("Operator read: second operator")
 	b.screenshot("transferred")
+}
+
+func TestReconnectAfterNetworkDrop(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	bot := s.bots["ada"]
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.write("before the drop")
+	nextMessage(t, s.ctx, bot, "before the drop")
+
+	b.network(false)
+	b.waitFor("the reconnecting state", `(() => { const q = `+widgetRoot+`.querySelector('.q'); return q && q.textContent === 'Connection lost. Reconnecting…'; })()`)
+	b.screenshot("network-down")
+	b.network(true)
+	b.waitFor("a new chat after the reconnect", `[...`+widgetRoot+`.querySelectorAll('.m li.note')].some((li) => li.textContent === 'A new chat has started.')`)
+	b.waitSentence(sentVerified)
+	b.write("after the drop")
+	nextMessage(t, s.ctx, bot, "after the drop")
+	b.waitMessage("Operator read: after the drop")
+	b.screenshot("reconnected")
+}
+
+// network turns the browser's network on or off (DevTools offline mode).
+func (b *browser) network(up bool) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitLong)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		b.failf("enabling the network domain: %v", err)
+	}
+	cond := &network.Conditions{Offline: !up, DownloadThroughput: -1, UploadThroughput: -1}
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{cond},
+	}); err != nil {
+		b.failf("switching the network (up=%v): %v", up, err)
+	}
 }
 
 func TestKeyboardOnly(t *testing.T) {

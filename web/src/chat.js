@@ -373,12 +373,26 @@ class Chat {
 
   connect(restore) {
     clearTimeout(this.reconnectTimer);
+    this.watchNetwork();
     const conn = new Strophe.Connection(this.skin.bosh_url, { keepalive: true });
     this.conn = conn;
     conn.addHandler((m) => {
       if (conn === this.conn) this.onMessage(m);
       return true;
     }, null, 'message');
+    // A request that fails without an HTTP status is a network failure.
+    // Strophe would retry with a backoff of up to a minute; after the
+    // second one in a row (the first while still logging in) the widget
+    // takes over with its own, shorter backoff.
+    let netErrors = 0;
+    conn.addProtocolErrorHandler('HTTP', 0, () => {
+      if (conn !== this.conn) return;
+      netErrors++;
+      if (!this.connected || netErrors >= 2) this.lost('network');
+    });
+    conn.xmlInput = () => {
+      netErrors = 0; // every BOSH response, even an empty one
+    };
     const cb = (status, cond) => {
       if (conn !== this.conn) return;
       this.onConnStatus(conn, status, cond);
@@ -426,12 +440,10 @@ class Chat {
     this.connected = true;
     this.backoff = 1000;
     this.error('');
-    if (this.wasLost) {
-      this.wasLost = false;
-      this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
-    } else if (!resumed) {
-      this.setStatus('');
-    }
+    const wasLost = this.wasLost;
+    this.wasLost = false;
+    if (!resumed) this.setStatus('');
+    else if (wasLost) this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
     if (!resumed) {
       // A new XMPP session is a new visitor for the component: a new chat.
       if (this.restoring || this.hadSession) this.note('A new chat has started.');
@@ -464,23 +476,55 @@ class Chat {
     });
   }
 
+  // abandon stops a connection whose network went away: Strophe would
+  // retry its requests with a backoff of up to a minute, far longer than a
+  // visitor waits.
+  abandon() {
+    const old = this.conn;
+    this.conn = null;
+    if (!old) return;
+    try {
+      old.reset();
+      old.pause();
+    } catch {
+      // a half-dead connection may throw; it is dropped either way
+    }
+  }
+
   lost(cond) {
     if (this.ending || this.saved.ended) return;
     this.wasLost = true;
     this.connected = false;
-    this.conn = null;
+    this.abandon();
     this.setStatus(S.RECONNECTING);
     const delay = this.backoff * (0.75 + Math.random() * 0.5);
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => this.connect(true), delay);
-    if (!this.onlineHook) {
-      this.onlineHook = () => {
-        if (!this.conn && !this.saved.ended) this.connect(true);
-      };
-      window.addEventListener('online', this.onlineHook);
+    // Strophe has already retried its requests: the BOSH session is gone,
+    // so the next attempt is a new login (and a new chat) rather than an
+    // attach to the cached session.
+    try {
+      this.store && this.store.removeItem('strophe-bosh-session');
+    } catch {
+      // ignore
     }
+    // While the browser knows it is offline, wait for its online event.
+    if (navigator.onLine !== false) this.reconnectTimer = setTimeout(() => this.connect(false), delay);
     void cond;
+  }
+
+  watchNetwork() {
+    if (this.netHooks) return;
+    this.netHooks = {
+      online: () => {
+        if (!this.conn && this.wasLost && !this.saved.ended && !this.ending) this.connect(false);
+      },
+      offline: () => {
+        if (this.conn && !this.saved.ended && !this.ending) this.lost('offline');
+      },
+    };
+    window.addEventListener('online', this.netHooks.online);
+    window.addEventListener('offline', this.netHooks.offline);
   }
 
   xmpp(body, extra) {
@@ -742,6 +786,10 @@ class Chat {
   restart() {
     // A new chat in the same widget: forget everything but the panel.
     if (this.otr) this.otr.terminate();
+    if (this.netHooks) {
+      window.removeEventListener('online', this.netHooks.online);
+      window.removeEventListener('offline', this.netHooks.offline);
+    }
     this.panel.remove();
     this.ctx.restart();
   }
