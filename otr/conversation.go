@@ -858,7 +858,10 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 			c.goPlaintext(s)
 			s.state = stateFinished
 			r.event(Event{Kind: EventGoneInsecure, Instance: tag, Text: "The other side ended the encrypted chat."})
-			return tlvErr
+			if tlvErr != nil {
+				return fmt.Errorf("otr: reading TLVs: %w", ErrMalformed)
+			}
+			return nil
 		case tlvExtraKey:
 			e := Event{Kind: EventExtraKey, Instance: tag, Key: append([]byte(nil), k.extra[:]...)}
 			if use, rest, ok := readInt(t.value); ok {

@@ -20,7 +20,7 @@ type tlv struct {
 	value []byte
 }
 
-var errBadTLV = errors.New("malformed TLV")
+var errBadTLV = errors.New("otr: malformed TLV")
 
 // appendTLV writes one TLV; value must be shorter than 65536 bytes.
 func appendTLV(b []byte, t tlv) []byte {
