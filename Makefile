@@ -9,7 +9,12 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-DEBS     := prosody ejabberd libotr5-dev libotr5-bin chromium nodejs npm gcc pkg-config
+# What the tests and the demo need, as "test:package" pairs: a command (or a
+# file) that must exist, and the Debian package that provides it. Checking
+# what is needed, not package names, keeps a Node.js that came with its own
+# npm (it conflicts with Debian's npm package) as it is.
+NEEDS    := prosody:prosody /usr/sbin/ejabberdctl:ejabberd /usr/include/libotr/proto.h:libotr5-dev \
+            otr_parse:libotr5-bin chromium:chromium node:nodejs npm:npm gcc:gcc pkg-config:pkg-config
 # Tests start real servers; one package at a time keeps them from fighting
 # over two cores. The timeout is the whole run's bound, well under CI's.
 TESTFLAGS ?= -race -p 1 -timeout 25m
@@ -19,9 +24,11 @@ TESTFLAGS ?= -race -p 1 -timeout 25m
 all: build
 
 deps:
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=""; for need in $(NEEDS); do t=$${need%%:*}; p=$${need#*:}; \
+		case $$t in /*) [ -e $$t ] ;; *) command -v $$t >/dev/null 2>&1 ;; esac || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
+		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 $$missing; \
