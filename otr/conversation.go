@@ -789,6 +789,12 @@ func (c *Conversation) onSig(r *result, v int, tag uint32, body []byte) error {
 // the messages held until the chat was private.
 func (c *Conversation) finishAKE(r *result, s *session, pub *PublicKey, keyID uint32) error {
 	was := s.state
+	if c.commit != nil && s.ake.our.priv == c.commit.our.priv {
+		// Forward secrecy: the committed DH key must not outlive the
+		// AKE it served (instances that have not answered yet must ask
+		// again).
+		c.commit = nil
+	}
 	if err := c.goEncrypted(s, pub, keyID); err != nil {
 		return err
 	}

@@ -733,3 +733,12 @@ func TestReflectedMessagesIgnored(t *testing.T) {
 		t.Fatal("reflection disturbed the session")
 	}
 }
+
+// TestCommitForgotten: once an AKE that used our DH-Commit finishes, its
+// private DH key is kept nowhere but in the session's key window.
+func TestCommitForgotten(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	if b.c.commit != nil || a.c.commit != nil {
+		t.Fatal("the DH-Commit's key outlived the AKE")
+	}
+}
