@@ -170,13 +170,13 @@ func TestGroupConstants(t *testing.T) {
 	_ = errors.New
 }
 
-// TestPolicies runs every combination of the policy flags that bear on
-// starting a chat, on both sides: a chat started by a query (when that
-// side allows OTR at all) and one started by plaintext, checking the
-// outcome against the rules. ErrorStartAKE only bears on error messages;
-// TestErrorStartAKE covers it.
+// TestPolicies runs every combination of the six policy flags on both
+// sides (64×64): a chat started by a query (when that side allows OTR at
+// all) and one started by plaintext, checking the outcome against the
+// rules. ErrorStartAKE must not change these outcomes; what it does is
+// covered by TestErrorStartAKE.
 func TestPolicies(t *testing.T) {
-	flags := []Policy{AllowV2, AllowV3, RequireEncryption, SendWhitespaceTag, WhitespaceStartAKE}
+	flags := []Policy{AllowV2, AllowV3, RequireEncryption, SendWhitespaceTag, WhitespaceStartAKE, ErrorStartAKE}
 	var all []Policy
 	for m := 0; m < 1<<len(flags); m++ {
 		var p Policy
