@@ -742,3 +742,48 @@ func TestCommitForgotten(t *testing.T) {
 		t.Fatal("the DH-Commit's key outlived the AKE")
 	}
 }
+
+// TestOldMACsRevealed: once a key pair is retired, the receiving MAC keys
+// used with it travel in the clear in the next Data message (so that
+// anyone could have forged the old messages: deniability).
+func TestOldMACsRevealed(t *testing.T) {
+	a, b := securePair(t, PolicyManual, PolicyManual)
+	used := map[[20]byte]bool{}
+	revealed := 0
+	for i := 0; i < 6; i++ {
+		// Remember bob's receiving MAC keys before they are retired.
+		for _, s := range b.c.sessions {
+			for _, k := range s.keys {
+				if k.recvMACUsed {
+					used[k.recvMAC] = true
+				}
+			}
+		}
+		a.send(fmt.Sprint("a", i))
+		pump(t, a, b)
+		b.send(fmt.Sprint("b", i))
+		for _, m := range b.out {
+			bin, _ := DecodeMessage(m)
+			d, ok := parseData(bin, 11)
+			if !ok {
+				t.Fatal("unparsable data message")
+			}
+			old, rest, ok := readData(bin[len(d.signed)+20:])
+			if !ok || len(rest) != 0 || len(old)%20 != 0 {
+				t.Fatalf("old MAC keys field %x", old)
+			}
+			for j := 0; j < len(old); j += 20 {
+				var k [20]byte
+				copy(k[:], old[j:])
+				if !used[k] {
+					t.Fatalf("revealed a MAC key that was never used to receive: %x", k)
+				}
+				revealed++
+			}
+		}
+		pump(t, a, b)
+	}
+	if revealed == 0 {
+		t.Fatal("no MAC key was ever revealed")
+	}
+}
