@@ -30,6 +30,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // wasmBuild compiles the module and copies wasm_exec.js once per test binary.
 func wasmBuild(t testing.TB) (wasm, execJS string) {
 	t.Helper()
