@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -613,6 +614,16 @@ func TestVerifiedChatBothWays(t *testing.T) {
 		t.Errorf("status line %q does not name the operator Ada", got)
 	}
 
+	// Skin title, greeting and colour; ARIA roles a screen reader relies on.
+	if got := b.eval(`(() => { const r = ` + widgetRoot + `; return [r.querySelector('h2').textContent,
+	    [...r.querySelectorAll('.m li.note')].map((li) => li.textContent).join('|'),
+	    getComputedStyle(r.querySelector('.h')).backgroundColor,
+	    r.querySelector('.s').getAttribute('role'), r.querySelector('.m').getAttribute('role'),
+	    r.querySelector('section').getAttribute('role')].join(' / '); })()`); !strings.HasPrefix(got, "Help desk shop / Hello! How can we help?") ||
+		!strings.Contains(got, "rgb(122, 31, 92) / status / log / dialog") {
+		t.Errorf("title / greeting / colour / roles = %q", got)
+	}
+
 	b.write("Hello from the browser")
 	ev := nextMessage(t, s.ctx, bot, "Hello from the browser")
 	b.waitMessage("Operator read: Hello from the browser")
@@ -631,6 +642,31 @@ func TestVerifiedChatBothWays(t *testing.T) {
 	}
 	b.waitFor("the typing indicator", `[...`+widgetRoot+`.querySelectorAll('.q')].some((p) => p.textContent === 'Ada is typing…')`)
 	b.screenshot("messages-and-typing")
+
+	// The transcript is made in the browser and downloaded from there.
+	dl := filepath.Join(t.TempDir(), "downloads")
+	if err := os.MkdirAll(dl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl,
+	}); err != nil {
+		t.Fatalf("allowing downloads: %v", err)
+	}
+	b.do("downloading the transcript", chromedp.Click(inWidget("button.transcript")))
+	var transcript []byte
+	s.poll("the transcript file", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dl, "chat-shop-*.txt"))
+		if len(files) == 1 {
+			transcript, _ = os.ReadFile(files[0])
+		}
+		return strings.Contains(string(transcript), "Hello from the operator")
+	})
+	for _, want := range []string{"You: Hello from the browser", "Ada: Operator read: Hello from the browser", "Ada: Hello from the operator"} {
+		if !strings.Contains(string(transcript), want) {
+			t.Errorf("the transcript lacks %q:\n%s", want, transcript)
+		}
+	}
 	if v := b.cspViolations(); len(v) > 0 {
 		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
 	}
@@ -641,6 +677,12 @@ func TestVerifiedChatBothWays(t *testing.T) {
 	defer cancel()
 	if _, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Insecure }); err != nil {
 		t.Fatalf("the operator saw no OTR disconnect: %v", err)
+	}
+	// <end xmlns='urn:otrdesk:0'/> made the component end the chat.
+	if _, err := bot.Next(ctx, func(e operator.Event) bool {
+		return e.Kind == operator.Notice && strings.Contains(e.Text, "the visitor ended the chat")
+	}); err != nil {
+		t.Fatalf("the component did not end the chat: %v", err)
 	}
 	b.waitFor("the ended state", widgetRoot+`.querySelector('textarea').disabled`)
 	b.screenshot("ended")
@@ -865,6 +907,46 @@ func TestPlaintextSkinAndOffline(t *testing.T) {
 	b2.clickLauncher()
 	b2.waitFor("the offline state", `(() => { const r = `+widgetRoot+`; const q = r && r.querySelector('.q'); return q && q.textContent.startsWith('Nobody is available'); })()`)
 	b2.screenshot("offline")
+}
+
+func TestMobileLayoutAndErrors(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	b := newBrowser(t)
+	b.do("a phone-sized viewport", chromedp.EmulateViewport(375, 667, chromedp.EmulateScale(2)))
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	got := b.eval(`(() => { const r = ` + widgetRoot + `; const p = r.querySelector('section').getBoundingClientRect();
+	  return [parseFloat(getComputedStyle(r.querySelector('textarea')).fontSize), Math.round(p.width), Math.round(p.height)].join(' '); })()`)
+	var font float64
+	var w, h int
+	if _, err := fmt.Sscanf(got, "%g %d %d", &font, &w, &h); err != nil {
+		t.Fatalf("reading the layout %q: %v", got, err)
+	}
+	if font < 16 {
+		t.Errorf("the message input's font is %vpx on a phone; below 16px mobile browsers zoom in", font)
+	}
+	if w != 375 || h != 667 {
+		t.Errorf("on a 375x667 phone the panel is %dx%d, want the whole screen", w, h)
+	}
+	b.screenshot("mobile")
+
+	// A skin that does not exist: an error in words, not a dead box.
+	b2 := newBrowser(t)
+	b2.open(pageURL(s, "/", "no-such-skin", ""))
+	b2.clickLauncher()
+	// (Which sentence depends on whether the 404 carries CORS headers: with
+	// them the widget says the chat does not exist, without them it can
+	// only say the service cannot be reached.)
+	b2.waitFor("the error text", `(() => { const e = `+widgetRoot+`.querySelector('.e'); return e && !e.hidden && e.textContent.length > 20; })()`)
+	t.Logf("unknown skin: the widget says %q", b2.eval(widgetRoot+`.querySelector('.e').textContent`))
+	if got := b2.eval(widgetRoot + `.querySelector('button.b').textContent`); got != "Try again" {
+		t.Errorf("after the error the button says %q, want Try again", got)
+	}
+	b2.screenshot("error")
 }
 
 // ---- benchmark ----
