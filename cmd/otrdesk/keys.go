@@ -352,11 +352,7 @@ func keysRevoke(c *cli, args []string) error {
 	if *all == (len(skins) > 0) {
 		return usagef("keys revoke needs --skin NAME or --all (one of them)")
 	}
-	cfg, err := loadConfigFlag(*cfgPath)
-	if err != nil {
-		return err
-	}
-	svc, done, err := openService(cfg)
+	_, svc, done, err := openServiceFlag(*cfgPath)
 	if err != nil {
 		return err
 	}

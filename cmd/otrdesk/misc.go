@@ -26,11 +26,7 @@ func cmdSnippet(c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("snippet needs the skin's NAME")
 	}
-	cfg, err := loadConfigFlag(*cfgPath)
-	if err != nil {
-		return err
-	}
-	svc, done, err := openService(cfg)
+	cfg, svc, done, err := openServiceFlag(*cfgPath)
 	if err != nil {
 		return err
 	}

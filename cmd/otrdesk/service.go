@@ -42,3 +42,14 @@ func localURL(listen string) string {
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }
+
+// openServiceFlag loads the configuration named by -config and opens the
+// admin operations on it.
+func openServiceFlag(cfgPath string) (*Config, admin.Service, func(), error) {
+	cfg, err := loadConfigFlag(cfgPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, done, err := openService(cfg)
+	return cfg, svc, done, err
+}

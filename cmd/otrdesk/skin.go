@@ -123,11 +123,7 @@ func cmdSkin(c *cli, args []string) error {
 		}
 		return usagef("skin %s needs the skin's NAME", sub)
 	}
-	cfg, err := loadConfigFlag(*cfgPath)
-	if err != nil {
-		return err
-	}
-	svc, done, err := openService(cfg)
+	cfg, svc, done, err := openServiceFlag(*cfgPath)
 	if err != nil {
 		return err
 	}
