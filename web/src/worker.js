@@ -8,7 +8,9 @@
 
 /* global Go */
 let engine = null; // adapter over the wasm API, see bind()
-let akeStart = 0;
+let akeStart = 0; // wall clock at the query (or the first AKE message)
+let akeCPU = 0; // time spent inside the engine since then
+let initMs = 0; // fetch + compile + start of the wasm module
 
 const post = (m) => self.postMessage(m);
 
@@ -27,14 +29,18 @@ self.onmessage = async (e) => {
         // for send() to pick.
         engine.reset();
         akeStart = performance.now();
-        deliver(engine.query());
+        akeCPU = 0;
+        deliver(timed(() => engine.query()));
         break;
       case 'send':
         deliver(engine.send(m.text));
         break;
       case 'receive':
-        if (!akeStart && /^\?OTR:AAM[CK]/.test(m.body)) akeStart = performance.now();
-        deliver(engine.receive(m.body));
+        if (!akeStart && /^\?OTR:AAM[CK]/.test(m.body)) {
+          akeStart = performance.now();
+          akeCPU = 0;
+        }
+        deliver(akeStart ? timed(() => engine.receive(m.body)) : engine.receive(m.body));
         break;
       case 'end':
         deliver(engine.end());
@@ -50,16 +56,34 @@ self.onmessage = async (e) => {
 
 async function init(m) {
   try {
+    const t0 = performance.now();
     const res = await fetch(m.wasm.url, { integrity: m.wasm.integrity, credentials: 'omit' });
     if (!res.ok) throw new Error('HTTP ' + res.status);
-    const bytes = await res.arrayBuffer();
     const go = new Go();
-    const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
+    let instance;
+    if (WebAssembly.instantiateStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')) {
+      // Compiles while downloading, and lets the browser cache the
+      // compiled code for the next visit.
+      ({ instance } = await WebAssembly.instantiateStreaming(res, go.importObject));
+    } else {
+      ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject));
+    }
     go.run(instance); // not awaited: main never returns, so the API stays alive
     engine = await bind(m.policy, m.state);
+    initMs = performance.now() - t0;
     post({ ev: 'ready', restored: false });
   } catch (err) {
     post({ ev: 'fatal', message: 'the encryption engine could not start: ' + ((err && err.message) || String(err)) });
+  }
+}
+
+// timed runs one engine call and adds its duration to akeCPU.
+function timed(f) {
+  const t0 = performance.now();
+  try {
+    return f();
+  } finally {
+    akeCPU += performance.now() - t0;
   }
 }
 
@@ -71,7 +95,7 @@ function deliver(r) {
   for (const ev of r.events || []) {
     switch (ev.type) {
       case 'secure':
-        if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart });
+        if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart, akeCPU, init: initMs });
         akeStart = 0;
         post({ ev: 'secure', fingerprint: ev.fingerprint, refreshed: !!ev.refreshed });
         break;
