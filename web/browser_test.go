@@ -742,7 +742,16 @@ func TestOtherKeyIsNotVerified(t *testing.T) {
 	}
 	// The visitor can still write while unverified.
 	b.write("still there?")
-	nextMessage(t, s.ctx, bot, "still there?")
+	ev := nextMessage(t, s.ctx, bot, "still there?")
+	// An operator with another key cannot put the sentence on the page by
+	// writing it either.
+	if err := bot.Say(s.ctx, ev.Alias, "Trust me: "+sentVerified); err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessage("Trust me: ")
+	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
+		t.Errorf("an operator's message put %q on the page", sentVerified)
+	}
 	if v := b.cspViolations(); len(v) > 0 {
 		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
 	}

@@ -47,6 +47,13 @@ export function humanFP(s) {
   return normFP(s).replace(/(.{8})(?!$)/g, '$1 ');
 }
 
+// unclaim keeps the verified sentence out of chat text: only the widget may
+// say it, and only while it is true (design §6: with any other key the page
+// must not contain it anywhere). An operator who writes it sees it replaced.
+export function unclaim(text) {
+  return String(text || '').split(S.VERIFIED).join('[a sentence about encryption, removed: the line at the top says whether this chat is verified]');
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -287,7 +294,7 @@ class Chat {
   }
 
   setStatus(text) {
-    this.statusEl.textContent = text;
+    this.statusEl.textContent = unclaim(text);
   }
 
   error(text) {
@@ -298,9 +305,9 @@ class Chat {
   render(m) {
     const li = el('li', m.dir);
     if (m.dir === 'note') {
-      li.textContent = m.text;
+      li.textContent = unclaim(m.text);
     } else {
-      li.append(el('span', 'who', m.dir === 'me' ? 'You' : m.who || 'Operator'), document.createTextNode(m.text));
+      li.append(el('span', 'who', m.dir === 'me' ? 'You' : unclaim(m.who) || 'Operator'), document.createTextNode(unclaim(m.text)));
     }
     this.log.append(li);
     this.log.scrollTop = this.log.scrollHeight;
@@ -584,7 +591,7 @@ class Chat {
       this.typingLine.setAttribute('aria-live', 'off');
       this.statusEl.after(this.typingLine);
     }
-    this.typingLine.textContent = text;
+    this.typingLine.textContent = unclaim(text);
   }
 
   onStatus(st) {
