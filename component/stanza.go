@@ -167,22 +167,6 @@ func (t toks) text(space, local string, text []byte, attr ...string) toks {
 	return t.end(space, local)
 }
 
-// reader returns the tokens as an xml.TokenReader.
-func (t toks) reader() xml.TokenReader { return &tokReader{t: t} }
-
-type tokReader struct {
-	t toks
-	i int
-}
-
-func (r *tokReader) Token() (xml.Token, error) {
-	if r.i >= len(r.t) {
-		return nil, io.EOF
-	}
-	r.i++
-	return r.t[r.i-1], nil
-}
-
 // stanzaError appends an RFC 6120 <error/> with a defined condition.
 func (t toks) stanzaError(typ, cond, text string) toks {
 	t = t.start("", "error", "type", typ).empty(nsStanzas, cond)

@@ -44,7 +44,7 @@ func (c *Component) connectLoop(ctx context.Context) error {
 			c.connects.Add(1)
 			c.setReady(true, "")
 			c.log.Info("component stream up", "server", c.cfg.Server)
-			c.events <- evConnected{out: &sessionSender{s: sess, ctx: ctx}}
+			c.events <- evConnected{out: &sessionSender{s: sess, conn: conn}}
 			err = c.read(ctx, sess, conn)
 			conn.Close()
 			c.setReady(false, "the component stream was lost; reconnecting")
@@ -139,15 +139,29 @@ func (c *Component) read(ctx context.Context, sess *xmpp.Session, conn net.Conn)
 	}
 }
 
-// sessionSender writes stanzas to a mellium session. Session.Send is safe for
-// concurrent use; the router is its only caller besides Close.
+// sessionSender writes stanzas to a mellium session through its token
+// writer (which holds the session's output lock until Close). The router is
+// its only user besides Session.Close. The write deadline is set on the
+// connection directly: Session.Send with a context would start a goroutine
+// per stanza to watch it.
 type sessionSender struct {
-	s   *xmpp.Session
-	ctx context.Context
+	s    *xmpp.Session
+	conn net.Conn
 }
 
 func (w *sessionSender) send(t toks) error {
-	ctx, cancel := context.WithTimeout(w.ctx, writeTimeout)
-	defer cancel()
-	return w.s.Send(ctx, t.reader())
+	if err := w.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return fmt.Errorf("component: setting the write deadline: %w", err)
+	}
+	tw := w.s.TokenWriter()
+	for _, tok := range t {
+		if err := tw.EncodeToken(tok); err != nil {
+			tw.Close()
+			return fmt.Errorf("component: writing a stanza: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("component: writing a stanza: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,54 @@
+package component
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// encodeSender serialises like the session does, into a discarded buffer.
+type encodeSender struct{ b bytes.Buffer }
+
+func (e *encodeSender) send(t toks) error {
+	e.b.Reset()
+	enc := xml.NewEncoder(&e.b)
+	for _, tok := range t {
+		if err := enc.EncodeToken(tok); err != nil {
+			return err
+		}
+	}
+	return enc.Flush()
+}
+
+// BenchmarkRelay measures the component's own work per relayed message:
+// decode the stanza, route it, encode the relayed stanza (no network).
+func BenchmarkRelay(b *testing.B) {
+	f := newFixture(b, Config{GuestMessagesPerMinute: 1 << 30}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "first")
+	alias := aliasOf(b, f, visitor)
+	out := &encodeSender{}
+	f.c.r.out = out
+	body := strings.Repeat("x", 100)
+	in := []string{
+		fmt.Sprintf(`<message xmlns='jabber:component:accept' from='%s' to='%s' type='chat' id='a1'><body>%s</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`, visitor, skinJID, body),
+		fmt.Sprintf(`<message xmlns='jabber:component:accept' from='%s' to='%s' type='chat' id='a2'><body>%s</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`, op1, alias, body),
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d := xml.NewDecoder(strings.NewReader(in[i%2]))
+		tok, err := d.Token()
+		if err != nil {
+			b.Fatal(err)
+		}
+		el, err := readElem(d, tok.(xml.StartElement), 1<<20)
+		if err != nil && err != io.EOF {
+			b.Fatal(err)
+		}
+		f.c.r.handle(evStanza{el: el})
+	}
+}
