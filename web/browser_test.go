@@ -11,6 +11,7 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"otrdesk.im/otrdesk/component"
+	"otrdesk.im/otrdesk/internal/libotrtest"
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/otr"
@@ -755,6 +757,107 @@ func TestOtherKeyIsNotVerified(t *testing.T) {
 	if v := b.cspViolations(); len(v) > 0 {
 		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
 	}
+}
+
+// TestLibotrOperator puts real libotr 4.1.1 (the library Pidgin uses, run
+// through internal/libotrtest's C helper) behind the operator account: the
+// browser's wasm engine completes the AKE with it and messages flow both
+// ways. The test goroutine drives libotr between its checks.
+func TestLibotrOperator(t *testing.T) {
+	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Account: "ada@" + xmpptest.Domain, PeerName: "visitor@" + componentDomain})
+	fp := peer.Fingerprint()
+	sk := skinWithKey("shop", store.PolicyRequire, nil, opSpec{user: "ada", name: "Ada"})
+	sk.Keys = []store.SkinKey{{Fingerprint: hex.EncodeToString(fp[:]), Created: time.Now()}}
+	s := newStack(t, []store.Skin{sk}, nil)
+	c, err := s.srv.Dial(s.ctx, "ada", "pw-ada", "pidgin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.IQ(s.ctx, "get", "", "<query xmlns='jabber:iq:roster'/>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Presence(s.ctx, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Message(s.ctx, componentDomain, "on"); err != nil {
+		t.Fatal(err)
+	}
+
+	var alias string
+	var secure bool
+	var shown []string
+	// pump runs the libotr operator until cond holds: it approves the
+	// skin's subscription, feeds every body from a visitor alias to libotr
+	// and sends what libotr answers.
+	pump := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitLong)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, 50*time.Millisecond)
+			st, err := c.Next(ctx, nil)
+			cancel()
+			if err != nil {
+				if s.ctx.Err() != nil {
+					t.Fatalf("waiting for %s: %v", what, err)
+				}
+				continue
+			}
+			switch {
+			case st.Name == "presence" && st.Type == "subscribe":
+				if err := c.Subscribed(s.ctx, st.From); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Presence(s.ctx, "", 1); err != nil {
+					t.Fatal(err)
+				}
+			case st.Name == "message" && st.HasBody && strings.HasPrefix(st.From, "guest-"):
+				alias = strings.SplitN(st.From, "/", 2)[0]
+				r := peer.Receive([]byte(st.Body))
+				for _, out := range r.Out {
+					if err := c.Message(s.ctx, alias, string(out)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if r.Has("secure") {
+					secure = true
+				}
+				for _, m := range r.Shown {
+					shown = append(shown, string(m.Text))
+				}
+			}
+		}
+	}
+	pump("the operator to be available", func() bool { return s.comp.Available("shop") })
+
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	pump("libotr to go secure", func() bool { return secure })
+	b.waitSentence(sentVerified)
+	b.write("hello libotr")
+	pump("libotr to read the visitor", func() bool {
+		for _, m := range shown {
+			if m == "hello libotr" {
+				return true
+			}
+		}
+		return false
+	})
+	r := peer.Send([]byte("libotr answers"))
+	if len(r.Out) == 0 || !strings.HasPrefix(string(r.Out[0]), "?OTR:") {
+		t.Fatalf("libotr did not encrypt its answer: %q", r.Out)
+	}
+	for _, out := range r.Out {
+		if err := c.Message(s.ctx, alias, string(out)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitMessage("libotr answers")
+	b.screenshot("libotr-operator")
 }
 
 func TestPinnedFingerprintWins(t *testing.T) {
