@@ -169,7 +169,7 @@ func skinWithKey(name string, policy store.Policy, k *otr.PrivateKey, ops ...opS
 	return sk
 }
 
-func newStack(t testing.TB, skins []store.Skin, ops []opSpec) *stack {
+func newStack(t testing.TB, skins []store.Skin, ops []opSpec, tune ...func(*component.Config)) *stack {
 	t.Helper()
 	dist := assets(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -200,10 +200,14 @@ func newStack(t testing.TB, skins []store.Skin, ops []opSpec) *stack {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	comp, err := component.New(component.Config{
+	cfg := component.Config{
 		Domain: componentDomain, Server: s.srv.ComponentAddr, Secret: componentSecret,
 		AnonymousDomain: xmpptest.AnonDomain, Logger: logger,
-	}, st)
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	comp, err := component.New(cfg, st)
 	if err != nil {
 		t.Fatalf("component.New: %v", err)
 	}
@@ -858,6 +862,34 @@ func TestLibotrOperator(t *testing.T) {
 	}
 	b.waitMessage("libotr answers")
 	b.screenshot("libotr-operator")
+}
+
+func TestQueuedThenAssigned(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op},
+		func(c *component.Config) { c.MaxChatsPerOperator = 1 })
+	s.waitAvailable("shop")
+	first := newBrowser(t)
+	first.open(pageURL(s, "/", "shop", ""))
+	first.clickLauncher()
+	first.waitSentence(sentVerified)
+
+	second := newBrowser(t)
+	second.open(pageURL(s, "/", "shop", ""))
+	second.clickLauncher()
+	second.waitFor("the queue position", `(() => { const q = `+widgetRoot+`.querySelector('.q'); return q && q.textContent === 'Waiting for an operator. You are number 1 in the queue.'; })()`)
+	if got := second.securityText(); got == sentVerified || got == sentUnverified {
+		t.Errorf("a queued visitor sees %q before any operator answered", got)
+	}
+	second.screenshot("queued")
+
+	first.do("ending the first chat", chromedp.Click(inWidget("button.end")))
+	second.waitSentence(sentVerified)
+	second.waitFor("the operator's name", `(() => { const q = `+widgetRoot+`.querySelector('.q'); return q && q.textContent === 'You are chatting with Ada.'; })()`)
+	second.write("my turn")
+	nextMessage(t, s.ctx, s.bots["ada"], "my turn")
+	second.screenshot("assigned-after-queue")
 }
 
 func TestPinnedFingerprintWins(t *testing.T) {
