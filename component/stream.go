@@ -121,7 +121,7 @@ func (c *Component) read(ctx context.Context, sess *xmpp.Session, conn net.Conn)
 			if err == io.EOF {
 				return errors.New("component: the server closed the stream")
 			}
-			return fmt.Errorf("component: reading the stream: %w", err)
+			return fmt.Errorf("component: reading the stream: %w", quiet(err))
 		}
 		start, ok := tok.(xml.StartElement)
 		if !ok {
@@ -129,7 +129,7 @@ func (c *Component) read(ctx context.Context, sess *xmpp.Session, conn net.Conn)
 		}
 		el, err := readElem(r, start, budget)
 		if err != nil {
-			return fmt.Errorf("component: reading a stanza: %w", err)
+			return fmt.Errorf("component: reading a stanza: %w", quiet(err))
 		}
 		select {
 		case c.events <- evStanza{el: el}:
@@ -164,4 +164,16 @@ func (w *sessionSender) send(t toks) error {
 		return fmt.Errorf("component: writing a stanza: %w", err)
 	}
 	return nil
+}
+
+// errMalformed replaces XML syntax errors, whose text can quote a piece of
+// the input (and so of a body), before they reach a log line.
+var errMalformed = errors.New("component: the server sent malformed XML")
+
+func quiet(err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w (line %d)", errMalformed, se.Line)
+	}
+	return err
 }

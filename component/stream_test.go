@@ -3,6 +3,7 @@ package component
 import (
 	"bufio"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -213,5 +214,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestQuietSyntaxErrors(t *testing.T) {
+	err := quiet(&xml.SyntaxError{Msg: "invalid character entity &secretword;", Line: 7})
+	if !errors.Is(err, errMalformed) || strings.Contains(err.Error(), "secretword") || !strings.Contains(err.Error(), "line 7") {
+		t.Fatalf("quiet: %v", err)
+	}
+	if e := errors.New("x"); quiet(e) != e {
+		t.Fatal("quiet changed another error")
 	}
 }
