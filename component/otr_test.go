@@ -327,3 +327,47 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return -1
 }
+
+// Metric labels carry skins, directions, kinds, states and reasons: never a
+// JID or a body.
+func TestMetricsCarryNoAddresses(t *testing.T) {
+	reg := newTestRegistry()
+	f := newFixture(t, Config{Registerer: reg, MaxBodyBytes: 200}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "CANARY hello")
+	f.msg(visitor, skinJID, encoded(otr.DHCommit, visitorTag, 0))
+	f.msg(visitor, "nosuch@"+testDomain, "CANARY lost")
+	f.msg(visitor, skinJID, "CANARY "+strings.Repeat("x", 300))
+	f.msg(visitor2, skinJID, "CANARY queued?")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		seen[mf.GetName()] = true
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.Contains(l.GetValue(), "@") || strings.Contains(l.GetValue(), "CANARY") {
+					t.Errorf("metric %s label %s=%q", mf.GetName(), l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	for _, name := range []string{"otrdesk_relayed_stanzas_total", "otrdesk_dropped_stanzas_total", "otrdesk_queue_length", "otrdesk_chats", "otrdesk_chats_otr", "otrdesk_operators_on_duty"} {
+		if !seen[name] {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	if v := metricValue(f.c.m.relayedC.WithLabelValues("to-operator", "DH-Commit")); v != 1 {
+		labels := []string{}
+		for _, mf := range mfs {
+			if mf.GetName() == "otrdesk_relayed_stanzas_total" {
+				for _, m := range mf.GetMetric() {
+					labels = append(labels, m.String())
+				}
+			}
+		}
+		t.Errorf("relayed DH-Commit counted %v; series %v", v, labels)
+	}
+}

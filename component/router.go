@@ -447,6 +447,7 @@ func (r *router) publish() {
 	r.c.available = avail
 	r.c.snap.Unlock()
 	for name, sk := range r.skins {
+		r.c.m.queue(name, len(r.queues[name]))
 		n := 0
 		for _, bare := range sk.Operators {
 			if o := r.ops[bare]; o != nil && o.onDuty && len(o.res) > 0 {
