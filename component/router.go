@@ -351,6 +351,15 @@ func (r *router) handlePresence(el *elem) {
 	case "probe":
 		if _, ok := r.skins[skin]; ok {
 			r.announce(skin, from.String())
+			return
+		}
+		// The pinned operator may see whether its visitor is still here.
+		if id := r.c.guestIDOf(to); id != "" {
+			if g := r.guests[id]; g != nil && g.opBare == from.Bare().String() {
+				r.send(toks{}.empty(nsAccept, "presence", "from", r.c.aliasJID(id), "to", from.String()))
+			} else if rec, err := r.c.st.Guest(id); err == nil && bareOf(rec.Operator) == from.Bare().String() {
+				r.send(toks{}.empty(nsAccept, "presence", "from", r.c.aliasJID(id), "to", from.String(), "type", "unavailable"))
+			}
 		}
 		return
 	case "subscribed", "unsubscribed":
@@ -603,7 +612,7 @@ func (m *relayMsg) toks(from, to string) toks {
 	if typ == "" {
 		typ = "chat"
 	}
-	t := toks{}.start(nsAccept, "message", "from", from, "to", to, "type", typ, "id", m.id)
+	t := make(toks, 0, 20).start(nsAccept, "message", "from", from, "to", to, "type", typ, "id", m.id)
 	if m.hasBody {
 		t = t.text("", "body", m.body)
 	}

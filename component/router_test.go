@@ -897,3 +897,27 @@ func TestHeldMessagesBounded(t *testing.T) {
 		t.Fatalf("delivered %d: %q", len(got), got)
 	}
 }
+
+func TestProbeAlias(t *testing.T) {
+	f := newFixture(t, Config{GuestIdleTimeout: time.Minute}, helpSkin("op1@example.org", "op2@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "hi")
+	f.sent()
+	alias := aliasOf(t, f, visitor)
+	probe := func(from string) []sentStanza {
+		f.in(`<presence xmlns='jabber:component:accept' from='%s' to='%s' type='probe'/>`, from, alias)
+		return f.sent()
+	}
+	if out := probe(op1); len(out) != 1 || out[0].typ != "" || out[0].from != alias {
+		t.Fatalf("pinned operator's probe: %v", out)
+	}
+	if out := probe(op2); len(out) != 0 {
+		t.Fatalf("another operator learned about the visitor: %v", out)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	f.c.r.expire(f.now)
+	f.sent()
+	if out := probe(op1); len(out) != 1 || out[0].typ != "unavailable" {
+		t.Fatalf("probe after the visitor left: %v", out)
+	}
+}
