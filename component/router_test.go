@@ -75,6 +75,9 @@ func newFixture(t testing.TB, cfg Config, skins ...store.Skin) *fixture {
 	}
 	c.r.handle(evConnected{out: f.cap})
 	f.cap.take() // subscriptions, probes, own presence
+	if _, bench := t.(*testing.B); !bench {
+		t.Cleanup(func() { checkInvariants(t, &f.c.r) })
+	}
 	return f
 }
 
@@ -919,5 +922,67 @@ func TestProbeAlias(t *testing.T) {
 	f.sent()
 	if out := probe(op1); len(out) != 1 || out[0].typ != "unavailable" {
 		t.Fatalf("probe after the visitor left: %v", out)
+	}
+}
+
+// checkInvariants verifies the router's bookkeeping against its guests.
+func checkInvariants(t testing.TB, r *router) {
+	t.Helper()
+	chats := map[string]int{}
+	queued := map[string]int{}
+	perSkin := map[string]int{}
+	assigned, inQueue := 0, 0
+	for id, g := range r.guests {
+		if g.rec.ID != id || r.byReal[g.rec.Skin+"\x00"+g.rec.RealJID] != g {
+			t.Errorf("guest %s badly indexed", id)
+		}
+		perSkin[g.rec.Skin]++
+		switch g.rec.State {
+		case stateAssigned:
+			assigned++
+			chats[g.opBare]++
+			if g.opBare != bareOf(g.rec.Operator) {
+				t.Errorf("guest %s: opBare %q, operator %q", id, g.opBare, g.rec.Operator)
+			}
+		case stateQueued:
+			inQueue++
+			queued[g.qskin()]++
+		default:
+			t.Errorf("active guest %s in state %q", id, g.rec.State)
+		}
+	}
+	if len(r.byReal) != len(r.guests) {
+		t.Errorf("%d guests, %d in the real-JID index", len(r.guests), len(r.byReal))
+	}
+	for bare, o := range r.ops {
+		if o.chats != chats[bare] {
+			t.Errorf("operator %s counts %d chats, has %d", bare, o.chats, chats[bare])
+		}
+	}
+	for skin, q := range r.queues {
+		if len(q) != queued[skin] {
+			t.Errorf("queue %s holds %d, %d guests are queued there", skin, len(q), queued[skin])
+		}
+		if v := metricValue(r.c.m.queueG.WithLabelValues(skin)); int(v) != len(q) {
+			t.Errorf("queue gauge %s = %v, want %d", skin, v, len(q))
+		}
+	}
+	for skin, n := range r.count {
+		if n != perSkin[skin] {
+			t.Errorf("skin %s counts %d guests, has %d", skin, n, perSkin[skin])
+		}
+	}
+	if v := metricValue(r.c.m.chatsG.WithLabelValues(stateAssigned)); int(v) != assigned {
+		t.Errorf("assigned gauge %v, want %d", v, assigned)
+	}
+	if v := metricValue(r.c.m.chatsG.WithLabelValues(stateQueued)); int(v) != inQueue {
+		t.Errorf("queued gauge %v, want %d", v, inQueue)
+	}
+	otrSum := 0.0
+	for _, st := range []string{otrPlaintext, otrAKE, otrEncrypted, otrFinished} {
+		otrSum += metricValue(r.c.m.otrG.WithLabelValues(st))
+	}
+	if int(otrSum) != len(r.guests) {
+		t.Errorf("OTR state gauges sum to %v, %d guests", otrSum, len(r.guests))
 	}
 }
