@@ -140,6 +140,14 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	t.Run("OTRStalledAKE", s.otrStalledAKE)
 	t.Run("OTRTransfer", s.otrTransfer)
 	t.Run("Canary", s.canaryEverywhere)
+	t.Run("Bookkeeping", func(t *testing.T) {
+		done := make(chan struct{})
+		s.c.events <- evFunc(func(r *router) {
+			defer close(done)
+			checkInvariants(t, r)
+		})
+		<-done
+	})
 
 	// Privacy: bodies sent in this suite all carry "body-" and never reach
 	// a log line.
