@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
 // encodeSender serialises like the session does, into a discarded buffer.
@@ -23,16 +25,25 @@ func (e *encodeSender) send(t toks) error {
 	return enc.Flush()
 }
 
-// BenchmarkRelay measures the component's own work per relayed message:
-// decode the stanza, route it, encode the relayed stanza (no network).
+// BenchmarkRelay measures the component's own work (CPU) per relayed
+// message: decode the stanza, route it, encode the relayed stanza, no
+// network. The OTR sub-benchmark relays Data messages of the same size as
+// the plaintext ones (design §9 / issue 5: OTR relay ≤ 1.05 × plaintext).
 func BenchmarkRelay(b *testing.B) {
+	plain := strings.Repeat("x", 300)
+	data := encoded(otr.Data, visitorTag, tagA)
+	data = data[:len(data)-1] + strings.Repeat("A", 300-len(data)) + "."
+	b.Run("plaintext", func(b *testing.B) { benchRelay(b, plain) })
+	b.Run("otr-data", func(b *testing.B) { benchRelay(b, data) })
+}
+
+func benchRelay(b *testing.B, body string) {
 	f := newFixture(b, Config{GuestMessagesPerMinute: 1 << 30}, helpSkin("op1@example.org"))
 	f.online(op1, "", 0)
 	f.msg(visitor, skinJID, "first")
 	alias := aliasOf(b, f, visitor)
 	out := &encodeSender{}
 	f.c.r.out = out
-	body := strings.Repeat("x", 100)
 	in := []string{
 		fmt.Sprintf(`<message xmlns='jabber:component:accept' from='%s' to='%s' type='chat' id='a1'><body>%s</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`, visitor, skinJID, body),
 		fmt.Sprintf(`<message xmlns='jabber:component:accept' from='%s' to='%s' type='chat' id='a2'><body>%s</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`, op1, alias, body),
