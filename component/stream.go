@@ -36,7 +36,7 @@ func (c *Component) connectLoop(ctx context.Context) error {
 				c.setReady(false, "handshake refused")
 				return herr
 			}
-			c.setReady(false, "connecting to the XMPP server failed")
+			c.setReady(false, "connecting to the XMPP server failed: "+err.Error())
 			c.log.Warn("connecting to the XMPP server", "server", c.cfg.Server, "err", err, "retry_in", delay)
 		default:
 			handshook = true
