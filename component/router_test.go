@@ -751,6 +751,12 @@ func FuzzStanza(f *testing.F) {
 		`<iq type='get' id='1' from='a@b/c' to='chat.example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
 		`<message from='op1@example.org/pidgin' to='chat.example.org'><body>nick  </body></message>`,
 		`<message from='@@' to='help@chat.example.org'/>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org'><body>?OTR:AAMDERERERERERER.</body></message>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org'><body>?OTR|11111111|aaaaaaaa,00001,99999,x,</body></message>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org'><end xmlns='urn:otrdesk:0'/></message>`,
+		`<iq type='set' id='2' from='op1@example.org/pidgin' to='chat.example.org'><command xmlns='http://jabber.org/protocol/commands' node='transfer'><x xmlns='jabber:x:data' type='submit'><field var='guest'><value>guest-x</value></field></x></command></iq>`,
+		`<message from='op1@example.org/pidgin' to='chat.example.org'><body>block guest-aaaaaaaaaaaaaaaa 99999h</body></message>`,
+		`<presence from='op1@example.org' to='help@chat.example.org' type='unavailable'/>`,
 	} {
 		f.Add(s)
 	}
