@@ -255,7 +255,7 @@ class Chat {
   hide() {
     this.panel.hidden = true;
     this.ctx.launcher.setAttribute('aria-expanded', 'false');
-    this.ctx.launcher.textContent = 'Chat with us';
+    this.ctx.launcher.textContent = this.ctx.label || 'Chat with us';
     this.ctx.launcher.focus();
   }
 
@@ -666,6 +666,7 @@ class Chat {
         break;
       }
       case 'insecure':
+        this.querySent = false; // the visitor's next message asks for a new AKE
         if (this.secure) {
           this.secure = false;
           this.setSecurity('pending');
@@ -825,11 +826,18 @@ class Chat {
 
 function mount(ctx) {
   let chat = null;
-  const open = () => {
-    chat = new Chat({ ...ctx, restart: open });
+  const open = (skin) => {
+    chat = new Chat({ ...ctx, skin, restart });
     chat.start();
   };
-  open();
+  // A new chat (or "Try again" when nobody was available) reads the skin
+  // again: availability and fingerprints may have changed.
+  const restart = () => {
+    fetch(ctx.base + 'skins/' + encodeURIComponent(ctx.skin.name) + '.json', { credentials: 'omit', cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
+      .then(open, () => open(ctx.skin));
+  };
+  open(ctx.skin);
   return {
     show: () => chat.show(),
   };

@@ -74,7 +74,8 @@ function start(script) {
   const btn = document.createElement('button');
   btn.type = 'button';
   btn.className = 'b';
-  btn.textContent = script.dataset.label || 'Chat with us';
+  const label = script.dataset.label || 'Chat with us';
+  btn.textContent = label;
   btn.setAttribute('aria-haspopup', 'dialog');
   btn.setAttribute('aria-expanded', 'false');
   wrap.append(err, btn);
@@ -111,7 +112,7 @@ function start(script) {
     btn.textContent = 'Opening chat…';
     opening = Promise.all([fetchSkin(base, skin), loadChat(base)])
       .then(([info, api]) => {
-        chat = api.mount({ root, host, wrap, launcher: btn, skin: info, pins, base, assets: ASSETS, storePrefix: STORE_PREFIX });
+        chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, pins, base, assets: ASSETS, storePrefix: STORE_PREFIX });
         btn.removeAttribute('aria-busy');
       })
       .catch((e) => fail(e && e.userMessage ? e.userMessage : 'The chat could not be opened. Please check your connection and try again.'))
