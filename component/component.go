@@ -57,6 +57,12 @@
 //
 // Privacy: bodies never reach a log line, an error text, the store or a
 // metric label. Logs carry metadata only (skin, alias, state, sizes).
+//
+// Files: component.go (API, config), stream.go (dial, handshake, read loop,
+// reconnect), stanza.go (the small element tree, token building),
+// router.go (chat state, messages, queues), presence.go, iq.go,
+// commands.go and adhoc.go (operators' commands), otr.go (OTR-aware
+// routing), metrics.go.
 package component
 
 import (

@@ -1,0 +1,94 @@
+package component
+
+import "mellium.im/xmpp/jid"
+
+// IQs: disco#info, disco#items, ping and ad-hoc commands; anything else
+// gets service-unavailable.
+
+func (r *router) handleIQ(el *elem) {
+	typ := el.get("type")
+	if typ != "get" && typ != "set" {
+		return // results and errors: nothing asked, nothing to do
+	}
+	to, err := jid.Parse(el.get("to"))
+	if err != nil {
+		r.replyError(el, "modify", "jid-malformed", "")
+		return
+	}
+	var payload *elem
+	if len(el.kids) > 0 {
+		payload = el.kids[0]
+	}
+	known, kind, name := r.entity(to)
+	if !known {
+		r.replyError(el, "cancel", "item-not-found", "")
+		return
+	}
+	if typ == "set" && kind == "service" && payload != nil && payload.name.Space == nsCommands && payload.name.Local == "command" {
+		from, err := jid.Parse(el.get("from"))
+		if err != nil {
+			return
+		}
+		r.handleAdhoc(el, payload, from)
+		return
+	}
+	if payload == nil || typ != "get" {
+		r.replyError(el, "cancel", "service-unavailable", "")
+		return
+	}
+	result := toks{}.start(nsAccept, "iq", "from", el.get("to"), "to", el.get("from"), "id", el.get("id"), "type", "result")
+	switch {
+	case payload.name.Space == nsPing && payload.name.Local == "ping":
+	case payload.name.Space == nsDiscoInfo && payload.name.Local == "query" && payload.get("node") == "":
+		result = result.start(nsDiscoInfo, "query")
+		switch kind {
+		case "service":
+			result = result.empty("", "identity", "category", "component", "type", "generic", "name", "otrdesk")
+		case "skin":
+			result = result.empty("", "identity", "category", "client", "type", "bot", "name", name)
+		case "guest":
+			result = result.empty("", "identity", "category", "client", "type", "web", "name", "Visitor")
+		}
+		feats := []string{nsDiscoInfo, nsDiscoItems, nsPing}
+		if kind == "service" {
+			feats = append(feats, nsCommands)
+		} else {
+			feats = append(feats, nsChatStates, nsReceipts)
+		}
+		for _, f := range feats {
+			result = result.empty("", "feature", "var", f)
+		}
+		result = result.end(nsDiscoInfo, "query")
+	case payload.name.Space == nsDiscoItems && payload.name.Local == "query" && payload.get("node") == "":
+		result = result.empty(nsDiscoItems, "query")
+	case payload.name.Space == nsDiscoItems && payload.name.Local == "query" && payload.get("node") == nsCommands && kind == "service":
+		result = r.adhocItems(result)
+	default:
+		r.replyError(el, "cancel", "service-unavailable", "")
+		return
+	}
+	r.send(result.end(nsAccept, "iq"))
+}
+
+// entity says whether j is one of the component's addresses.
+func (r *router) entity(j jid.JID) (known bool, kind, name string) {
+	if j.Domainpart() != r.c.domain.Domainpart() {
+		return false, "", ""
+	}
+	if j.Localpart() == "" {
+		return true, "service", ""
+	}
+	if id := r.c.guestIDOf(j); id != "" {
+		if _, ok := r.guests[id]; ok {
+			return true, "guest", ""
+		}
+		if _, err := r.c.st.Guest(id); err == nil {
+			return true, "guest", ""
+		}
+		return false, "", ""
+	}
+	if sk, ok := r.skins[r.c.skinOf(j)]; ok {
+		return true, "skin", sk.Title
+	}
+	return false, "", ""
+}
