@@ -139,8 +139,9 @@ func (r *router) refusePlaintext(g *guest, m *relayMsg, fromOperator bool) bool 
 	return true
 }
 
-// observe follows a chat's OTR state from the wire.
-func (r *router) observe(g *guest, m *relayMsg) {
+// observe follows a chat's OTR state from the wire. byVisitor says which
+// side sent m.
+func (r *router) observe(g *guest, m *relayMsg, byVisitor bool) {
 	if !m.hasBody {
 		return
 	}
@@ -161,17 +162,24 @@ func (r *router) observe(g *guest, m *relayMsg) {
 				r.setOTR(g, otrAKE)
 				g.akeStart = now
 			}
-			g.revealAt = now
+			g.revealAt, g.revealByVisitor = now, byVisitor
 		case otr.Sig:
-			if !g.akeStart.IsZero() {
-				r.c.m.akeSeconds.Observe(now.Sub(g.akeStart).Seconds())
-			}
-			g.akeStart, g.revealAt = time.Time{}, time.Time{}
-			r.setOTR(g, otrEncrypted)
+			r.akeDone(g, now)
 		case otr.Data:
-			if g.revealAt.IsZero() {
+			switch {
+			case g.revealAt.IsZero():
 				r.setOTR(g, otrEncrypted)
+			case byVisitor == g.revealByVisitor:
+				// The Reveal Signature's sender is encrypted only once it
+				// has the Signature: it arrived (perhaps in fragments).
+				r.akeDone(g, now)
 			}
+		}
+	case otr.KindFragment:
+		// A Signature can travel in fragments, whose type is unreadable:
+		// the last fragment from the side that owes it counts as it.
+		if !g.revealAt.IsZero() && byVisitor != g.revealByVisitor && m.info.K == m.info.N {
+			r.akeDone(g, now)
 		}
 	case otr.KindPlaintext, otr.KindTaggedPlaintext:
 		// libotr never sends plaintext while encrypted: one side ended.
@@ -179,6 +187,15 @@ func (r *router) observe(g *guest, m *relayMsg) {
 			r.setOTR(g, otrFinished)
 		}
 	}
+}
+
+// akeDone records a finished AKE.
+func (r *router) akeDone(g *guest, now time.Time) {
+	if !g.akeStart.IsZero() {
+		r.c.m.akeSeconds.Observe(now.Sub(g.akeStart).Seconds())
+	}
+	g.akeStart, g.revealAt = time.Time{}, time.Time{}
+	r.setOTR(g, otrEncrypted)
 }
 
 // setOTR changes a chat's OTR state and its gauge.

@@ -371,3 +371,42 @@ func TestMetricsCarryNoAddresses(t *testing.T) {
 		t.Errorf("relayed DH-Commit counted %v; series %v", v, labels)
 	}
 }
+
+// A Signature sent in fragments (its type is unreadable) or proven by the
+// Reveal Signature sender's own Data completes the AKE: no false stall.
+func TestFragmentedSignatureIsNoStall(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  func(f *fixture, alias string)
+	}{
+		{"fragmented signature", func(f *fixture, alias string) {
+			f.msg(op1, alias, "?OTR|aaaaaaaa|11111111,00001,00002,?OTR:AAMS,")
+			f.msg(op1, alias, "?OTR|aaaaaaaa|11111111,00002,00002,rest.,")
+		}},
+		{"data from the reveal side", func(f *fixture, alias string) {
+			f.msg(visitor, skinJID, encoded(otr.Data, visitorTag, tagA))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{AKEStallTimeout: 10 * time.Second}, helpSkin("op1@example.org"))
+			f.online(op1, "", 0)
+			f.msg(visitor, skinJID, encoded(otr.DHCommit, visitorTag, 0))
+			alias := aliasOf(t, f, visitor)
+			f.msg(op1, alias, encoded(otr.DHKey, tagA, visitorTag))
+			f.msg(visitor, skinJID, encoded(otr.RevealSig, visitorTag, tagA))
+			tc.sig(f, alias)
+			f.sent()
+			g := f.c.r.byReal["help\x00"+visitor]
+			if g.otr != otrEncrypted {
+				t.Fatalf("state %q", g.otr)
+			}
+			f.now = f.now.Add(time.Minute)
+			f.c.r.expire(f.now)
+			for _, s := range f.sent() {
+				if s.body != nil {
+					t.Fatalf("false stall restart: %s", s.raw)
+				}
+			}
+		})
+	}
+}

@@ -97,6 +97,9 @@ type guest struct {
 	encrypted bool      // the chat was encrypted at some point (statistics)
 	akeStart  time.Time // first AKE message seen
 	revealAt  time.Time // Reveal Signature seen, Signature not yet
+	// revealByVisitor says who sent that Reveal Signature (the other side
+	// owes the Signature).
+	revealByVisitor bool
 	// Token bucket for guest_messages_per_minute.
 	tokens float64
 	refill time.Time
@@ -593,7 +596,7 @@ func (r *router) deliver(g *guest, m *relayMsg) {
 		r.send(toks{}.start(nsAccept, "message", "from", alias, "to", g.rec.Operator, "type", "chat").
 			text("", "body", []byte(text)).end(nsAccept, "message"))
 	}
-	r.observe(g, m)
+	r.observe(g, m, true)
 	if r.send(m.toks(alias, g.rec.Operator)) == nil {
 		r.c.m.relay("to-operator", m)
 	}
@@ -671,7 +674,7 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 	if r.refusePlaintext(g, m, true) {
 		return
 	}
-	r.observe(g, m)
+	r.observe(g, m, false)
 	if r.send(m.toks(r.c.skinJID(g.rec.Skin), g.rec.RealJID)) == nil {
 		r.c.m.relay("to-visitor", m)
 	}
