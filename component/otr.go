@@ -48,9 +48,11 @@ func (m *relayMsg) isOTR() bool {
 	return false
 }
 
-// isPlaintext reports whether a message carries readable text.
+// isPlaintext reports whether a message may carry readable text: plaintext,
+// tagged or not, and bodies that only look like OTR (libotr drops those,
+// other clients may show them).
 func (m *relayMsg) isPlaintext() bool {
-	return m.hasBody && (m.info.Kind == otr.KindPlaintext || m.info.Kind == otr.KindTaggedPlaintext)
+	return m.hasBody && (m.info.Kind == otr.KindPlaintext || m.info.Kind == otr.KindTaggedPlaintext || m.info.Kind == otr.KindUnknown)
 }
 
 // kind is the metric label of a message's OTR kind.

@@ -194,7 +194,7 @@ func TestRequirePolicy(t *testing.T) {
 	f := newFixture(t, Config{}, sk)
 	f.online(op1, "", 0)
 	tagged := "hi" + otr.WhitespaceTag(otr.OfferV2|otr.OfferV3)
-	for _, body := range []string{"CANARY plain", "CANARY" + tagged} {
+	for _, body := range []string{"CANARY plain", "CANARY" + tagged, "?OTR CANARY dressed as OTR"} {
 		f.msg(visitor, skinJID, body)
 		out := f.sent()
 		for _, s := range out {
