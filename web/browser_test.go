@@ -648,6 +648,7 @@ func TestVerifiedChatBothWays(t *testing.T) {
 	}
 	b.waitFor("the typing indicator", `[...`+widgetRoot+`.querySelectorAll('.q')].some((p) => p.textContent === 'Ada is typing…')`)
 	b.screenshot("messages-and-typing")
+	b.eval(`(() => { ` + widgetRoot + `.querySelector('textarea').value = ''; return ''; })()`)
 
 	// The transcript is made in the browser and downloaded from there.
 	dl := filepath.Join(t.TempDir(), "downloads")
@@ -676,6 +677,19 @@ func TestVerifiedChatBothWays(t *testing.T) {
 	if v := b.cspViolations(); len(v) > 0 {
 		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
 	}
+
+	// The operator closes the encrypted session: the widget stops claiming
+	// encryption, holds the next message and runs a new AKE for it.
+	if err := bot.End(s.ctx, ev.Alias); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the closed-encryption notice", `[...`+widgetRoot+`.querySelectorAll('.m li.note')].some((li) => li.textContent.startsWith('The operator closed the encrypted session.'))`)
+	if got := b.securityText(); got == sentVerified {
+		t.Errorf("after the operator ended OTR the widget still says %q", got)
+	}
+	b.write("after a new AKE")
+	b.waitSentence(sentVerified)
+	nextMessage(t, s.ctx, bot, "after a new AKE")
 
 	// Ending the chat sends an OTR disconnect and <end/>.
 	b.do("ending the chat", chromedp.Click(inWidget("button.end")))
