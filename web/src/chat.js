@@ -274,10 +274,13 @@ class Chat {
       case 'plaintext':
         text = S.PLAINTEXT;
         break;
+      case 'ended':
+        text = S.ENDED; // no session: neither encrypted nor not, just over
+        break;
       default:
         text = this.policy === 'plaintext' ? S.PLAINTEXT : S.STARTING;
     }
-    this.securityEl.dataset.state = this.policy === 'plaintext' ? 'plaintext' : s;
+    this.securityEl.dataset.state = s === 'ended' ? 'pending' : this.policy === 'plaintext' ? 'plaintext' : s;
     this.securityEl.textContent = text;
     if (s === 'unverified' && this.saved.fingerprint) {
       this.securityEl.title = "Operator's key: " + humanFP(this.saved.fingerprint);
@@ -775,7 +778,7 @@ class Chat {
     this.setStatus(text);
     this.saved.ended = true;
     this.secure = false;
-    this.save();
+    this.setSecurity('ended');
     try {
       this.store && this.store.removeItem('strophe-bosh-session');
     } catch {
