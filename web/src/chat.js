@@ -407,7 +407,7 @@ class Chat {
       if (conn !== this.conn) return;
       this.onConnStatus(conn, status, cond);
     };
-    if (!this.restoring || !this.conn) this.setStatus(this.saved.operator ? this.statusEl.textContent : S.CONNECTING);
+    if (!this.wasLost && !restore) this.setStatus(S.CONNECTING);
     if (restore) {
       try {
         conn.restore(this.skin.anonymous_domain, cb);
@@ -606,6 +606,9 @@ class Chat {
         this.saved.operator = '';
         this.save();
         this.setStatus(pos > 0 ? 'Waiting for an operator. You are number ' + pos + ' in the queue.' : 'Waiting for an operator…');
+        // Back in the queue after an AKE (the operator went away): whoever
+        // takes the chat next gets a new AKE, held by the component until then.
+        if (this.saved.hadAke) this.freshAKE();
         break;
       }
       case 'assigned':
