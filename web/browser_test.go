@@ -127,6 +127,7 @@ type stack struct {
 	widgetURL string // otrdesk's origin, http://127.0.0.1:P
 	pageURL   string // the embedding site, http://localhost:Q
 	bots      map[string]*operator.Bot
+	clients   map[string]*xmpptest.Client // the operators' c2s connections
 }
 
 var (
@@ -174,7 +175,7 @@ func newStack(t testing.TB, skins []store.Skin, ops []opSpec, tune ...func(*comp
 	dist := assets(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	s := &stack{t: t, ctx: ctx, bots: map[string]*operator.Bot{}}
+	s := &stack{t: t, ctx: ctx, bots: map[string]*operator.Bot{}, clients: map[string]*xmpptest.Client{}}
 	s.srv = xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}})
 
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
@@ -248,6 +249,7 @@ func (s *stack) startOperator(o opSpec) *operator.Bot {
 		t.Fatalf("logging in %s: %v", o.user, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	s.clients[o.user] = c
 	bot, err := operator.New(operator.Config{
 		Client: c, Key: o.key, Service: componentDomain,
 		Answer: func(alias, text string) string { return "Operator read: " + text },
@@ -1005,6 +1007,41 @@ func (b *browser) network(up bool) {
 	}); err != nil {
 		b.failf("switching the network (up=%v): %v", up, err)
 	}
+}
+
+func TestOperatorLostRequeues(t *testing.T) {
+	skinKey := key(t, "skin")
+	ada := opSpec{user: "ada", name: "Ada", key: skinKey}
+	bob := opSpec{user: "bob", name: "Bob", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, ada, bob)}, []opSpec{ada, bob})
+	for _, name := range []string{"ada", "bob"} {
+		ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+		if _, err := s.bots[name].Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Service }); err != nil {
+			t.Fatalf("%s got no answer to \"on\": %v", name, err)
+		}
+		cancel()
+	}
+	s.waitAvailable("shop")
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.write("hello Ada")
+	nextMessage(t, s.ctx, s.bots["ada"], "hello Ada")
+
+	// Ada's client drops off: the chat goes back to the queue, Bob takes it
+	// and the widget runs a new AKE with him.
+	s.clients["ada"].Close()
+	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+	defer cancel()
+	if _, err := s.bots["bob"].Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Secure }); err != nil {
+		b.failf("no new AKE with Bob after Ada left: %v", err)
+	}
+	b.waitSentence(sentVerified)
+	b.waitFor("Bob's name", `(() => { const q = `+widgetRoot+`.querySelector('.q'); return q && q.textContent === 'You are chatting with Bob.'; })()`)
+	b.write("hello Bob")
+	nextMessage(t, s.ctx, s.bots["bob"], "hello Bob")
+	b.screenshot("requeued-to-bob")
 }
 
 func TestKeyboardOnly(t *testing.T) {
