@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"otrdesk.im/otrdesk/component"
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/otr"
 )
 
 // syncBuffer is a log sink safe for the goroutines of serve.
@@ -35,7 +38,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func serveConfig(t *testing.T, srv *xmpptest.Server, secret string) *Config {
+func serveConfig(t *testing.T, srv *xmpptest.Server, secret string, extra ...string) *Config {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +46,7 @@ func serveConfig(t *testing.T, srv *xmpptest.Server, secret string) *Config {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	body := strings.NewReplacer(`"127.0.0.1:5347"`, `"`+srv.ComponentAddr+`"`, `"127.0.0.1:8080"`, `"`+addr+`"`).Replace(minimalConfig)
+	body := strings.NewReplacer(`"127.0.0.1:5347"`, `"`+srv.ComponentAddr+`"`, `"127.0.0.1:8080"`, `"`+addr+`"`).Replace(minimalConfig) + strings.Join(extra, "\n")
 	cfg, err := loadConfig(writeConfig(t, body, secret))
 	if err != nil {
 		t.Fatal(err)
@@ -71,28 +74,8 @@ func TestServe(t *testing.T) {
 
 	t.Run("ready, metrics, clean stop", func(t *testing.T) {
 		cfg := serveConfig(t, srv, secret)
-		var logs syncBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-		}()
+		logs, stop := startServe(t, cfg)
 		base := localURL(cfg.HTTP.Listen)
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get(base + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				cancel()
-				t.Fatalf("serve never became ready: %v\n%s", err, logs.String())
-			}
-			time.Sleep(20 * time.Millisecond) // polling readiness, not waiting for a fixed time
-		}
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -106,15 +89,7 @@ func TestServe(t *testing.T) {
 		if _, errOut, code := otrdesk(t, "skin", "list", "-config", cfg.path); code != 1 || !strings.Contains(errOut, "admin.token_file") {
 			t.Errorf("CLI while serve runs: %d %q", code, errOut)
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("serve after cancel: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("serve did not stop")
-		}
+		stop()
 		for _, leak := range []string{secret} {
 			if strings.Contains(logs.String(), leak) || bytes.Contains(metrics, []byte(leak)) {
 				t.Fatal("the component secret reached the log or /metrics")
@@ -124,4 +99,90 @@ func TestServe(t *testing.T) {
 			t.Errorf("no start line in the log:\n%s", logs.String())
 		}
 	})
+
+	// Issue 6: a key generated through the running serve's admin API is
+	// handed out once and is afterwards nowhere: not in the store file, not
+	// in serve's debug log, not in /metrics.
+	t.Run("key through the admin API leaves no trace", func(t *testing.T) {
+		token := filepath.Join(t.TempDir(), "token")
+		os.WriteFile(token, []byte("admin-token-5521\n"), 0o600)
+		cfg := serveConfig(t, srv, secret, "[admin]", `token_file = "`+token+`"`)
+		logs, stop := startServe(t, cfg)
+		defer stop()
+		mustRun(t, "skin", "add", "clinic", "--title", "Clinic", "--operators", "doc@example.org", "-config", cfg.path)
+		keyFile := filepath.Join(t.TempDir(), "key")
+		mustRun(t, "keys", "generate", "--skin", "clinic", "--format", "pidgin", "--account", "doc@example.org", "--out", keyFile, "-config", cfg.path)
+		text, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := otr.ParsePrivateKeyFile(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := f.Key("doc@example.org", "prpl-jabber")
+		xHex := strings.ToUpper(k.X.Text(16))
+		resp, err := http.Get(localURL(cfg.HTTP.Listen) + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		backup := filepath.Join(t.TempDir(), "backup.db")
+		mustRun(t, "backup", backup, "-config", cfg.path)
+		db, _ := os.ReadFile(backup)
+		for name, hay := range map[string][]byte{"store": db, "log": []byte(logs.String()), "metrics": metrics} {
+			up := bytes.ToUpper(hay)
+			if bytes.Contains(up, []byte(xHex)) || bytes.Contains(hay, k.X.Bytes()) || bytes.Contains(up, []byte("(X #")) {
+				t.Errorf("the private key is in the %s", name)
+			}
+		}
+		if !bytes.Contains(db, []byte(k.Fingerprint().Hex())) {
+			t.Errorf("the store does not hold the fingerprint it publishes")
+		}
+	})
+}
+
+// startServe runs serve in the background, waits (polling /readyz) until
+// it is ready, and returns its log and a function that stops it.
+func startServe(t *testing.T, cfg *Config) (*syncBuffer, func()) {
+	t.Helper()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve after cancel: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}
+	base := localURL(cfg.HTTP.Listen)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return logs, stop
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("serve never became ready: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling readiness, not waiting for a fixed time
+	}
 }
