@@ -410,3 +410,28 @@ func TestFragmentedSignatureIsNoStall(t *testing.T) {
 		})
 	}
 }
+
+// Ciphertext held while a chat waits after losing its operator is for the
+// old session: a new operator does not get it, the same resource does.
+func TestStaleCiphertextDropped(t *testing.T) {
+	for _, tc := range []struct {
+		back    string
+		wantLen int // bodies the returning resource gets: notice, query, [data]
+	}{
+		{op2, 2},
+		{op1, 3},
+	} {
+		f := newFixture(t, Config{}, helpSkin("op1@example.org", "op2@example.org"))
+		f.online(op1, "", 0)
+		f.msg(visitor, skinJID, encoded(otr.DHCommit, visitorTag, 0))
+		f.offline(op1)
+		f.sent()
+		f.msg(visitor, skinJID, "?OTRv3?")
+		f.msg(visitor, skinJID, encoded(otr.Data, visitorTag, tagA))
+		f.online(tc.back, "", 0)
+		got := bodiesTo(f.sent(), tc.back)
+		if len(got) != tc.wantLen || got[1] != "?OTRv3?" {
+			t.Fatalf("back %s: %q", tc.back, got)
+		}
+	}
+}

@@ -92,6 +92,9 @@ type guest struct {
 	// queueSkin is the skin whose queue and operators serve the chat after
 	// a transfer to another skin ("" = rec.Skin).
 	queueSkin string
+	// prevOp is the operator resource the chat had before it went back to
+	// the queue (held ciphertext for it is useless to anyone else).
+	prevOp string
 	// OTR, from the wire (otr.go).
 	otr       string
 	encrypted bool      // the chat was encrypted at some point (statistics)
@@ -711,6 +714,7 @@ func (r *router) unpin(g *guest) {
 		o.chats--
 	}
 	r.c.m.chat(stateAssigned, -1)
+	g.prevOp = g.rec.Operator
 	g.rec.State, g.rec.Operator, g.opBare = "", "", ""
 }
 
@@ -792,7 +796,15 @@ func (r *router) assign(g *guest, res *resource) {
 	r.sendStatus(g, "assigned", 0, r.displayName(g.rec.Skin, g.opBare))
 	held := g.held
 	g.held, g.heldBytes = nil, 0
+	stale := g.prevOp != "" && g.prevOp != res.full
+	g.prevOp = ""
 	for _, m := range held {
+		if stale && (m.info.Kind == otr.KindEncoded && m.info.Type == otr.Data || m.info.Kind == otr.KindFragment) {
+			// Encrypted for the previous operator's session: nobody
+			// else can read it, and the widget starts a fresh AKE.
+			r.c.m.drop("stale-ciphertext")
+			continue
+		}
 		r.deliver(g, m)
 	}
 }
