@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		"server", cfg.Component.Server, "http", ln.Addr().String(), "store", cfg.Store.Path)
 
 	go purgeGuests(ctx, st, cfg.Store.GuestRetention.Duration, log)
+	go remindRotations(ctx, st, comp, cfg.Keys.RotationReminder.Duration, log)
 
 	compErr := make(chan error, 1)
 	go func() { compErr <- comp.Run(ctx) }()
@@ -138,6 +139,39 @@ func purgeGuests(ctx context.Context, st *store.Store, retention time.Duration, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// reminderEvery is how often serve looks for skin keys due for rotation;
+// admins hear of each at most once a day. Tests shorten it.
+var reminderEvery = 10 * time.Minute
+
+// remindRotations tells the admins, by XMPP message from the service JID,
+// about skin keys older than age, once a day per skin until rotated.
+func remindRotations(ctx context.Context, st *store.Store, comp *component.Component, age time.Duration, log *slog.Logger) {
+	m := &admin.Reminder{Age: age}
+	t := time.NewTicker(reminderEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if ok, _ := comp.Ready(); !ok {
+			continue // Due marks what it returns as sent: ask only when it can be sent
+		}
+		skins, err := st.Skins()
+		if err != nil {
+			log.Warn("reading skins for rotation reminders", "err", err)
+			continue
+		}
+		now := time.Now()
+		for _, r := range m.Due(skins, now) {
+			if comp.NotifyAdmins(r.Text(now)) {
+				log.Info("reminded admins to rotate a skin key", "skin", r.Skin)
+			}
 		}
 	}
 }

@@ -143,6 +143,44 @@ func TestServe(t *testing.T) {
 	})
 }
 
+// Issue 6: admins are reminded by XMPP to rotate an old skin key.
+func TestServeRotationReminder(t *testing.T) {
+	const secret = "s"
+	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{"chat.example.org": secret}})
+	srv.MustRegister(t, "boss", "pw")
+	boss := srv.MustDial(t, "boss", "pw", "desk")
+	reminderEvery = 50 * time.Millisecond
+	t.Cleanup(func() { reminderEvery = 10 * time.Minute })
+	cfg := serveConfig(t, srv, secret, "[admin]", `admins = ["boss@example.org"]`, "[keys]", `rotation_reminder = "1ms"`)
+	mustRun(t, "skin", "add", "clinic", "--title", "Clinic", "--operators", "doc@example.org", "-config", cfg.path)
+	mustRun(t, "keys", "generate", "--skin", "clinic", "--format", "otrjs", "--out", filepath.Join(t.TempDir(), "k"), "-config", cfg.path)
+	_, stop := startServe(t, cfg)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := boss.Next(ctx, func(s xmpptest.Stanza) bool {
+		return s.Name == "message" && s.From == "chat.example.org" && strings.Contains(s.Body, "skin clinic")
+	})
+	if err != nil {
+		t.Fatalf("no rotation reminder: %v", err)
+	}
+	if !strings.Contains(st.Body, "otrdesk keys generate --skin clinic") {
+		t.Errorf("the reminder does not say what to do: %q", st.Body)
+	}
+	// Once a day: the next checks send nothing more. A ping round trip is a
+	// barrier for anything already routed to boss.
+	for i := 0; i < 3; i++ {
+		if err := boss.Ping(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range boss.Pending() {
+		if p.Name == "message" && strings.Contains(p.Body, "skin clinic") {
+			t.Fatalf("reminded twice in one day: %q", p.Body)
+		}
+	}
+}
+
 // startServe runs serve in the background, waits (polling /readyz) until
 // it is ready, and returns its log and a function that stops it.
 func startServe(t *testing.T, cfg *Config) (*syncBuffer, func()) {
