@@ -6,6 +6,8 @@
 //	bare     visitor ──► bare component ──► operator                  (a minimal forwarder with a
 //	                                                                    fixed guest↔operator mapping)
 //	otrdesk  visitor ──► otrdesk component ──► operator               (the real thing)
+//	otr      the same as otrdesk, with OTR v3 Data messages of the same size as
+//	         bodies (otrdesk classifies, learns instance tags, marks hints)
 //
 // The operator echoes every "bench ..." body to whoever sent it. Latency is
 // the round trip of one message at a time; throughput keeps a window of
@@ -31,6 +33,7 @@ import (
 
 	"otrdesk.im/otrdesk/component"
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -57,6 +60,7 @@ type mode struct {
 	name    string
 	visitor *xmpptest.Client
 	to      string // where the visitor writes
+	otr     bool   // bodies are OTR Data messages
 	lat     []time.Duration
 	tput    []float64
 }
@@ -120,7 +124,7 @@ func run(rounds, n, tn, window, size int) error {
 	defer bare.Close()
 
 	var modes []*mode
-	for _, name := range []string{"direct", "bare", "otrdesk"} {
+	for _, name := range []string{"direct", "bare", "otrdesk", "otr"} {
 		v, err := srv.DialAnonymous(ctx)
 		if err != nil {
 			return err
@@ -135,24 +139,26 @@ func run(rounds, n, tn, window, size int) error {
 			go forward(ctx, bare, v.JID().String(), oper.JID().String())
 		case "otrdesk":
 			m.to = skin + "@" + otrdeskDomain
+		case "otr":
+			m.to = skin + "@" + otrdeskDomain
+			m.otr = true
 		}
 		modes = append(modes, m)
 	}
 
-	body := strings.Repeat("x", max(size-16, 1))
 	for _, m := range modes { // warm up: first-message notices, routes, caches
-		if _, err := latency(ctx, m, 20, body); err != nil {
+		if _, err := latency(ctx, m, 20, size); err != nil {
 			return fmt.Errorf("%s warm-up: %w", m.name, err)
 		}
 	}
 	for r := 0; r < rounds; r++ {
 		for _, m := range modes {
-			l, err := latency(ctx, m, n, body)
+			l, err := latency(ctx, m, n, size)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			m.lat = append(m.lat, l...)
-			t, err := throughput(ctx, m, tn, window, body)
+			t, err := throughput(ctx, m, tn, window, size)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
@@ -163,12 +169,44 @@ func run(rounds, n, tn, window, size int) error {
 	return nil
 }
 
+// benchBody returns a body of about size bytes that the echo operator
+// recognises by its prefix: plain text, or an OTR v3 Data message whose
+// payload starts with the same marker (so otrdesk sees real OTR traffic).
+func benchBody(m *mode, id string, size int) string {
+	if !m.otr {
+		return id + strings.Repeat("x", max(size-len(id), 1))
+	}
+	// version 3, type Data, sender and receiver instance tags, flags, then
+	// the marker inside what would be the encrypted payload.
+	bin := []byte{0x00, 0x03, 0x03, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00}
+	bin = append(bin, id...)
+	raw := len(otr.EncodeMessage(bin))
+	bin = append(bin, strings.Repeat("y", max((size-raw)*3/4, 1))...)
+	return otr.EncodeMessage(bin)
+}
+
+// marker returns the id a bench body carries, or "".
+func marker(body string) string {
+	if strings.HasPrefix(body, "bench ") {
+		if i := strings.Index(body[6:], " "); i >= 0 {
+			return body[:6+i+1]
+		}
+	}
+	if strings.HasPrefix(body, "?OTR:") {
+		bin, err := otr.DecodeMessage([]byte(body))
+		if err == nil && len(bin) > 12 && strings.HasPrefix(string(bin[12:]), "bench ") {
+			return marker(string(bin[12:]))
+		}
+	}
+	return ""
+}
+
 // echo answers every "bench" body with the same body to its sender, and
 // approves subscription requests (otrdesk's skin JID asks once).
 func echo(ctx context.Context, c *xmpptest.Client) {
 	for {
 		st, err := c.Next(ctx, func(s xmpptest.Stanza) bool {
-			return (s.Name == "message" && strings.HasPrefix(s.Body, "bench ")) || (s.Name == "presence" && s.Type == "subscribe")
+			return isBench(s) || (s.Name == "presence" && s.Type == "subscribe")
 		})
 		if err != nil {
 			return
@@ -206,18 +244,19 @@ func xmlEscape(s string) string {
 }
 
 func isBench(s xmpptest.Stanza) bool {
-	return s.Name == "message" && strings.HasPrefix(s.Body, "bench ")
+	return s.Name == "message" && s.Type != "error" && marker(s.Body) != ""
 }
 
-func latency(ctx context.Context, m *mode, n int, body string) ([]time.Duration, error) {
+func latency(ctx context.Context, m *mode, n int, size int) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		id := "bench " + strconv.Itoa(i) + " "
+		body := benchBody(m, id, size)
 		start := time.Now()
-		if err := m.visitor.Message(ctx, m.to, id+body); err != nil {
+		if err := m.visitor.Message(ctx, m.to, body); err != nil {
 			return nil, err
 		}
-		if _, err := m.visitor.Next(ctx, func(s xmpptest.Stanza) bool { return isBench(s) && strings.HasPrefix(s.Body, id) }); err != nil {
+		if _, err := m.visitor.Next(ctx, func(s xmpptest.Stanza) bool { return isBench(s) && marker(s.Body) == id }); err != nil {
 			return nil, err
 		}
 		out = append(out, time.Since(start))
@@ -226,7 +265,7 @@ func latency(ctx context.Context, m *mode, n int, body string) ([]time.Duration,
 	return out, nil
 }
 
-func throughput(ctx context.Context, m *mode, n, window int, body string) (float64, error) {
+func throughput(ctx context.Context, m *mode, n, window int, size int) (float64, error) {
 	var wg sync.WaitGroup
 	got := make(chan error, 1)
 	start := time.Now()
@@ -249,7 +288,7 @@ func throughput(ctx context.Context, m *mode, n, window int, body string) (float
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-		if err := m.visitor.Message(ctx, m.to, "bench t"+strconv.Itoa(i)+" "+body); err != nil {
+		if err := m.visitor.Message(ctx, m.to, benchBody(m, "bench t"+strconv.Itoa(i)+" ", size)); err != nil {
 			return 0, err
 		}
 	}
@@ -284,11 +323,13 @@ func report(modes []*mode, size, rounds, n, tn, window int) {
 		fmt.Fprintf(tw, "%s\t%v\t%v\t%.0f\t\n", m.name, quantile(m.lat, .5).Round(time.Microsecond), quantile(m.lat, .9).Round(time.Microsecond), median(m.tput))
 	}
 	tw.Flush()
-	o, b, d := by["otrdesk"], by["bare"], by["direct"]
+	o, b, d, x := by["otrdesk"], by["bare"], by["direct"], by["otr"]
 	fmt.Printf("\notrdesk / bare:   latency %.3f (target ≤ 1.05)   throughput %.3f (target ≥ 0.95)\n",
 		float64(quantile(o.lat, .5))/float64(quantile(b.lat, .5)), median(o.tput)/median(b.tput))
 	fmt.Printf("otrdesk / direct: latency %.3f (about 2: the double crossing)   throughput %.3f\n",
 		float64(quantile(o.lat, .5))/float64(quantile(d.lat, .5)), median(o.tput)/median(d.tput))
+	fmt.Printf("OTR Data / plaintext through otrdesk: latency %.3f (target ≤ 1.05)   throughput %.3f\n",
+		float64(quantile(x.lat, .5))/float64(quantile(o.lat, .5)), median(x.tput)/median(o.tput))
 }
 
 func poll(ctx context.Context, what string, ok func() bool) error {
