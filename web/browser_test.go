@@ -1192,7 +1192,13 @@ func BenchmarkWidget(b *testing.B) {
 		}
 		ake, akeCPU, initMs = ake+tm.Ake, akeCPU+tm.AkeCPU, initMs+tm.Init
 		br.do("ending the chat", chromedp.Click(inWidget("button.end")))
-		br.waitFor("the ended state", widgetRoot+`.querySelector('textarea').disabled`)
+		ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+		if _, err := s.bots["ada"].Next(ctx, func(e operator.Event) bool {
+			return e.Kind == operator.Notice && strings.Contains(e.Text, "the visitor ended the chat")
+		}); err != nil {
+			b.Fatalf("the chat did not end: %v", err)
+		}
+		cancel()
 		b.StartTimer()
 	}
 	n := float64(b.N)

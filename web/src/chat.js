@@ -388,6 +388,7 @@ class Chat {
     this.conn = conn;
     conn.addHandler((m) => {
       if (conn === this.conn) this.onMessage(m);
+      else if (conn === this.lingering && m.getElementsByTagNameNS(NS_OTRDESK, 'status')[0]?.getAttribute('state') === 'ended') this.lingerDone();
       return true;
     }, null, 'message');
     // A request that fails without an HTTP status is a network failure.
@@ -553,6 +554,17 @@ class Chat {
     }
     if (extra) m.c(extra, { xmlns: extra === 'end' ? NS_OTRDESK : NS_CHATSTATES }).up();
     this.conn.send(m);
+    // Strophe holds outgoing stanzas for up to 100 ms to batch them; each
+    // AKE step would pay that. Flush once per task instead (fragments and
+    // chat states sent together still share one request).
+    if (!this.flushQueued && !this.ending) { // ending: end() flushes the OTR disconnect and <end/> together
+      this.flushQueued = true;
+      const conn = this.conn;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        if ((conn === this.conn && this.connected) || conn === this.lingering) conn.flush();
+      });
+    }
     return true;
   }
 
@@ -761,10 +773,21 @@ class Chat {
     if (this.saved.ended) return;
     this.ending = true;
     const done = () => {
-      this.xmpp(null, 'end');
-      if (this.conn) {
-        this.conn.flush();
-        this.conn.disconnect('chat ended');
+      // Strophe's disconnect drops stanzas still queued behind two BOSH
+      // requests in flight, so the session stays up until the component
+      // confirms the end (status "ended"), or for a few seconds at most.
+      if (this.xmpp(null, 'end') && this.conn) {
+        const conn = this.conn;
+        this.lingering = conn;
+        conn.flush();
+        const bye = () => {
+          clearTimeout(timer);
+          if (this.lingering !== conn) return;
+          this.lingering = null;
+          if (conn.connected && !conn.disconnecting) conn.disconnect('chat ended');
+        };
+        const timer = setTimeout(bye, 5000);
+        this.lingerDone = bye;
       }
       this.finish(S.ENDED_BY_YOU);
     };
@@ -787,7 +810,7 @@ class Chat {
     } catch {
       // ignore
     }
-    if (this.conn && this.conn.connected && !this.conn.disconnecting) this.conn.disconnect('chat ended');
+    if (this.conn && this.conn !== this.lingering && this.conn.connected && !this.conn.disconnecting) this.conn.disconnect('chat ended');
     this.conn = null;
     this.connected = false;
     this.input.disabled = true;
