@@ -35,6 +35,9 @@ const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 const NS_HINTS = 'urn:xmpp:hints';
 const NS_CARBONS = 'urn:xmpp:carbons:2';
 const PAUSED_AFTER_MS = 5000;
+// The OTR query for versions 2 and 3, as the engine writes it for the
+// "require" and "opportunistic" policies (Protocol-v3, "Query Messages").
+const OTR_QUERY = '?OTRv23?';
 const MAX_BACKOFF_MS = 30000;
 
 // normFP turns a fingerprint in any common form into 40 upper-case hex.
@@ -649,6 +652,17 @@ class Chat {
     this.saved.hadAke = false;
     this.otrSeen = false;
     if (this.saved.security !== 'plaintext' || this.policy === 'require') this.setSecurity('pending');
+    if (this.otrReady && this.connected) {
+      // The query is a constant, so it goes out now, while the wasm engine
+      // may still be starting: its start-up overlaps the first round trip.
+      // The worker starts a fresh conversation before it sees the answer
+      // (messages to the worker stay in order).
+      this.querySent = true;
+      this.xmpp(OTR_QUERY);
+      const at = Date.now();
+      this.otrReady.then((otr) => otr && otr.reset(at));
+      return;
+    }
     (this.otrReady || Promise.resolve(null)).then((otr) => {
       if (!otr) return;
       this.querySent = true;

@@ -7,6 +7,8 @@
 //
 // Messages to the worker:   {op:'init', wasm:{url,integrity}, policy, state}
 //                           {op:'query'} {op:'send', text} {op:'receive', body}
+//                           {op:'reset', at}  a fresh conversation; the page sent
+//                              the query itself at Date.now() == at
 //                           {op:'end', id}
 // Messages from the worker: {ev:'ready', restored} {ev:'fatal', message}
 //                           {ev:'send', body}  a body for the network
@@ -40,6 +42,7 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
     restored: false,
     lastAKE: 0,
     query: () => worker.postMessage({ op: 'query' }),
+    reset: (at) => worker.postMessage({ op: 'reset', at }),
     send: (text) => worker.postMessage({ op: 'send', text }),
     receive: (body) => worker.postMessage({ op: 'receive', body }),
     end: () =>

@@ -3,8 +3,8 @@
 // in otr.js. Go's wasm_exec.js is prepended to this file at build time, so
 // globalThis.Go exists here; nothing is loaded with importScripts.
 //
-// Page -> worker: init {wasm:{url,integrity}, policy, state}, query, send
-// {text}, receive {body}, end {id}. Worker -> page: see otr.js.
+// Page -> worker: init {wasm:{url,integrity}, policy, state}, query, reset
+// {at}, send {text}, receive {body}, end {id}. Worker -> page: see otr.js.
 
 /* global Go */
 let engine = null; // adapter over the wasm API, see bind()
@@ -31,6 +31,11 @@ self.onmessage = async (e) => {
         akeStart = performance.now();
         akeCPU = 0;
         deliver(timed(() => engine.query()));
+        break;
+      case 'reset':
+        engine.reset();
+        akeStart = performance.now() - Math.max(0, Date.now() - m.at);
+        akeCPU = 0;
         break;
       case 'send':
         deliver(engine.send(m.text));
