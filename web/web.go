@@ -245,6 +245,9 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	sk, err := s.cfg.Store.Skin(name)
 	if errors.Is(err, store.ErrNotFound) {
+		// Readable from any origin, so the widget can say the chat does not
+		// exist instead of reporting a network error; it reveals nothing.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		http.Error(w, "no such skin", http.StatusNotFound)
 		return
 	}

@@ -183,8 +183,8 @@ func TestSkinJSON(t *testing.T) {
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("ACAO for an unlisted origin = %q", got)
 	}
-	if resp, _ := get(t, srv.URL+"/skins/nope.json"); resp.StatusCode != 404 {
-		t.Errorf("unknown skin: %d", resp.StatusCode)
+	if resp, _ := get(t, srv.URL+"/skins/nope.json", "Origin", "https://library.example"); resp.StatusCode != 404 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("unknown skin: %d, ACAO %q (the widget must be able to read the 404)", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 	if resp, _ := get(t, srv.URL+"/skins/library"); resp.StatusCode != 404 {
 		t.Errorf("no .json: %d", resp.StatusCode)
