@@ -411,8 +411,9 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 	g := r.byReal[skin+"\x00"+real]
 	fresh := false // the chat entered the queue with this message
 	if g == nil {
-		if m.empty() || end {
-			// A chat state or an end before the first message opens nothing.
+		if !m.hasBody || end {
+			// A chat state, receipt or end before the first message opens
+			// nothing: an operator is assigned only for something to read.
 			r.c.m.drop("no-chat")
 			return
 		}

@@ -992,3 +992,32 @@ func checkInvariants(t testing.TB, r *router) {
 		t.Errorf("OTR state gauges sum to %v, %d guests", otrSum, len(r.guests))
 	}
 }
+
+// A chat state or receipt before any body opens no chat: no alias, no
+// operator assigned, no notice (the widget reported composing opening one).
+func TestChatStateAloneOpensNothing(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.sent()
+	for _, child := range []string{
+		`<composing xmlns='http://jabber.org/protocol/chatstates'/>`,
+		`<request xmlns='urn:xmpp:receipts'/>`,
+		`<thread>t-1</thread>`,
+	} {
+		f.in(`<message xmlns='jabber:component:accept' from='%s' to='%s' type='chat'>%s</message>`, visitor, skinJID, child)
+	}
+	if out := f.sent(); len(out) != 0 {
+		t.Fatalf("bodiless messages produced stanzas: %v", out)
+	}
+	if len(f.c.r.guests) != 0 || f.c.r.ops["op1@example.org"].chats != 0 {
+		t.Fatal("a bodiless message opened a chat")
+	}
+	if _, err := f.st.GuestByRealJID("help", visitor); err == nil {
+		t.Fatal("a bodiless message created a guest record")
+	}
+	// The first body opens the chat as usual.
+	f.msg(visitor, skinJID, "hello")
+	if got := bodiesTo(f.sent(), op1); len(got) != 2 || got[1] != "hello" {
+		t.Fatalf("first body: %v", got)
+	}
+}
