@@ -17,7 +17,7 @@ NEEDS    := prosody:prosody /usr/sbin/ejabberdctl:ejabberd /usr/include/libotr/p
             otr_parse:libotr5-bin chromium:chromium node:nodejs npm:npm gcc:gcc pkg-config:pkg-config
 # Tests start real servers; one package at a time keeps them from fighting
 # over two cores. The timeout is the whole run's bound, well under CI's.
-TESTFLAGS ?= -race -p 1 -timeout 25m
+TESTFLAGS ?= -race -count=1 -p 1 -timeout 25m
 
 .PHONY: all deps build widget demo test bench clean
 
