@@ -74,7 +74,7 @@ func run(rounds, n, tn, window, size int) error {
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := xmpptest.StartProsody(ctx, xmpptest.Options{Components: map[string]string{otrdeskDomain: "s1", bareDomain: "s2"}})
+	srv, err := xmpptest.StartProsody(ctx, xmpptest.Options{Components: map[string]string{otrdeskDomain: "s1", bareDomain: "s2"}, NoArchive: true})
 	if err != nil {
 		return err
 	}

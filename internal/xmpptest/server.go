@@ -61,6 +61,10 @@ type Options struct {
 	// 127.0.0.1), for a demo that wants stable addresses; 0 (the default,
 	// and what tests should use) picks a free port.
 	C2SPort, ComponentPort, HTTPPort int
+	// NoArchive leaves the message archive (XEP-0313) out. Benchmarks want
+	// it: Prosody's file-backed archive grows with every message and slows
+	// every later one, whoever sends it.
+	NoArchive bool
 	// Debug sets the server's log level to debug (in Server.LogFile). With
 	// these configs neither server logs stanza contents even then.
 	Debug bool
@@ -113,6 +117,7 @@ type templateData struct {
 	Domain, AnonDomain               string
 	C2SPort, ComponentPort, HTTPPort int
 	Components                       []component
+	Archive                          bool
 }
 
 type component struct{ Domain, Secret string }
@@ -203,6 +208,7 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 		C2SPort:       ports[0],
 		ComponentPort: ports[1],
 		HTTPPort:      ports[2],
+		Archive:       !opts.NoArchive,
 	}
 	if opts.Debug {
 		data.LogLevel = "debug"
