@@ -603,10 +603,7 @@ func nextMessage(t *testing.T, ctx context.Context, bot *operator.Bot, text stri
 }
 
 func TestVerifiedChatBothWays(t *testing.T) {
-	skinKey := key(t, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(t)
 	bot := s.bots["ada"]
 	b := newBrowser(t)
 
@@ -711,10 +708,7 @@ func TestVerifiedChatBothWays(t *testing.T) {
 }
 
 func TestReloadContinuesChat(t *testing.T) {
-	skinKey := key(t, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(t)
 	bot := s.bots["ada"]
 	b := newBrowser(t)
 
@@ -969,10 +963,7 @@ func TestTransferRekeys(t *testing.T) {
 }
 
 func TestReconnectAfterNetworkDrop(t *testing.T) {
-	skinKey := key(t, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(t)
 	bot := s.bots["ada"]
 	b := newBrowser(t)
 	b.open(pageURL(s, "/", "shop", ""))
@@ -1045,10 +1036,7 @@ func TestOperatorLostRequeues(t *testing.T) {
 }
 
 func TestKeyboardOnly(t *testing.T) {
-	skinKey := key(t, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(t)
 	b := newBrowser(t)
 	b.open(pageURL(s, "/", "shop", ""))
 
@@ -1105,10 +1093,7 @@ func TestPlaintextSkinAndOffline(t *testing.T) {
 }
 
 func TestMobileLayoutAndErrors(t *testing.T) {
-	skinKey := key(t, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(t)
 	b := newBrowser(t)
 	b.do("a phone-sized viewport", chromedp.EmulateViewport(375, 667, chromedp.EmulateScale(2)))
 	b.open(pageURL(s, "/", "shop", ""))
@@ -1165,10 +1150,7 @@ func BenchmarkWidget(b *testing.B) {
 		b.Fatalf("reading dist/sizes.json: %v", err)
 	}
 
-	skinKey := key(b, "skin")
-	op := opSpec{user: "ada", name: "Ada", key: skinKey}
-	s := newStack(b, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
-	s.waitAvailable("shop")
+	s := shopWithAda(b)
 	br := newBrowser(b)
 	br.open(pageURL(s, "/", "shop", "")) // warm the HTTP cache once
 	var click time.Duration
@@ -1212,4 +1194,16 @@ func BenchmarkWidget(b *testing.B) {
 		b.ReportMetric(float64(sz.Gzip), short+"-gzip-B")
 		b.ReportMetric(float64(sz.Brotli), short+"-br-B")
 	}
+}
+
+// shopWithAda is the common stack: skin "shop" (policy require) keyed with
+// a fresh skin key, one operator Ada holding that key, on duty and
+// available.
+func shopWithAda(t testing.TB) *stack {
+	t.Helper()
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	return s
 }
