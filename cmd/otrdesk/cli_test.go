@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"otrdesk.im/otrdesk/admin"
 	"otrdesk.im/otrdesk/store"
@@ -113,5 +115,36 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if out, _, code := otrdesk(t, "version"); code != 0 || !strings.HasPrefix(out, "otrdesk ") {
 		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestSkinStats(t *testing.T) {
+	cfg := writeConfig(t, minimalConfig, "secret")
+	mustRun(t, "skin", "add", "library", "--title", "Library", "--operators", "ann@example.org", "-config", cfg)
+	c, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(c.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Add(-time.Hour)
+	for _, r := range []store.ChatRecord{
+		{Skin: "library", Start: day, Wait: 10 * time.Second, Duration: 5 * time.Minute, Encrypted: true},
+		{Skin: "library", Start: day, Wait: 30 * time.Second, Duration: 7 * time.Minute, Encrypted: true},
+		{Skin: "library", Start: day, Wait: 20 * time.Second, Duration: 6 * time.Minute, Encrypted: false},
+	} {
+		if err := st.RecordChat(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out := mustRun(t, "skin", "stats", "library", "-config", cfg)
+	if !strings.Contains(out, day.Format(time.DateOnly)) || !regexp.MustCompile(`\b3\s+20s\s+6m0s\s+67%`).MatchString(out) {
+		t.Fatalf("stats table:\n%s", out)
+	}
+	if _, errOut, code := otrdesk(t, "skin", "stats", "nope", "-config", cfg); code != 1 || !strings.Contains(errOut, "does not exist") {
+		t.Fatalf("stats of an unknown skin: %d %q", code, errOut)
 	}
 }

@@ -20,7 +20,8 @@ const skinUsage = `usage: otrdesk skin add NAME --title T --operators a@x,b@y [-
        otrdesk skin list
        otrdesk skin show NAME [--json]
        otrdesk skin remove NAME
-       otrdesk skin set NAME [--title T] [--operators ...] [--policy ...] [--greeting ...] [--origin ...] [--color ...]`
+       otrdesk skin set NAME [--title T] [--operators ...] [--policy ...] [--greeting ...] [--origin ...] [--color ...]
+       otrdesk skin stats NAME [--days N] [--json]`
 
 // skinFlags are the fields add and set share; set applies only those given.
 type skinFlags struct {
@@ -98,24 +99,25 @@ func cmdSkin(c *cli, args []string) error {
 		}
 		return flag.ErrHelp
 	}
-	sub, args := pickSubcommand(args, "add", "list", "show", "remove", "set")
+	sub, args := pickSubcommand(args, "add", "list", "show", "remove", "set", "stats")
 	fs, cfgPath := c.newFlags("skin " + sub)
 	var sf *skinFlags
 	if sub == "add" || sub == "set" {
 		sf = newSkinFlags(fs)
 	}
 	asJSON := false
-	if sub == "show" || sub == "list" {
+	if sub == "show" || sub == "list" || sub == "stats" {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
+	days := fs.Int("days", 30, "with stats: how many days back")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"add": 1, "list": 0, "show": 1, "remove": 1, "set": 1}
+	want := map[string]int{"add": 1, "list": 0, "show": 1, "remove": 1, "set": 1, "stats": 1}
 	n, ok := want[sub]
 	if !ok {
-		return usagef("unknown subcommand %q: use add, list, show, remove or set", sub)
+		return usagef("unknown subcommand %q: use add, list, show, remove, set or stats", sub)
 	}
 	if len(pos) != n {
 		if n == 0 {
@@ -177,6 +179,23 @@ func cmdSkin(c *cli, args []string) error {
 		fmt.Fprintln(tw, "NAME\tTITLE\tPOLICY\tOPERATORS\tFINGERPRINT")
 		for _, s := range skins {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, s.Title, s.Policy, len(s.Operators), currentFingerprint(s))
+		}
+		return tw.Flush()
+	case "stats":
+		st, err := svc.Stats(pos[0], *days)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(c, st)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "DAY (UTC)\tCHATS\tMEDIAN WAIT\tMEDIAN LENGTH\tENCRYPTED\t")
+		for _, d := range st.Days {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.0f%%\t\n", d.Day, d.Chats, d.MedianWait.Round(time.Second), d.MedianDuration.Round(time.Second), 100*d.EncryptedShare)
+		}
+		if len(st.Days) == 0 {
+			fmt.Fprintf(tw, "no chats in the last %d days\t\t\t\t\t\n", *days)
 		}
 		return tw.Flush()
 	case "show":
