@@ -189,13 +189,14 @@ func cmdSkin(c *cli, args []string) error {
 		if asJSON {
 			return printJSON(c, st)
 		}
+		if len(st.Days) == 0 {
+			fmt.Fprintf(c.stdout, "no chats in skin %s in the last %d days\n", pos[0], *days)
+			return nil
+		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "DAY (UTC)\tCHATS\tMEDIAN WAIT\tMEDIAN LENGTH\tENCRYPTED\t")
 		for _, d := range st.Days {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.0f%%\t\n", d.Day, d.Chats, d.MedianWait.Round(time.Second), d.MedianDuration.Round(time.Second), 100*d.EncryptedShare)
-		}
-		if len(st.Days) == 0 {
-			fmt.Fprintf(tw, "no chats in the last %d days\t\t\t\t\t\n", *days)
 		}
 		return tw.Flush()
 	case "show":
