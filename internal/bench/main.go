@@ -105,8 +105,13 @@ func run(rounds, n, tn, window, size int) error {
 	if err != nil {
 		return err
 	}
+	// Stop otrdesk before the store closes (defers run last-first).
+	compCtx, stopComp := context.WithCancel(ctx)
+	compDone := make(chan struct{})
+	defer func() { stopComp(); <-compDone }()
 	go func() {
-		if err := comp.Run(ctx); err != nil && ctx.Err() == nil {
+		defer close(compDone)
+		if err := comp.Run(compCtx); err != nil && compCtx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "bench: otrdesk stopped:", err)
 		}
 	}()
