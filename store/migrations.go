@@ -22,6 +22,7 @@ type migration struct {
 // and checked).
 var migrations = []migration{
 	{"create the buckets", migrateCreateBuckets}, // 0 -> 1
+	{"add the blocks bucket", migrateAddBlocks},  // 1 -> 2
 }
 
 // SchemaVersion returns the schema version this otrdesk writes.
@@ -36,6 +37,15 @@ func migrateCreateBuckets(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("creating bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// migrateAddBlocks is 1 -> 2: operators' blocks of visitors, which were
+// kept in memory and lost on restart, get a bucket.
+func migrateAddBlocks(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketBlocks); err != nil {
+		return fmt.Errorf("creating bucket %s: %w", bucketBlocks, err)
 	}
 	return nil
 }

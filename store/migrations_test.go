@@ -2,9 +2,11 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -134,4 +136,46 @@ func readVersionOpen(t *testing.T, s *Store) uint64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestMigration1to2 opens a schema-1 store holding a skin and a guest: the
+// blocks bucket appears, the version is 2, and nothing else changes.
+func TestMigration1to2(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v1.db")
+	s1, err := open(path, migrations[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := Skin{Name: "library", Title: "Library", Policy: PolicyOpportunistic, Operators: []string{"ann@example.org"}}
+	if err := s1.CreateSkin(sk); err != nil {
+		t.Fatal(err)
+	}
+	g := Guest{ID: NewGuestID(), RealJID: "v@guest.example.org/r", Skin: "library", State: "queued", Created: time.Unix(1700000000, 0)}
+	if err := s1.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	if v := readVersion(t, path); v != 1 {
+		t.Fatalf("fixture at version %d, want 1", v)
+	}
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.Skin("library"); err != nil || got.Title != "Library" {
+		t.Fatalf("skin after 1 -> 2: %+v %v", got, err)
+	}
+	if got, err := s.GuestByRealJID("library", g.RealJID); err != nil || got.ID != g.ID {
+		t.Fatalf("guest after 1 -> 2: %+v %v", got, err)
+	}
+	until := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := s.PutBlock(Block{Skin: "library", RealJID: g.RealJID, Until: until}); err != nil {
+		t.Fatalf("the blocks bucket is not usable after 1 -> 2: %v", err)
+	}
+	if v := readVersionOpen(t, s); v != 2 {
+		t.Fatalf("version after 1 -> 2 = %d, want 2", v)
+	}
 }

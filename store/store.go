@@ -33,6 +33,8 @@
 //	└── <skin> 0x00 <real JID>       guest id; kept in step with guests in the same transaction
 //	operators
 //	└── <bare JID>                   binary operator record (operator.go): on-duty flag, nick
+//	blocks                           (schema 2)
+//	└── <skin> 0x00 <real JID>       time the block ends (block.go)
 //	stats
 //	└── <skin>                       bucket per skin
 //	    └── <YYYYMMDD><seq uint64>   binary chat record (stats.go): start, wait, duration, encrypted
@@ -87,6 +89,7 @@ var (
 	bucketGuestIdx  = []byte("guestidx")
 	bucketOperators = []byte("operators")
 	bucketStats     = []byte("stats")
+	bucketBlocks    = []byte("blocks")
 	keyVersion      = []byte("version")
 )
 
