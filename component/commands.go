@@ -147,8 +147,14 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 			reply("Too many visitors are blocked already.")
 			return
 		}
-		r.blocked[g.rec.Skin+"\x00"+g.rec.RealJID] = r.now().Add(d)
+		until := r.now().Add(d)
+		r.blocked[g.rec.Skin+"\x00"+g.rec.RealJID] = until
 		r.endChat(g, "the visitor was blocked")
+		if err := r.c.st.PutBlock(store.Block{Skin: g.rec.Skin, RealJID: g.rec.RealJID, Until: until}); err != nil {
+			r.c.log.Error("saving a block", "skin", g.rec.Skin, "err", err)
+			reply(fmt.Sprintf("Blocked %s for %s, but only until otrdesk restarts: the block could not be saved.", fields[1], d))
+			return
+		}
 		reply(fmt.Sprintf("Blocked %s for %s.", fields[1], d))
 	default:
 		reply("Unknown command. " + helpText)

@@ -252,6 +252,9 @@ func (c *Component) Run(ctx context.Context) error {
 	if err := c.r.loadSkins(); err != nil {
 		return err
 	}
+	if err := c.r.loadBlocks(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.connectLoop(ctx) }()
 	done := ctx.Done()

@@ -159,6 +159,23 @@ func (r *router) handle(ev any) {
 }
 
 // loadSkins reads skins and operator records from the store.
+// loadBlocks reads the operators' blocks of visitors that are still in
+// force; ended ones are dropped from the store.
+func (r *router) loadBlocks() error {
+	now := r.now()
+	if _, err := r.c.st.PurgeBlocks(now); err != nil {
+		return fmt.Errorf("component: dropping ended blocks: %w", err)
+	}
+	blocks, err := r.c.st.Blocks()
+	if err != nil {
+		return fmt.Errorf("component: reading blocks: %w", err)
+	}
+	for _, b := range blocks {
+		r.blocked[b.Skin+"\x00"+b.RealJID] = b.Until
+	}
+	return nil
+}
+
 func (r *router) loadSkins() error {
 	skins, err := r.c.st.Skins()
 	if err != nil {
@@ -856,9 +873,16 @@ func (r *router) expire(now time.Time) {
 		r.sweepAt = time.Time{}
 		r.sweep()
 	}
+	expired := false
 	for k, until := range r.blocked {
 		if !now.Before(until) {
 			delete(r.blocked, k)
+			expired = true
+		}
+	}
+	if expired {
+		if _, err := r.c.st.PurgeBlocks(now); err != nil {
+			r.c.log.Error("dropping ended blocks", "err", err)
 		}
 	}
 	for _, g := range r.guests {

@@ -1021,3 +1021,54 @@ func TestChatStateAloneOpensNothing(t *testing.T) {
 		t.Fatalf("first body: %v", got)
 	}
 }
+
+// A block outlives a restart of otrdesk, and ends on time after one.
+func TestBlockSurvivesRestart(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "spam")
+	alias := aliasOf(t, f, visitor)
+	f.sent()
+	f.msg(op1, testDomain, "block "+strings.TrimSuffix(alias, "@"+testDomain)+" 2h")
+	if got := bodiesTo(f.sent(), op1); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "Blocked") {
+		t.Fatalf("block reply: %q", got)
+	}
+	if bs, err := f.st.Blocks(); err != nil || len(bs) != 1 || bs[0].RealJID != visitor {
+		t.Fatalf("block not stored: %+v %v", bs, err)
+	}
+
+	restart := func() {
+		c2, err := New(f.c.cfg, f.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2.r.now = func() time.Time { return f.now }
+		if err := c2.r.loadSkins(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.r.loadBlocks(); err != nil {
+			t.Fatal(err)
+		}
+		f.cap = &capture{}
+		c2.r.handle(evConnected{out: f.cap})
+		f.cap.take()
+		f.c = c2
+		f.online(op1, "", 0)
+		f.sent()
+	}
+	restart()
+	f.msg(visitor, skinJID, "let me in")
+	if s := only(t, f.sent(), func(sentStanza) bool { return true }); s.errCond != "forbidden" {
+		t.Fatalf("blocked visitor after a restart: %s", s.raw)
+	}
+
+	f.now = f.now.Add(3 * time.Hour)
+	restart()
+	if bs, _ := f.st.Blocks(); len(bs) != 0 {
+		t.Fatalf("an ended block stayed in the store: %+v", bs)
+	}
+	f.msg(visitor, skinJID, "back")
+	if got := bodiesTo(f.sent(), op1); len(got) == 0 || got[len(got)-1] != "back" {
+		t.Fatalf("block did not end after the restart: %q", got)
+	}
+}
