@@ -74,14 +74,7 @@ func TestSkinThroughAdminAPI(t *testing.T) {
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600)
 	cfgPath := writeConfig(t, strings.Replace(body, `"TOKEN"`, `"`+tokenFile+`"`, 1), "secret")
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.Store.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, st := openStoreOf(t, cfgPath)
 	defer st.Close()
 	var changed atomic.Int32
 	srv := &http.Server{Handler: admin.Handler(&admin.Local{Store: st, OnChange: func() { changed.Add(1) }}, st, "tok-123")}
@@ -121,14 +114,7 @@ func TestUnknownCommand(t *testing.T) {
 func TestSkinStats(t *testing.T) {
 	cfg := writeConfig(t, minimalConfig, "secret")
 	mustRun(t, "skin", "add", "library", "--title", "Library", "--operators", "ann@example.org", "-config", cfg)
-	c, err := loadConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(c.Store.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := openStoreOf(t, cfg)
 	day := time.Now().UTC().Add(-time.Hour)
 	for _, r := range []store.ChatRecord{
 		{Skin: "library", Start: day, Wait: 10 * time.Second, Duration: 5 * time.Minute, Encrypted: true},

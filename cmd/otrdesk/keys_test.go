@@ -25,8 +25,8 @@ func mustRun(t *testing.T, args ...string) string {
 	return out
 }
 
-// publishedFingerprints fetches /skins/<name>.json from the real handler.
-func publishedFingerprints(t *testing.T, cfgPath, skin string) []string {
+// openStoreOf loads a config file and opens its store.
+func openStoreOf(t *testing.T, cfgPath string) (*Config, *store.Store) {
 	t.Helper()
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
@@ -36,6 +36,13 @@ func publishedFingerprints(t *testing.T, cfgPath, skin string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, st
+}
+
+// publishedFingerprints fetches /skins/<name>.json from the real handler.
+func publishedFingerprints(t *testing.T, cfgPath, skin string) []string {
+	t.Helper()
+	cfg, st := openStoreOf(t, cfgPath)
 	defer st.Close()
 	srv := httptest.NewServer(web.New(web.Config{Store: st, ComponentDomain: cfg.Component.Domain, FingerprintGrace: cfg.Keys.PreviousFingerprintGrace.Duration}))
 	defer srv.Close()
