@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -325,13 +326,11 @@ func (s *server) demo(w http.ResponseWriter, r *http.Request) {
 // demoCSP is the strict policy of design §6, so the demo proves the widget
 // works under it.
 func demoCSP(public, bosh string) string {
-	origin := func(u string) string {
-		if i := strings.Index(u, "://"); i >= 0 {
-			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-				return u[:i+3+j]
-			}
+	origin := func(s string) string {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			return u.Scheme + "://" + u.Host
 		}
-		return u
+		return s
 	}
 	return fmt.Sprintf("script-src %s 'wasm-unsafe-eval'; worker-src blob:; connect-src %s %s",
 		origin(public), origin(public), origin(bosh))

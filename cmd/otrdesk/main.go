@@ -82,12 +82,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "otrdesk %s: %s\n", args[0], oneLine(err.Error()))
 		var u usageError
 		if errors.As(err, &u) {
-			fmt.Fprintf(stderr, "otrdesk %s: %s\n", args[0], oneLine(err.Error()))
 			return 2
 		}
-		fmt.Fprintf(stderr, "otrdesk %s: %s\n", args[0], oneLine(err.Error()))
 		return 1
 	}
 	return 0

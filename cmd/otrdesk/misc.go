@@ -134,11 +134,7 @@ func cmdHealth(c *cli, args []string) error {
 	}
 	target := *url
 	if target == "" {
-		path, err := findConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg, err := loadConfig(path)
+		cfg, err := loadConfigFlag(*cfgPath)
 		if err != nil {
 			return err
 		}
