@@ -3,7 +3,7 @@
 // stable alias, pins the chat to one operator resource and relays the chat
 // between the two without either side learning the other's address.
 //
-// Addresses, for component domain D (design §2):
+// Addresses, for component domain D:
 //
 //	D               the service: disco#info, ping, and the operator text commands
 //	<skin>@D        a skin; visitors write here; presence subscriptions to operators
@@ -24,7 +24,7 @@
 // handled is answered with a stanza error (never echoing the body); the
 // stream stays up.
 //
-// OTR-aware routing (otr.go, design §7): every body is classified with
+// OTR-aware routing (otr.go): every body is classified with
 // otr.Classify. Operator resources' instance tags are learned from what they
 // send; a visitor message for another resource's tag goes to that resource;
 // another resource of the pinned operator takes the chat over by starting
@@ -86,7 +86,8 @@ import (
 // configuration error, not a transient one.
 var ErrHandshake = errors.New("component: handshake refused")
 
-// Config configures a Component. Zero values get the defaults of design §4.
+// Config configures a Component. Zero values get the defaults below, which
+// are also the documented defaults of config.example.toml.
 type Config struct {
 	Domain          string // component JID, e.g. chat.example.org
 	Server          string // host:port of the server's XEP-0114 listener
@@ -106,7 +107,7 @@ type Config struct {
 	Registerer prometheus.Registerer // nil: no metrics
 }
 
-// Defaults (design §4).
+// Defaults, as config.example.toml documents them.
 const (
 	DefaultMaxChatsPerOperator    = 4
 	DefaultGuestIdleTimeout       = 30 * time.Minute

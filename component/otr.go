@@ -8,7 +8,7 @@ import (
 	"otrdesk.im/otrdesk/store"
 )
 
-// OTR-aware routing (design §7). The component never decrypts: it reads
+// OTR-aware routing. The component never decrypts: it reads
 // the kind of each body and, for version 3 messages, the instance tags in
 // the clear header, and from those alone it
 //

@@ -625,7 +625,7 @@ func (r *router) deliver(g *guest, m *relayMsg) {
 
 // fromOperator handles a message to guest-<id>@D. Only the pinned resource
 // may write, except that another resource of the same operator takes the
-// chat over by starting a new AKE (design §7).
+// chat over by starting a new AKE (an operator moving to another device).
 func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 	m := parseRelay(el)
 	full := from.String()

@@ -2,8 +2,9 @@
 // version 3 (with version 2 where libotr still speaks it), checked against
 // libotr 4.1.1 — the library inside Pidgin, Profanity and mcabber. The spec
 // is Protocol-v3.html (Debian package libotr5,
-// /usr/share/doc/libotr5/Protocol-v3.html); /work/shared/otr-notes.md lists
-// where real implementations differ from a naive reading of it. The
+// /usr/share/doc/libotr5/Protocol-v3.html); where libotr, otr.js and
+// python-potr differ from a naive reading of it, the comments at the
+// place in question say so. The
 // package does no I/O except through readers and writers it is given, and
 // never logs.
 //

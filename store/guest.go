@@ -36,7 +36,7 @@ func NewGuestID() string {
 
 // Limits on guest fields.
 const (
-	minGuestID = 13 // design §2: 13 or more characters (64 bits)
+	minGuestID = 13 // aliases carry at least 64 random bits: 13 base32 characters
 	maxGuestID = 64
 	maxState   = 32
 )

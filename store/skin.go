@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Policy is a skin's OTR policy (design §7).
+// Policy is a skin's OTR policy: require, opportunistic or plaintext.
 type Policy string
 
 // The three policies.

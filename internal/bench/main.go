@@ -1,6 +1,6 @@
 // Command bench measures otrdesk's relay against two baselines through the
 // same private Prosody, in one run, and prints a table of ratios
-// (design §9; absolute times vary from run to run on shared machines):
+// (ratios, because absolute times vary from run to run on shared machines):
 //
 //	direct   visitor ──c2s──► operator                                (one crossing each way)
 //	bare     visitor ──► bare component ──► operator                  (a minimal forwarder with a
