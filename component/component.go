@@ -102,6 +102,8 @@ type Config struct {
 	MaxBodyBytes           int
 	GuestsPerSkin          int
 	GuestMessagesPerMinute int
+	NewChatsPerMinute      int // per skin, for visitors otrdesk has no alias for
+	NewChatsPerMinuteTotal int // the same, all skins together
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: no metrics
@@ -115,6 +117,8 @@ const (
 	DefaultMaxBodyBytes           = 65536
 	DefaultGuestsPerSkin          = 1000
 	DefaultGuestMessagesPerMinute = 120
+	DefaultNewChatsPerMinute      = 600
+	DefaultNewChatsPerMinuteTotal = 3000
 
 	// heldPerGuest bounds the messages kept for a queued visitor.
 	heldPerGuest = 32
@@ -187,6 +191,12 @@ func New(cfg Config, st *store.Store) (*Component, error) {
 	}
 	if cfg.GuestMessagesPerMinute <= 0 {
 		cfg.GuestMessagesPerMinute = DefaultGuestMessagesPerMinute
+	}
+	if cfg.NewChatsPerMinute <= 0 {
+		cfg.NewChatsPerMinute = DefaultNewChatsPerMinute
+	}
+	if cfg.NewChatsPerMinuteTotal <= 0 {
+		cfg.NewChatsPerMinuteTotal = DefaultNewChatsPerMinuteTotal
 	}
 	log := cfg.Logger
 	if log == nil {

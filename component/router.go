@@ -58,6 +58,10 @@ type router struct {
 	// blocked visitors (skin + "\x00" + real JID) until a time; kept in
 	// memory only, bounded by guests_per_skin per skin.
 	blocked map[string]time.Time
+	// newChats and newChatsAll admit chats of visitors without an alias
+	// (see admit).
+	newChats    map[string]*bucket
+	newChatsAll bucket
 	// sweepAt is when, after a (re)connect, chats pinned to resources that
 	// never answered the probes go back to the queue (silence is offline).
 	sweepAt time.Time
@@ -103,9 +107,8 @@ type guest struct {
 	// revealByVisitor says who sent that Reveal Signature (the other side
 	// owes the Signature).
 	revealByVisitor bool
-	// Token bucket for guest_messages_per_minute.
-	tokens float64
-	refill time.Time
+	// rate is the bucket for guest_messages_per_minute.
+	rate bucket
 }
 
 func (g *guest) qskin() string {
@@ -126,6 +129,7 @@ func (r *router) init(c *Component) {
 	r.count = map[string]int{}
 	r.subbed = map[string]map[string]bool{}
 	r.blocked = map[string]time.Time{}
+	r.newChats = map[string]*bucket{}
 }
 
 func (r *router) handle(ev any) {
@@ -441,6 +445,9 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 			case errors.Is(err, errTooManyGuests):
 				r.c.m.drop("too-many-guests")
 				r.replyError(el, "wait", "resource-constraint", "too many visitors are waiting; try again later")
+			case errors.Is(err, errTooManyNewChats):
+				r.c.m.drop("new-chat-rate")
+				r.replyError(el, "wait", "resource-constraint", "too many new chats right now; try again in a minute")
 			default:
 				r.c.m.drop("store-error")
 				r.c.log.Error("activating guest", "skin", skin, "err", err)
@@ -492,7 +499,10 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 	}
 }
 
-var errTooManyGuests = errors.New("component: too many guests for this skin")
+var (
+	errTooManyGuests   = errors.New("component: too many guests for this skin")
+	errTooManyNewChats = errors.New("component: too many new chats this minute")
+)
 
 // activate brings a visitor into memory: the stored alias if there is one,
 // else a new one. The chat starts queued or, with a stored pin whose
@@ -506,6 +516,9 @@ func (r *router) activate(sk store.Skin, real string) (*guest, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
+		if !r.admit(sk.Name) {
+			return nil, errTooManyNewChats
+		}
 		rec = store.Guest{ID: store.NewGuestID(), RealJID: real, Skin: sk.Name, Created: now}
 	default:
 		return nil, fmt.Errorf("component: looking up the visitor's alias: %w", err)
@@ -515,7 +528,7 @@ func (r *router) activate(sk store.Skin, real string) (*guest, error) {
 
 // load puts a stored guest record into memory.
 func (r *router) load(rec store.Guest, now time.Time) (*guest, error) {
-	g := &guest{rec: rec, tokens: float64(r.c.cfg.GuestMessagesPerMinute), refill: now}
+	g := &guest{rec: rec}
 	g.rec.LastActive = now
 	pinned := rec.Operator
 	g.rec.Operator, g.rec.State = "", ""
@@ -578,19 +591,26 @@ func (r *router) online(full string) bool {
 	return o != nil && o.res[full] != nil
 }
 
-// allow applies guest_messages_per_minute as a token bucket.
+// allow applies guest_messages_per_minute.
 func (r *router) allow(g *guest) bool {
+	return g.rate.take(r.now(), r.c.cfg.GuestMessagesPerMinute)
+}
+
+// admit applies new_chats_per_minute (per skin) and
+// new_chats_per_minute_total to a visitor otrdesk has no alias for. A chat
+// refused by its skin's bucket takes nothing from the shared one.
+func (r *router) admit(skin string) bool {
 	now := r.now()
-	perMin := float64(r.c.cfg.GuestMessagesPerMinute)
-	g.tokens += now.Sub(g.refill).Minutes() * perMin
-	if g.tokens > perMin {
-		g.tokens = perMin
+	b := r.newChats[skin]
+	if b == nil {
+		b = &bucket{}
+		r.newChats[skin] = b
 	}
-	g.refill = now
-	if g.tokens < 1 {
+	if !b.ok(now, r.c.cfg.NewChatsPerMinute) || !r.newChatsAll.ok(now, r.c.cfg.NewChatsPerMinuteTotal) {
 		return false
 	}
-	g.tokens--
+	b.take(now, r.c.cfg.NewChatsPerMinute)
+	r.newChatsAll.take(now, r.c.cfg.NewChatsPerMinuteTotal)
 	return true
 }
 
