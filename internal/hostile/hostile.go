@@ -1,0 +1,475 @@
+// Package hostile is a compromised otrdesk service for tests. It answers
+// for the chat domain in otrdesk's place, as an XMPP component on the test
+// server, and does what a service that turned against its visitors could
+// do:
+//
+//	visitor  --body-->  <skin>@D         recorded byte-exact; relayed to the real
+//	                                      operator's full JID from guest-<id>@D, as
+//	                                      otrdesk relays; fed to every OTR
+//	                                      conversation of the attacker
+//	operator --body-->  guest-<id>@D     relayed to the visitor from <skin>@D,
+//	                                      unless the test holds it (HoldOperator)
+//	attacker --------->  visitor          its own OTR with its own key and instance
+//	                                      tags (StartAKE, Say), forged "?OTR Error:"
+//	                                      bodies, plaintext and fragments (Inject),
+//	                                      forged urn:otrdesk:0 status elements (Status)
+//
+// The attacker keeps every body the visitor sent and everything its own OTR
+// sessions decrypted, so that a test asserts on real bytes what it learned
+// (Learned). It serves one chat at a time: the first visitor who writes to
+// the skin's address.
+//
+// The real operator (package operator) never notices anything but a
+// visitor: it runs its AKE with whatever reaches it. The widget is the one
+// that must notice.
+package hostile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/otr"
+)
+
+// ErrNoSession is returned by Say before an attacker AKE finished.
+var ErrNoSession = errors.New("hostile: no encrypted session of the attacker")
+
+// ErrNoVisitor is returned by what needs a visitor before one wrote.
+var ErrNoVisitor = errors.New("hostile: no visitor has written yet")
+
+// attackerPolicy answers queries and starts AKEs, as an operator's client.
+const attackerPolicy = otr.AllowV3 | otr.ErrorStartAKE
+
+// Config configures an Attacker.
+type Config struct {
+	// Client is the component connection for Domain (xmpptest.DialComponent).
+	Client *xmpptest.Client
+	// Domain is the chat domain D the visitor writes to.
+	Domain string
+	// Skin is the skin's name: the visitor writes to <Skin>@<Domain>.
+	Skin string
+	// Operator is the real operator's full JID; "" means none: only the
+	// attacker answers the visitor.
+	Operator string
+	// OperatorName, when set, goes to the visitor in a status element
+	// state='assigned' when the visitor first writes, as otrdesk says who
+	// took the chat.
+	OperatorName string
+	// Key is the attacker's OTR key.
+	Key *otr.PrivateKey
+	// AnswerQueries makes the attacker answer every OTR query of the
+	// visitor with an AKE of its own (a new conversation each time, under
+	// the attacker's instance tag), beside whatever the operator answers.
+	AnswerQueries bool
+	// Logf receives one line per stanza (kinds and sizes, never a body).
+	Logf func(format string, args ...any)
+}
+
+// Attacker is the hostile service. Its methods are safe for concurrent use.
+type Attacker struct {
+	cfg   Config
+	skin  string // <skin>@D
+	alias string // guest-<id>@D, the visitor as the operator sees it
+	tag   uint32 // the attacker's own instance tag
+
+	mu        sync.Mutex // guards everything below and orders sends
+	visitor   string     // the visitor's full JID
+	sent      []string   // bodies from the visitor, in order
+	decrypted []string   // what the attacker's sessions decrypted
+	opBodies  []string   // bodies from the operator, in order
+	opTag     uint32     // the operator's instance tag, from its messages
+	visTag    uint32     // the visitor's instance tag, from its messages
+	convs     []*otr.Conversation
+	secure    int // attacker AKEs finished
+	holdOp    func(otr.Info) bool
+	held      []string
+	wake      chan struct{}
+	runErr    error
+	stopped   bool
+}
+
+// New returns an attacker; Run starts it.
+func New(cfg Config) (*Attacker, error) {
+	if cfg.Client == nil || cfg.Domain == "" || cfg.Skin == "" || cfg.Key == nil {
+		return nil, errors.New("hostile: Client, Domain, Skin and Key are required")
+	}
+	probe, err := otr.NewConversation(otr.Config{PrivateKey: cfg.Key, Policy: attackerPolicy})
+	if err != nil {
+		return nil, fmt.Errorf("hostile: %w", err)
+	}
+	return &Attacker{
+		cfg:   cfg,
+		skin:  cfg.Skin + "@" + cfg.Domain,
+		alias: "guest-hostile2attacker@" + cfg.Domain,
+		tag:   probe.InstanceTag(),
+		wake:  make(chan struct{}),
+	}, nil
+}
+
+// InstanceTag is the attacker's own instance tag.
+func (a *Attacker) InstanceTag() uint32 { return a.tag }
+
+// Alias is the address the operator sees the visitor as.
+func (a *Attacker) Alias() string { return a.alias }
+
+func (a *Attacker) logf(format string, args ...any) {
+	if a.cfg.Logf != nil {
+		a.cfg.Logf(format, args...)
+	}
+}
+
+// changed wakes Wait. a.mu is held.
+func (a *Attacker) changed() {
+	close(a.wake)
+	a.wake = make(chan struct{})
+}
+
+// Run handles stanzas until ctx ends or the stream closes.
+func (a *Attacker) Run(ctx context.Context) error {
+	err := a.run(ctx)
+	a.mu.Lock()
+	a.stopped, a.runErr = true, err
+	a.changed()
+	a.mu.Unlock()
+	return err
+}
+
+func (a *Attacker) run(ctx context.Context) error {
+	for {
+		st, err := a.cfg.Client.Next(ctx, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("hostile: reading: %w", err)
+		}
+		if st.Name != "message" || st.Type == "error" || !st.HasBody {
+			continue
+		}
+		to := bare(st.To)
+		switch {
+		case to == a.skin:
+			err = a.fromVisitor(ctx, st)
+		case to == a.alias && a.cfg.Operator != "" && bare(st.From) == bare(a.cfg.Operator):
+			err = a.fromOperator(ctx, st.Body)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *Attacker) fromVisitor(ctx context.Context, st xmpptest.Stanza) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.visitor == "" {
+		a.visitor = st.From
+		if a.cfg.OperatorName != "" {
+			if err := a.statusLocked(ctx, "assigned", a.cfg.OperatorName); err != nil {
+				return err
+			}
+		}
+	}
+	if st.From != a.visitor {
+		return nil // one chat at a time
+	}
+	body := st.Body
+	info := otr.Classify([]byte(body))
+	a.logf("hostile: visitor sent %s %s (%d bytes)", info.Kind, typeName(info), len(body))
+	if (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
+		a.visTag = info.SenderTag
+	}
+	a.sent = append(a.sent, body)
+	defer a.changed()
+	if a.cfg.Operator != "" {
+		if err := a.send(ctx, a.alias, a.cfg.Operator, body); err != nil {
+			return err
+		}
+	}
+	if info.Kind == otr.KindQuery {
+		if a.cfg.AnswerQueries {
+			return a.startLocked(ctx, a.tag, body)
+		}
+		return nil
+	}
+	for _, c := range a.convs {
+		if err := a.feed(ctx, c, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// feed gives one visitor body to one attacker conversation and sends what
+// it answers. a.mu is held.
+func (a *Attacker) feed(ctx context.Context, c *otr.Conversation, body string) error {
+	show, toSend, events, _ := c.Receive([]byte(body))
+	for _, e := range events {
+		if e.Kind == otr.EventGoneSecure || e.Kind == otr.EventStillSecure {
+			a.secure++
+			a.logf("hostile: the attacker's AKE %d finished (attacker tag %08x)", a.secure, c.InstanceTag())
+		}
+	}
+	if show != nil {
+		if k := otr.Classify([]byte(body)).Kind; k == otr.KindEncoded || k == otr.KindFragment {
+			a.decrypted = append(a.decrypted, string(show))
+			a.logf("hostile: the attacker decrypted a visitor message (%d bytes)", len(show))
+		}
+	}
+	for _, m := range toSend {
+		if err := a.toVisitorLocked(ctx, string(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Attacker) fromOperator(ctx context.Context, body string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	info := otr.Classify([]byte(body))
+	a.logf("hostile: operator sent %s %s (%d bytes)", info.Kind, typeName(info), len(body))
+	if (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
+		a.opTag = info.SenderTag
+	}
+	a.opBodies = append(a.opBodies, body)
+	defer a.changed()
+	if a.holdOp != nil && a.holdOp(info) {
+		a.held = append(a.held, body)
+		return nil
+	}
+	return a.toVisitorLocked(ctx, body)
+}
+
+func typeName(info otr.Info) string {
+	if info.Kind == otr.KindEncoded {
+		return info.Type.String()
+	}
+	return ""
+}
+
+// toVisitorLocked sends a body to the visitor from the skin's address. a.mu is held.
+func (a *Attacker) toVisitorLocked(ctx context.Context, body string) error {
+	if a.visitor == "" {
+		return ErrNoVisitor
+	}
+	return a.send(ctx, a.skin, a.visitor, body)
+}
+
+func (a *Attacker) send(ctx context.Context, from, to, body string) error {
+	err := a.cfg.Client.SendRaw(ctx, "<message type='chat' from='"+esc(from)+"' to='"+esc(to)+"'><body>"+esc(body)+"</body></message>")
+	if err != nil {
+		return fmt.Errorf("hostile: sending to %s: %w", to, err)
+	}
+	return nil
+}
+
+// startLocked starts an attacker AKE from a new conversation under tag,
+// as an answer to query. a.mu is held.
+func (a *Attacker) startLocked(ctx context.Context, tag uint32, query string) error {
+	c, err := otr.NewConversation(otr.Config{PrivateKey: a.cfg.Key, Policy: attackerPolicy, InstanceTag: tag, HeartbeatInterval: -1})
+	if err != nil {
+		return fmt.Errorf("hostile: %w", err)
+	}
+	a.convs = append(a.convs, c)
+	a.logf("hostile: the attacker starts an AKE as instance %08x", tag)
+	return a.feed(ctx, c, query)
+}
+
+// StartAKE starts an AKE with the visitor under the attacker's key, as
+// peer instance tag (0: the attacker's own tag; the operator's tag to
+// impersonate the operator's instance).
+func (a *Attacker) StartAKE(ctx context.Context, tag uint32) error {
+	if tag == 0 {
+		tag = a.tag
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	defer a.changed()
+	return a.startLocked(ctx, tag, otr.QueryMessage(otr.OfferV3))
+}
+
+// Say sends text to the visitor encrypted under the attacker's latest
+// encrypted session.
+func (a *Attacker) Say(ctx context.Context, text string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.convs) - 1; i >= 0; i-- {
+		c := a.convs[i]
+		if !c.IsEncrypted() {
+			continue
+		}
+		msgs, err := c.Send([]byte(text))
+		if err != nil {
+			return fmt.Errorf("hostile: encrypting: %w", err)
+		}
+		for _, m := range msgs {
+			if err := a.toVisitorLocked(ctx, string(m)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return ErrNoSession
+}
+
+// Inject sends any body to the visitor from the skin's address: a forged
+// OTR error, a plaintext line, a fragment.
+func (a *Attacker) Inject(ctx context.Context, body string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.toVisitorLocked(ctx, body)
+}
+
+// Status sends otrdesk's control element <status xmlns='urn:otrdesk:0'/>
+// with state and, when set, operator (the display name).
+func (a *Attacker) Status(ctx context.Context, state, operator string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.statusLocked(ctx, state, operator)
+}
+
+func (a *Attacker) statusLocked(ctx context.Context, state, operator string) error {
+	if a.visitor == "" {
+		return ErrNoVisitor
+	}
+	el := "<status xmlns='urn:otrdesk:0' state='" + esc(state) + "'"
+	if operator != "" {
+		el += " operator='" + esc(operator) + "'"
+	}
+	return a.cfg.Client.SendRaw(ctx, "<message type='chat' from='"+esc(a.skin)+"' to='"+esc(a.visitor)+"'>"+el+"/></message>")
+}
+
+// HoldOperator holds back, in order, the operator's bodies for which hold
+// returns true (it sees their classification); nil relays everything at
+// once again (what is held stays held until ReleaseOperator).
+func (a *Attacker) HoldOperator(hold func(otr.Info) bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.holdOp = hold
+}
+
+// ReleaseOperator stops holding and delivers what was held, in order.
+// With status set, a status element of that state goes in the same write,
+// right behind the last held body (a transfer racing the operator's AKE).
+func (a *Attacker) ReleaseOperator(ctx context.Context, status string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.holdOp = nil
+	held := a.held
+	a.held = nil
+	var raw strings.Builder
+	for _, body := range held {
+		raw.WriteString("<message type='chat' from='" + esc(a.skin) + "' to='" + esc(a.visitor) + "'><body>" + esc(body) + "</body></message>")
+	}
+	if status != "" {
+		raw.WriteString("<message type='chat' from='" + esc(a.skin) + "' to='" + esc(a.visitor) + "'><status xmlns='urn:otrdesk:0' state='" + esc(status) + "'/></message>")
+	}
+	if raw.Len() == 0 {
+		return nil
+	}
+	if a.visitor == "" {
+		return ErrNoVisitor
+	}
+	return a.cfg.Client.SendRaw(ctx, raw.String())
+}
+
+// Snapshot is what the attacker has seen so far.
+type Snapshot struct {
+	Visitor        string
+	Sent           []string // bodies from the visitor, in order
+	Decrypted      []string // what the attacker's sessions decrypted
+	OperatorBodies []string // bodies from the real operator, in order
+	Held           int      // operator bodies held back now
+	OperatorTag    uint32
+	VisitorTag     uint32
+	AttackerAKEs   int // attacker AKEs finished
+}
+
+// Snapshot returns a copy of what the attacker has seen.
+func (a *Attacker) Snapshot() Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snapshot()
+}
+
+func (a *Attacker) snapshot() Snapshot {
+	return Snapshot{
+		Visitor: a.visitor, Sent: append([]string(nil), a.sent...), Decrypted: append([]string(nil), a.decrypted...),
+		OperatorBodies: append([]string(nil), a.opBodies...), Held: len(a.held), OperatorTag: a.opTag, VisitorTag: a.visTag, AttackerAKEs: a.secure,
+	}
+}
+
+// Learned reports whether the attacker can read secret: it travelled in
+// plaintext, or one of the attacker's sessions decrypted a message holding
+// it (a "[resent]" copy included). It says how.
+func (s Snapshot) Learned(secret string) (how string, ok bool) {
+	for _, d := range s.Decrypted {
+		if strings.Contains(d, secret) {
+			return fmt.Sprintf("decrypted it with its own key from a message reading %q", d), true
+		}
+	}
+	for _, b := range s.Sent {
+		if strings.Contains(b, secret) {
+			return fmt.Sprintf("received it in plaintext, in a body of %d bytes", len(b)), true
+		}
+	}
+	return "", false
+}
+
+// Wait waits until cond holds for a snapshot, ctx ends or Run stops.
+func (a *Attacker) Wait(ctx context.Context, what string, cond func(Snapshot) bool) (Snapshot, error) {
+	for {
+		a.mu.Lock()
+		s, wake, stopped, runErr := a.snapshot(), a.wake, a.stopped, a.runErr
+		a.mu.Unlock()
+		if cond(s) {
+			return s, nil
+		}
+		if stopped {
+			if runErr == nil {
+				runErr = errors.New("stopped")
+			}
+			return s, fmt.Errorf("hostile: waiting for %s: %w", what, runErr)
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return s, fmt.Errorf("hostile: waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// Count returns how many bodies match kind (and, for encoded messages,
+// type when it is not 0).
+func Count(bodies []string, kind otr.Kind, typ otr.MessageType) int {
+	n := 0
+	for _, b := range bodies {
+		info := otr.Classify([]byte(b))
+		if info.Kind == kind && (typ == 0 || info.Type == typ) {
+			n++
+		}
+	}
+	return n
+}
+
+// PlaintextFragment is a one-piece OTR version 3 fragment whose content is
+// not an encoded message but plain text: reassembled, it is plaintext.
+func PlaintextFragment(sender, receiver uint32, text string) string {
+	return fmt.Sprintf("?OTR|%08x|%08x,%05d,%05d,%s,", sender, receiver, 1, 1, text)
+}
+
+func bare(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		j = j[:i]
+	}
+	return strings.ToLower(j)
+}
+
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", `"`, "&quot;")
+
+func esc(s string) string { return escaper.Replace(s) }

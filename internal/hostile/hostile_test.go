@@ -1,0 +1,228 @@
+package hostile_test
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"otrdesk.im/otrdesk/internal/hostile"
+	"otrdesk.im/otrdesk/internal/operator"
+	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/otr"
+)
+
+const (
+	domain = "chat.example.org"
+	secret = "hostile-test-secret"
+)
+
+// world is a private Prosody with the attacker as component domain, the
+// real operator (internal/operator) logged in, and a visitor played by a
+// Go OTR conversation over c2s.
+type world struct {
+	t       *testing.T
+	ctx     context.Context
+	att     *hostile.Attacker
+	bot     *operator.Bot
+	visitor *xmpptest.Client
+	conv    *otr.Conversation
+	shown   []string
+	secure  []otr.Event
+}
+
+func newKey(t *testing.T) *otr.PrivateKey {
+	t.Helper()
+	k, err := otr.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newWorld(t *testing.T, attKey, opKey *otr.PrivateKey) *world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{domain: secret}})
+	srv.MustRegister(t, "ada", "pw-ada")
+	srv.MustRegister(t, "visitor", "pw-visitor")
+	opClient := srv.MustDial(t, "ada", "pw-ada", "desk")
+	bot, err := operator.New(operator.Config{Client: opClient, Key: opKey, Service: domain,
+		Answer: func(alias, text string) string { return "Operator read: " + text }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBg(t, bot.Run)
+
+	comp, err := srv.DialComponent(ctx, domain, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { comp.Close() })
+	att, err := hostile.New(hostile.Config{Client: comp, Domain: domain, Skin: "shop", Operator: opClient.JID().String(),
+		OperatorName: "Ada", Key: attKey, AnswerQueries: true, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBg(t, att.Run)
+
+	conv, err := otr.NewConversation(otr.Config{PrivateKey: newKey(t), Policy: otr.AllowV3 | otr.RequireEncryption, HeartbeatInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, ctx: ctx, att: att, bot: bot, visitor: srv.MustDial(t, "visitor", "pw-visitor", "web"), conv: conv}
+}
+
+func runBg(t *testing.T, run func(context.Context) error) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Logf("stopped: %v", err)
+		}
+	})
+}
+
+// send writes the visitor's bodies to the skin.
+func (w *world) send(bodies [][]byte) {
+	w.t.Helper()
+	for _, b := range bodies {
+		if err := w.visitor.Message(w.ctx, "shop@"+domain, string(b)); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// pump runs the visitor's engine on what arrives until cond holds.
+func (w *world) pump(what string, cond func() bool) {
+	w.t.Helper()
+	for !cond() {
+		st, err := w.visitor.Next(w.ctx, func(s xmpptest.Stanza) bool { return s.Name == "message" && s.HasBody })
+		if err != nil {
+			w.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		show, out, events, _ := w.conv.Receive([]byte(st.Body))
+		if show != nil {
+			w.shown = append(w.shown, string(show))
+		}
+		for _, e := range events {
+			if e.Kind == otr.EventGoneSecure || e.Kind == otr.EventStillSecure {
+				w.secure = append(w.secure, e)
+			}
+		}
+		w.send(out)
+	}
+}
+
+// TestSecondInstanceReadsPlainSend: with two instances encrypted (the real
+// operator's and the attacker's), the engine's plain Send goes to the most
+// recently active one, which the attacker makes its own by writing last.
+// The attacker decrypts what the visitor sends; the real operator gets
+// nothing. This is why the widget must send with SendTo to the instance
+// it verified.
+func TestSecondInstanceReadsPlainSend(t *testing.T) {
+	attKey, opKey := newKey(t), newKey(t)
+	w := newWorld(t, attKey, opKey)
+	q, err := w.conv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(q)
+	w.pump("two AKEs", func() bool { return len(w.secure) == 2 })
+	if _, err := w.att.Wait(w.ctx, "the attacker's AKE", func(s hostile.Snapshot) bool { return s.AttackerAKEs == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	fps := map[otr.Fingerprint]bool{w.secure[0].Fingerprint: true, w.secure[1].Fingerprint: true}
+	if !fps[attKey.PublicKey.Fingerprint()] || !fps[opKey.PublicKey.Fingerprint()] {
+		t.Fatalf("the visitor's two sessions are not with the operator and the attacker")
+	}
+	if err := w.att.Say(w.ctx, "attacker speaking"); err != nil {
+		t.Fatal(err)
+	}
+	w.pump("the attacker's line", func() bool { return len(w.shown) > 0 && w.shown[len(w.shown)-1] == "attacker speaking" })
+
+	out, err := w.conv.Send([]byte("canary-plain-send"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(out)
+	s, err := w.att.Wait(w.ctx, "the attacker to decrypt the canary", func(s hostile.Snapshot) bool {
+		_, ok := s.Learned("canary-plain-send")
+		return ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	how, _ := s.Learned("canary-plain-send")
+	t.Logf("the attacker %s", how)
+	if s.OperatorTag == 0 || s.VisitorTag == 0 {
+		t.Errorf("instance tags not learned: operator %08x visitor %08x", s.OperatorTag, s.VisitorTag)
+	}
+}
+
+// TestRelayAndInject: without attacks the visitor's chat with the real
+// operator works through the attacker's relay, and injected bodies and
+// status elements reach the visitor.
+func TestRelayAndInject(t *testing.T) {
+	w := newWorld(t, newKey(t), newKey(t))
+	q, err := w.conv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both answer the query; the visitor then picks the operator's
+	// instance by hand, as a careful client would.
+	w.send(q)
+	w.pump("two AKEs", func() bool { return len(w.secure) == 2 })
+	if err := w.conv.SetInstance(w.att.Snapshot().OperatorTag); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.conv.Send([]byte("to the operator only"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(out)
+	ctx, cancel := context.WithTimeout(w.ctx, time.Minute)
+	defer cancel()
+	if _, err := w.bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Message && e.Text == "to the operator only" }); err != nil {
+		t.Fatalf("the operator did not read the relayed message: %v", err)
+	}
+	w.pump("the operator's answer", func() bool {
+		return len(w.shown) > 0 && w.shown[len(w.shown)-1] == "Operator read: to the operator only"
+	})
+	if how, ok := w.att.Snapshot().Learned("to the operator only"); ok {
+		t.Errorf("a message to the operator's instance was read by the attacker: %s", how)
+	}
+	if err := w.att.Inject(w.ctx, "plain words"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.att.Status(w.ctx, "transferred", "Eve"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.visitor.Next(w.ctx, func(s xmpptest.Stanza) bool {
+		return s.Name == "message" && s.HasChild("urn:otrdesk:0", "status") && strings.Contains(string(s.Raw), "transferred")
+	})
+	if err != nil {
+		t.Fatalf("no status element: %v", err)
+	}
+	if !strings.Contains(string(st.Raw), "operator='Eve'") && !strings.Contains(string(st.Raw), `operator="Eve"`) {
+		t.Errorf("status element %s lacks the operator name", st.Raw)
+	}
+	w.pump("the injected line", func() bool { return len(w.shown) > 0 && w.shown[len(w.shown)-1] == "plain words" })
+}
+
+func TestPlaintextFragment(t *testing.T) {
+	f := hostile.PlaintextFragment(0x1234, 0xabcd, "hello")
+	info := otr.Classify([]byte(f))
+	if info.Kind != otr.KindFragment || info.SenderTag != 0x1234 || info.ReceiverTag != 0xabcd || info.K != 1 || info.N != 1 {
+		t.Fatalf("PlaintextFragment = %q classified as %+v", f, info)
+	}
+	r := otr.NewReassembler(0xabcd)
+	whole, err := r.Add([]byte(f), time.Now())
+	if err != nil || string(whole) != "hello" {
+		t.Fatalf("reassembled %q, %v; want hello", whole, err)
+	}
+}
