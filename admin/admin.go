@@ -86,15 +86,6 @@ func (p SkinPatch) apply(s *store.Skin) {
 	}
 }
 
-// Key file formats accepted by GenerateKey (design §3).
-const (
-	FormatPidgin    = "pidgin"
-	FormatProfanity = "profanity"
-	FormatMcabber   = "mcabber"
-	FormatOTRJS     = "otrjs"
-	FormatAge       = "age"
-)
-
 // KeyRequest asks for a new skin key.
 type KeyRequest struct {
 	Skins      []string `json:"skins,omitempty"` // the skins to key; empty with All

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/keyfile"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -108,11 +108,11 @@ func TestGenerateKeyNeverStoresThePrivateKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := c.GenerateKey(KeyRequest{All: true, Format: FormatOTRJS})
+	res, err := c.GenerateKey(KeyRequest{All: true, Format: keyfile.OTRJS})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := otr.ParsePrivateKeyBase64(strings.TrimSpace(string(res.PrivateKey)))
+	k, err := keyfile.ParseOTRJS(string(res.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +151,12 @@ func TestRotationHistoryAndGrace(t *testing.T) {
 	if _, err := l.CreateSkin(store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: FormatOTRJS})
+	first, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: keyfile.OTRJS})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(10 * 24 * time.Hour)
-	second, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: FormatOTRJS})
+	second, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: keyfile.OTRJS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"otrdesk.im/otrdesk/keyfile"
 	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
@@ -127,7 +128,7 @@ func (l *Local) GenerateKey(r KeyRequest) (KeyResult, error) {
 		return KeyResult{}, err
 	}
 	fp := k.Fingerprint()
-	file, err := encodePrivateKey(k, r, names, l.AgeWorkFactor)
+	file, err := keyfile.Encode(k, keyfile.EncodeOptions{Format: r.Format, Accounts: r.Accounts, Skins: names, Passphrase: r.Passphrase, WorkFactor: l.AgeWorkFactor})
 	if err != nil {
 		return KeyResult{}, err
 	}
@@ -204,16 +205,19 @@ func Published(s store.Skin, now time.Time, grace time.Duration) []string {
 
 func checkKeyRequest(r KeyRequest) error {
 	switch r.Format {
-	case FormatPidgin, FormatProfanity, FormatMcabber, FormatAge:
+	case keyfile.Pidgin, keyfile.Profanity, keyfile.Mcabber, keyfile.Age:
 		if len(r.Accounts) == 0 {
 			return fmt.Errorf("%w: --format %s needs --account JID for each operator account that will hold the key", ErrBadRequest, r.Format)
 		}
-	case FormatOTRJS:
+	case keyfile.OTRJS:
 	default:
 		return fmt.Errorf("%w: --format must be pidgin, profanity, mcabber, otrjs or age", ErrBadRequest)
 	}
-	if r.Format == FormatAge && r.Passphrase == "" {
+	if r.Format == keyfile.Age && r.Passphrase == "" {
 		return fmt.Errorf("%w: --format age needs a passphrase: --passphrase-file FILE or OTRDESK_PASSPHRASE", ErrBadRequest)
+	}
+	if err := (keyfile.EncodeOptions{Format: r.Format, Accounts: r.Accounts, Passphrase: r.Passphrase}).Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return nil
 }

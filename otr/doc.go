@@ -41,28 +41,16 @@
 // libotr makes them; GenerateEphemeralKey, on fixed published parameters
 // with a single exponentiation, for visitors). A public key travels as
 // SHORT 0x0000 then MPIs p, q, g, y (PublicKey.Bytes); its fingerprint is
-// SHA-1 over the MPIs without the type, shown as five groups of eight
-// upper-case hex digits (Fingerprint.String) or 40 lower-case hex digits
-// (Fingerprint.Hex).
+// SHA-1 over the MPIs without the type: bytes inside a program
+// (Fingerprint), 40 upper-case hex digits between programs
+// (Fingerprint.MarshalText), five groups of eight upper-case hex digits
+// for people (Fingerprint.String), 40 lower-case hex digits in libotr's
+// fingerprints file (Fingerprint.Hex). PrivateKey.PrivateBytes is the key
+// with x, the form the engine's exported state holds.
 //
-// # Key files
-//
-//	otr.private_key     libgcrypt S-expression (privkeys (account (name ..) (protocol ..)
-//	                    (private-key (dsa (p #..#) (q ..) (g ..) (y ..) (x ..))))...);
-//	                    PrivateKeyFile keeps the text, so changing one account
-//	                    leaves the others byte for byte; written exactly as libotr writes
-//	otr.instance_tags   "account\tprotocol\t%08x" lines after a comment (ReadInstanceTags)
-//	otr.fingerprints    "username\taccount\tprotocol\t<40 hex>\ttrust" (ReadFingerprintFile)
-//	otr.js / potr       base64 of SHORT 0x0000, MPIs p, q, g, y, x (ParsePrivateKeyBase64)
-//	key bundle          age (scrypt passphrase) around a header line naming skins and the
-//	                    fingerprint, then the otr.private_key text (WriteBundle, ReadBundle;
-//	                    left out of js/wasm builds, where age would add about 1 MB)
-//
-// Protocol ids: Pidgin prpl-jabber, Profanity xmpp, mcabber jabber. Every
-// reader says what its input is not and why (ErrNotPrivateKeyFile,
-// ErrBadPrivateKey, ErrNotInstanceTagFile, ErrNotFingerprintFile,
-// ErrNotBundle) and never panics; each has a fuzz target seeded with real
-// libotr output.
+// The files clients keep keys in (libotr's otr.private_key, otr.js's
+// base64, otrdesk's age bundles) are package keyfile's; this package only
+// speaks the protocol.
 //
 // # Conversations
 //
@@ -75,11 +63,10 @@
 // # Tests
 //
 // Tests run against libotr 4.1.1 through internal/libotrtest (C helpers
-// compiled with gcc against Debian's libotr5-dev): libotr reads the key
-// files we write and we read the ones it writes, our classification of a
+// compiled with gcc against Debian's libotr5-dev): our classification of a
 // recorded libotr conversation (v3 and v2, with and without fragments)
 // matches libotr's, our fragments are libotr's byte for byte, and libotr is
 // the peer of our Conversation. Differential tests feed thousands of
-// systematic variations of bodies, key files and fragment sequences to
+// systematic variations of bodies and fragment sequences to
 // both libotr and this package (wire_mutation_test.go).
 package otr

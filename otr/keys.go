@@ -79,6 +79,52 @@ func (k *PublicKey) wellFormed() bool {
 		k.G.Cmp(one) > 0 && k.G.Cmp(k.P) < 0 && k.Y.Cmp(one) > 0 && k.Y.Cmp(k.P) < 0
 }
 
+// Check reports why k is not a usable DSA private key: wrong sizes, x out
+// of range, g not of order q, or y not g^x mod p. It does not test p and q
+// for primality.
+func (k *PrivateKey) Check() error {
+	one := big.NewInt(1)
+	switch {
+	case !k.PublicKey.wellFormed():
+		return errors.New("p, q, g or y has the wrong size")
+	case k.X == nil || k.X.Sign() <= 0 || k.X.Cmp(k.Q) >= 0:
+		return errors.New("x is not between 0 and q")
+	case new(big.Int).Mod(new(big.Int).Sub(k.P, one), k.Q).Sign() != 0:
+		return errors.New("q does not divide p-1")
+	case new(big.Int).Exp(k.G, k.Q, k.P).Cmp(one) != 0:
+		return errors.New("g is not of order q")
+	case new(big.Int).Exp(k.G, k.X, k.P).Cmp(k.Y) != 0:
+		return errors.New("y is not g^x mod p")
+	}
+	return nil
+}
+
+// PrivateBytes returns the private key in the form otr.js packPrivate(),
+// python-potr serializePrivateKey() and x/crypto/otr Serialize() share:
+// the type SHORT 0x0000 then the MPIs p, q, g, y and x. Package keyfile
+// writes it as otr.js's base64 text; the engine's exported state holds it.
+func (k *PrivateKey) PrivateBytes() []byte {
+	return appendMPI(k.PublicKey.Bytes(), k.X)
+}
+
+// ParsePrivateKey reads a private key in the PrivateBytes form from the
+// front of b and checks it (sizes, y = g^x mod p).
+func ParsePrivateKey(b []byte) (k *PrivateKey, rest []byte, ok bool) {
+	pub, rest, ok := ParsePublicKey(b)
+	if !ok {
+		return nil, b, false
+	}
+	x, rest, ok := readMPI(rest)
+	if !ok {
+		return nil, b, false
+	}
+	k = &PrivateKey{PublicKey: *pub, X: x}
+	if k.Check() != nil {
+		return nil, b, false
+	}
+	return k, rest, true
+}
+
 // Fingerprint is the SHA-1 hash of a public key's MPIs p, q, g and y,
 // without the key type.
 type Fingerprint [20]byte
@@ -98,13 +144,34 @@ func (f Fingerprint) String() string {
 // Hex gives the 40 lower-case hex digits libotr's fingerprints file uses.
 func (f Fingerprint) Hex() string { return hex.EncodeToString(f[:]) }
 
+// MarshalText gives the canonical text form otrdesk sends between programs
+// (JSON of the admin API, widget events): 40 upper-case hex digits, no
+// grouping. Grouping is for people (String).
+func (f Fingerprint) MarshalText() ([]byte, error) {
+	return []byte(strings.ToUpper(hex.EncodeToString(f[:]))), nil
+}
+
+// UnmarshalText accepts every form ParseFingerprint does.
+func (f *Fingerprint) UnmarshalText(b []byte) error {
+	g, err := ParseFingerprint(string(b))
+	if err != nil {
+		return err
+	}
+	*f = g
+	return nil
+}
+
+// IsZero reports whether f is the zero value (no fingerprint).
+func (f Fingerprint) IsZero() bool { return f == Fingerprint{} }
+
 // ErrBadFingerprint is returned by ParseFingerprint.
 var ErrBadFingerprint = errors.New("otr: a fingerprint is 40 hex digits, optionally in five groups of eight")
 
-// ParseFingerprint accepts the human form or 40 hex digits, in either case.
+// ParseFingerprint accepts the forms people paste: the grouped human form,
+// 40 hex digits in either case, with or without spaces or colons.
 func ParseFingerprint(s string) (Fingerprint, error) {
 	var f Fingerprint
-	compact := strings.Join(strings.Fields(s), "")
+	compact := strings.Join(strings.Fields(strings.ReplaceAll(s, ":", " ")), "")
 	if len(compact) != 40 {
 		return f, ErrBadFingerprint
 	}

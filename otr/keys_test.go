@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
+	"math/big"
+	"strings"
 	"testing"
 )
 
@@ -80,4 +83,76 @@ func FuzzParsePublicKey(f *testing.F) {
 			t.Fatalf("re-encoded key does not round-trip: ok=%v rest=%d", ok, len(rest))
 		}
 	})
+}
+
+// exampleKey is a fixed key on the ephemeral parameters, so that examples
+// have stable output; package keyfile's libotr tests check its fingerprint
+// against libotr.
+func exampleKey() *PrivateKey {
+	x, _ := new(big.Int).SetString("1234567890ABCDEF1234567890ABCDEF12345678", 16)
+	return &PrivateKey{
+		PublicKey: PublicKey{P: ephemeralP, Q: ephemeralQ, G: ephemeralG, Y: new(big.Int).Exp(ephemeralG, x, ephemeralP)},
+		X:         x,
+	}
+}
+
+func mustEphemeral(t testing.TB) *PrivateKey {
+	k, err := GenerateEphemeralKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestEphemeralParameters(t *testing.T) {
+	one := big.NewInt(1)
+	switch {
+	case ephemeralP == nil || ephemeralQ == nil || ephemeralG == nil:
+		t.Fatal("a parameter constant is not hex")
+	case ephemeralP.BitLen() != 1024 || ephemeralQ.BitLen() != 160:
+		t.Fatalf("p has %d bits, q %d; want 1024 and 160", ephemeralP.BitLen(), ephemeralQ.BitLen())
+	case !ephemeralP.ProbablyPrime(64):
+		t.Fatal("p is not prime")
+	case !ephemeralQ.ProbablyPrime(64):
+		t.Fatal("q is not prime")
+	case new(big.Int).Mod(new(big.Int).Sub(ephemeralP, one), ephemeralQ).Sign() != 0:
+		t.Fatal("q does not divide p-1")
+	case ephemeralG.Cmp(one) <= 0 || ephemeralG.Cmp(ephemeralP) >= 0:
+		t.Fatal("g is not in (1, p)")
+	case new(big.Int).Exp(ephemeralG, ephemeralQ, ephemeralP).Cmp(one) != 0:
+		t.Fatal("g is not in the subgroup of order q")
+	}
+}
+
+func TestEphemeralKey(t *testing.T) {
+	a, b := mustEphemeral(t), mustEphemeral(t)
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if a.X.Cmp(b.X) == 0 || a.Fingerprint() == b.Fingerprint() {
+		t.Fatal("two ephemeral keys are the same")
+	}
+	// The key is a working DSA key.
+	h := make([]byte, 32)
+	sig, err := a.Sign(rand.Reader, h)
+	if err != nil || !a.Verify(h, sig) || b.Verify(h, sig) {
+		t.Fatalf("signature: err=%v", err)
+	}
+	// Mutating the returned key does not change the shared parameters.
+	a.P.SetInt64(7)
+	if ephemeralP.BitLen() != 1024 {
+		t.Fatal("GenerateEphemeralKey shares its parameters with the caller")
+	}
+	if _, err := GenerateEphemeralKey(bytes.NewReader(nil)); err == nil || !strings.HasPrefix(err.Error(), "otr: ") {
+		t.Fatalf("no randomness: err=%v", err)
+	}
+}
+
+func ExamplePublicKey_Fingerprint() {
+	k := exampleKey()
+	fmt.Println(k.Fingerprint())
+	fmt.Println(k.Fingerprint().Hex())
+	// Output:
+	// 6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955
+	// 6ae246d7ce41a5ef36f611e77cbfd12c5c1c7955
 }

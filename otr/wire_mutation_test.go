@@ -2,11 +2,7 @@ package otr
 
 import (
 	"bytes"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -113,91 +109,6 @@ func libotrLooser(b []byte) bool {
 		return bytes.ContainsAny(hdr[:min(len(hdr), end+12)], " \t+-xX")
 	}
 	return false
-}
-
-// TestPrivateKeyFileMatchesLibotrMutations has libotr and
-// ParsePrivateKeyFile read systematic variations of an otr.private_key
-// libotr wrote — every truncation at a line end, every line deleted, every
-// structural byte replaced — and requires: what we accept, libotr accepts
-// with the same fingerprints; what libotr accepts, we accept too, unless
-// the key itself is broken (ErrNotPrivateKeyFile naming the key), which
-// libotr does not check.
-func TestPrivateKeyFileMatchesLibotrMutations(t *testing.T) {
-	dir := t.TempDir()
-	orig := filepath.Join(dir, "orig")
-	libotrtest.GenerateKey(t, orig, "op1@example.org", "prpl-jabber")
-	libotrtest.GenerateKey(t, orig, "op2@example.org", "xmpp")
-	text, err := os.ReadFile(orig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var variants [][]byte
-	seen := map[string]bool{}
-	add := func(b []byte) {
-		if !seen[string(b)] {
-			seen[string(b)] = true
-			variants = append(variants, b)
-		}
-	}
-	lines := bytes.SplitAfter(text, []byte("\n"))
-	for i := range lines {
-		add(bytes.Join(lines[:i], nil))
-		add(bytes.Join(append(slices.Clone(lines[:i]), lines[i+1:]...), nil))
-	}
-	for i, c := range text {
-		if !bytes.ContainsRune([]byte("()#\" "), rune(c)) {
-			continue
-		}
-		for _, r := range []byte("()#\" x") {
-			if r != c {
-				b := bytes.Clone(text)
-				b[i] = r
-				add(b)
-			}
-		}
-	}
-	files := make([]string, len(variants))
-	for i, v := range variants {
-		files[i] = filepath.Join(dir, fmt.Sprint(i))
-		if err := os.WriteFile(files[i], v, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	libKeys, libErrs := libotrtest.ReadKeysMany(t, files)
-	accepted, keyOnly := 0, 0
-	for i, v := range variants {
-		f, ourErr := ParsePrivateKeyFile(v)
-		switch {
-		case ourErr == nil && libErrs[i] != nil:
-			t.Errorf("variant %d: we accept, libotr refuses (%v):\n%s", i, libErrs[i], v)
-		case ourErr == nil:
-			accepted++
-			got := map[[2]string]string{}
-			for _, k := range libKeys[i] {
-				got[[2]string{k.Account, k.Protocol}] = k.Fingerprint
-			}
-			for _, a := range f.Accounts() {
-				k, _ := f.Key(a.Name, a.Protocol)
-				if got[[2]string{a.Name, a.Protocol}] != k.Fingerprint().String() {
-					t.Errorf("variant %d: %s: libotr %q, we %v", i, a.Name, got[[2]string{a.Name, a.Protocol}], k.Fingerprint())
-				}
-			}
-			if len(libKeys[i]) != len(f.Accounts()) {
-				t.Errorf("variant %d: libotr reads %d keys, we %d", i, len(libKeys[i]), len(f.Accounts()))
-			}
-		case libErrs[i] == nil:
-			if !strings.Contains(ourErr.Error(), "the key of") && !strings.Contains(ourErr.Error(), "the DSA key of") {
-				t.Errorf("variant %d: libotr accepts, we refuse: %v\n%s", i, ourErr, v)
-			} else {
-				t.Logf("variant %d: libotr accepts, our key check refuses: %v", i, ourErr)
-				keyOnly++
-			}
-		}
-	}
-	t.Logf("%d variants: %d accepted by both, %d refused only by our key check", len(variants), accepted, keyOnly)
-	if accepted < 2 {
-		t.Fatal("the variants include too few valid files to mean anything")
-	}
 }
 
 // TestReassemblerMatchesLibotr replays every sequence of up to four bodies

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +11,7 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/admin"
-	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/keyfile"
 )
 
 const keysUsage = `usage: otrdesk keys generate (--skin NAME | --all) --format pidgin|profanity|mcabber|otrjs|age
@@ -124,44 +122,20 @@ func cleanupOut(f *os.File, err error) error {
 	return err
 }
 
-// readAnyKey reads a private key in any format otrdesk writes, and the
-// accounts it names (none for the otr.js form).
-func readAnyKey(path, pass string) (map[string]*otr.PrivateKey, *otr.PrivateKey, error) {
+// readKeyFile reads a key file in any form keyfile.Read knows.
+func readKeyFile(path, pass string) (keyfile.Keys, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return keyfile.Keys{}, err
 	}
-	trimmed := bytes.TrimSpace(b)
+	ks, err := keyfile.Read(b, pass)
 	switch {
-	case bytes.HasPrefix(trimmed, []byte("-----BEGIN AGE")) || bytes.HasPrefix(trimmed, []byte("age-encryption.org/")):
-		if pass == "" {
-			return nil, nil, fmt.Errorf("%s is a passphrase-sealed key bundle: give the passphrase with --passphrase-file FILE or OTRDESK_PASSPHRASE", path)
-		}
-		bun, err := otr.ReadBundle(bytes.NewReader(b), pass)
-		if err != nil {
-			return nil, nil, err
-		}
-		return byAccount(bun.PrivateKeys), nil, nil
-	case bytes.HasPrefix(trimmed, []byte("(")):
-		f, err := otr.ParsePrivateKeyFile(b)
-		if err != nil {
-			return nil, nil, err
-		}
-		return byAccount(f), nil, nil
+	case errors.Is(err, keyfile.ErrNeedPassphrase):
+		return ks, fmt.Errorf("%s is a passphrase-sealed key bundle: give the passphrase with --passphrase-file FILE or OTRDESK_PASSPHRASE", path)
+	case errors.Is(err, keyfile.ErrNotKeyFile):
+		return ks, fmt.Errorf("%s is not an OTR private key: not an otr.private_key file, an otrdesk key bundle, or an otr.js key", path)
 	}
-	k, err := otr.ParsePrivateKeyBase64(string(trimmed))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not an OTR private key: not an otr.private_key file, an otrdesk key bundle, or an otr.js key", path)
-	}
-	return nil, k, nil
-}
-
-func byAccount(f *otr.PrivateKeyFile) map[string]*otr.PrivateKey {
-	m := map[string]*otr.PrivateKey{}
-	for _, a := range f.Accounts() {
-		m[a.Name+"\x00"+a.Protocol] = a.Key
-	}
-	return m
+	return ks, err
 }
 
 func keysFingerprint(c *cli, args []string) error {
@@ -178,50 +152,28 @@ func keysFingerprint(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	accts, single, err := readAnyKey(pos[0], pass)
+	ks, err := readKeyFile(pos[0], pass)
 	if err != nil {
 		return err
 	}
-	if single != nil {
-		fmt.Fprintln(c.stdout, single.Fingerprint())
+	switch {
+	case ks.Key != nil:
+		fmt.Fprintln(c.stdout, ks.Key.Fingerprint())
 		return nil
-	}
-	if len(accts) == 0 {
+	case ks.Public != nil:
+		fmt.Fprintln(c.stdout, ks.Public.Fingerprint())
+		return nil
+	case len(ks.Accounts) == 0:
 		return fmt.Errorf("%s holds no key", pos[0])
 	}
-	ids := slices.Sorted(maps.Keys(accts))
-	for _, id := range ids {
-		name, proto, _ := strings.Cut(id, "\x00")
-		fmt.Fprintf(c.stdout, "%s\t%s\t%s\n", accts[id].Fingerprint(), name, proto)
+	accts := slices.Clone(ks.Accounts)
+	slices.SortStableFunc(accts, func(a, b keyfile.Account) int {
+		return strings.Compare(a.Name+"\x00"+a.Protocol, b.Name+"\x00"+b.Protocol)
+	})
+	for _, a := range accts {
+		fmt.Fprintf(c.stdout, "%s\t%s\t%s\n", a.Key.Fingerprint(), a.Name, a.Protocol)
 	}
 	return nil
-}
-
-// clientKeyFile is where each client keeps its OTR private keys.
-func clientKeyFile(client, account, dir string) (string, error) {
-	home, _ := os.UserHomeDir()
-	switch client {
-	case admin.FormatPidgin:
-		if dir == "" {
-			dir = filepath.Join(home, ".purple")
-		}
-		return filepath.Join(dir, "otr.private_key"), nil
-	case admin.FormatProfanity:
-		if dir == "" {
-			data := os.Getenv("XDG_DATA_HOME")
-			if data == "" {
-				data = filepath.Join(home, ".local", "share")
-			}
-			dir = filepath.Join(data, "profanity")
-		}
-		return filepath.Join(dir, "otr", strings.ReplaceAll(account, "@", "_at_"), "keys.txt"), nil
-	case admin.FormatMcabber:
-		if dir == "" {
-			dir = filepath.Join(home, ".mcabber")
-		}
-		return filepath.Join(dir, "otr", account+".key"), nil
-	}
-	return "", usagef("--client must be pidgin, profanity or mcabber")
 }
 
 func keysInstall(c *cli, args []string) error {
@@ -241,49 +193,52 @@ func keysInstall(c *cli, args []string) error {
 	if *client == "" || *account == "" || *keyPath == "" {
 		return usagef("keys install needs --client, --account and --key")
 	}
-	proto, ok := admin.Protocol(*client)
+	proto, ok := keyfile.Protocol(*client)
 	if !ok {
 		return usagef("--client must be pidgin, profanity or mcabber")
 	}
-	if err := admin.CheckAccount(*account); err != nil {
+	if err := keyfile.CheckAccount(*account); err != nil {
 		return err
 	}
 	pass, err := passphrase(*passFile)
 	if err != nil {
 		return err
 	}
-	accts, key, err := readAnyKey(*keyPath, pass)
+	ks, err := readKeyFile(*keyPath, pass)
 	if err != nil {
 		return err
+	}
+	key := ks.Key
+	if ks.Public != nil {
+		return fmt.Errorf("%s holds only a public key: install the private key file from 'otrdesk keys generate'", *keyPath)
 	}
 	if key == nil {
 		// A libotr file or bundle names its accounts: the key must be for this
 		// one (under any client's protocol id: a bundle uses Pidgin's).
 		var names []string
-		for id, k := range accts {
-			name, _, _ := strings.Cut(id, "\x00")
-			if name == *account {
-				key = k
+		for _, a := range ks.Accounts {
+			if a.Name == *account {
+				key = a.Key
 			}
-			names = append(names, name)
+			names = append(names, a.Name)
 		}
 		if key == nil {
 			return fmt.Errorf("%s holds keys for %s, not for %s: generate one with --account %s", *keyPath, strings.Join(names, ", "), *account, *account)
 		}
 	}
-	target, err := clientKeyFile(*client, *account, *dir)
+	target, err := keyfile.Path(*client, *account, *dir)
 	if err != nil {
 		return err
 	}
-	var f *otr.PrivateKeyFile
+	var f *keyfile.PrivateKeys
 	old, err := os.ReadFile(target)
 	switch {
 	case err == nil:
-		if f, err = otr.ParsePrivateKeyFile(old); err != nil {
+		if f, err = keyfile.ParsePrivateKeys(old); err != nil {
 			return fmt.Errorf("%s exists but could not be read, so it was left alone: %w", target, err)
 		}
 	case errors.Is(err, os.ErrNotExist):
-		f = &otr.PrivateKeyFile{}
+		f = &keyfile.PrivateKeys{}
 	default:
 		return err
 	}

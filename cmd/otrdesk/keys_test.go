@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"otrdesk.im/otrdesk/internal/libotrtest"
-	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/keyfile"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -88,7 +88,7 @@ func TestKeysGenerateForPidginReadByLibotr(t *testing.T) {
 
 	// The private key is nowhere in the store.
 	text, _ := os.ReadFile(keyFile)
-	f, err := otr.ParsePrivateKeyFile(text)
+	f, err := keyfile.ParsePrivateKeys(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestKeysInstallKeepsOtherAccounts(t *testing.T) {
 	}{
 		"other account": {key, "bob@example.org", "holds keys for ann@example.org, not for bob@example.org"},
 		"not a key":     {writeTemp(t, "hello, I am a shopping list\n"), "ann@example.org", "not an OTR private key"},
-		"broken sexp":   {writeTemp(t, "(privkeys (account (name \"x\")"), "ann@example.org", "otr:"},
+		"broken sexp":   {writeTemp(t, "(privkeys (account (name \"x\")"), "ann@example.org", "keyfile:"},
 	} {
 		_, errOut, code := otrdesk(t, "keys", "install", "--client", "pidgin", "--account", tc.account, "--key", tc.key, "--dir", purple)
 		if code == 0 || !strings.Contains(errOut, tc.want) {

@@ -17,7 +17,7 @@ import (
 
 	"otrdesk.im/otrdesk/component"
 	"otrdesk.im/otrdesk/internal/xmpptest"
-	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/keyfile"
 )
 
 // syncBuffer is a log sink safe for the goroutines of serve.
@@ -116,7 +116,7 @@ func TestServe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := otr.ParsePrivateKeyFile(text)
+		f, err := keyfile.ParsePrivateKeys(text)
 		if err != nil {
 			t.Fatal(err)
 		}

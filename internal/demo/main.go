@@ -33,7 +33,7 @@ import (
 
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
-	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/keyfile"
 )
 
 const (
@@ -191,7 +191,7 @@ func startBot(ctx context.Context, srv *xmpptest.Server, password, keyFile, acco
 	if err != nil {
 		return err
 	}
-	f, err := otr.ParsePrivateKeyFile(text)
+	f, err := keyfile.ParsePrivateKeys(text)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"syscall/js"
 
@@ -86,7 +87,21 @@ func jsGenerateKey(this js.Value, args []js.Value) any {
 	if err != nil {
 		return js.Null()
 	}
-	return k.Base64()
+	return base64.StdEncoding.EncodeToString(k.PrivateBytes())
+}
+
+// parseKey reads a key as jsGenerateKey returns it: base64 of
+// otr.PrivateKey.PrivateBytes (otr.js's form).
+func parseKey(s string) (*otr.PrivateKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errors.New("wasm: the key is not base64")
+	}
+	k, rest, ok := otr.ParsePrivateKey(b)
+	if !ok || len(rest) != 0 {
+		return nil, errors.New("wasm: not an OTR DSA private key")
+	}
+	return k, nil
 }
 
 func policyOf(v js.Value) (otr.Policy, error) {
@@ -125,7 +140,7 @@ func jsNewConversation(this js.Value, args []js.Value) any {
 	}
 	var key *otr.PrivateKey
 	if k := get("key"); k.Type() == js.TypeString {
-		key, err = otr.ParsePrivateKeyBase64(k.String())
+		key, err = parseKey(k.String())
 	} else {
 		key, err = otr.GenerateEphemeralKey(rand.Reader)
 	}

@@ -1,4 +1,4 @@
-package otr
+package keyfile
 
 import (
 	"bytes"
@@ -9,30 +9,32 @@ import (
 	"io"
 	"math/big"
 	"strings"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
-// MaxKeyFileSize bounds what the key-file readers read: far more than any
+// MaxSize bounds what the key-file readers read: far more than any
 // real file (an otr.private_key account is about 1 KB).
-const MaxKeyFileSize = 4 << 20
+const MaxSize = 4 << 20
 
 // Errors of the key-file readers. Each reader wraps its sentinel with the
 // reason and, for text files, the line.
 var (
-	ErrNotPrivateKeyFile  = errors.New("otr: not a libotr otr.private_key file")
-	ErrBadPrivateKey      = errors.New("otr: not a valid OTR DSA private key")
-	ErrNotInstanceTagFile = errors.New("otr: not a libotr instance tag file")
-	ErrNotFingerprintFile = errors.New("otr: not a libotr fingerprints file")
-	ErrKeyFileTooLarge    = errors.New("otr: key file larger than 4 MiB")
+	ErrNotPrivateKeyFile  = errors.New("keyfile: not a libotr otr.private_key file")
+	ErrBadPrivateKey      = errors.New("keyfile: not a valid OTR DSA private key")
+	ErrNotInstanceTagFile = errors.New("keyfile: not a libotr instance tag file")
+	ErrNotFingerprintFile = errors.New("keyfile: not a libotr fingerprints file")
+	ErrTooLarge           = errors.New("keyfile: key file larger than 4 MiB")
 )
 
-// readAllLimited reads r up to MaxKeyFileSize bytes.
+// readAllLimited reads r up to MaxSize bytes.
 func readAllLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxKeyFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxKeyFileSize {
-		return nil, ErrKeyFileTooLarge
+	if len(b) > MaxSize {
+		return nil, ErrTooLarge
 	}
 	return b, nil
 }
@@ -41,16 +43,16 @@ func readAllLimited(r io.Reader) ([]byte, error) {
 type Account struct {
 	Name     string // the account as the client names it, e.g. a bare JID
 	Protocol string // the client's protocol id: prpl-jabber (Pidgin), xmpp (Profanity), jabber (mcabber)
-	Key      *PrivateKey
+	Key      *otr.PrivateKey
 }
 
-// PrivateKeyFile is a libotr otr.private_key file: a libgcrypt
+// PrivateKeys is a libotr otr.private_key file: a libgcrypt
 // S-expression (privkeys (account (name N) (protocol P) (private-key (dsa
 // (p #..#) (q #..#) (g #..#) (y #..#) (x #..#)))) ...). It keeps the file's
 // text, so that setting or removing one account leaves every other
-// account's text byte-for-byte as it was. The zero PrivateKeyFile is an
+// account's text byte-for-byte as it was. The zero PrivateKeys is an
 // empty file.
-type PrivateKeyFile struct {
+type PrivateKeys struct {
 	text     []byte
 	accounts []accountSpan
 	end      int // offset of the closing parenthesis of privkeys
@@ -61,19 +63,19 @@ type accountSpan struct {
 	start, end int // the account list, from "(" to after ")"
 }
 
-// ReadPrivateKeyFile reads an otr.private_key file from r.
-func ReadPrivateKeyFile(r io.Reader) (*PrivateKeyFile, error) {
+// ReadPrivateKeys reads an otr.private_key file from r.
+func ReadPrivateKeys(r io.Reader) (*PrivateKeys, error) {
 	b, err := readAllLimited(r)
 	if err != nil {
-		return nil, fmt.Errorf("otr: reading otr.private_key: %w", err)
+		return nil, fmt.Errorf("keyfile: reading otr.private_key: %w", err)
 	}
-	return ParsePrivateKeyFile(b)
+	return ParsePrivateKeys(b)
 }
 
-// ParsePrivateKeyFile parses the text of an otr.private_key file. Like
+// ParsePrivateKeys parses the text of an otr.private_key file. Like
 // libotr it requires every account to have a name, a protocol and a DSA
 // private key; unlike libotr it also checks each key (sizes, y = g^x mod p).
-func ParsePrivateKeyFile(text []byte) (*PrivateKeyFile, error) {
+func ParsePrivateKeys(text []byte) (*PrivateKeys, error) {
 	text = bytes.Clone(text)
 	if t := bytes.TrimLeft(text, " \t\r\n\f\v"); len(t) > 0 && t[0] != '(' {
 		return nil, fmt.Errorf("%w: line %d: it does not start with (privkeys", ErrNotPrivateKeyFile, lineOf(text, len(text)-len(t)))
@@ -88,7 +90,7 @@ func ParsePrivateKeyFile(text []byte) (*PrivateKeyFile, error) {
 	if !root.isList || root.head() != "privkeys" {
 		return nil, fail(root, "it does not start with (privkeys")
 	}
-	f := &PrivateKeyFile{text: text, end: root.end - 1}
+	f := &PrivateKeys{text: text, end: root.end - 1}
 	for _, acct := range root.list[1:] {
 		if !acct.isList || acct.head() != "account" {
 			return nil, fail(acct, "an element of privkeys is not an (account ...) list")
@@ -116,8 +118,8 @@ func ParsePrivateKeyFile(text []byte) (*PrivateKeyFile, error) {
 			}
 			v[i] = new(big.Int).SetBytes(n.list[1].atom)
 		}
-		a.Key = &PrivateKey{PublicKey: PublicKey{P: v[0], Q: v[1], G: v[2], Y: v[3]}, X: v[4]}
-		if err := a.Key.check(); err != nil {
+		a.Key = &otr.PrivateKey{PublicKey: otr.PublicKey{P: v[0], Q: v[1], G: v[2], Y: v[3]}, X: v[4]}
+		if err := a.Key.Check(); err != nil {
 			return nil, fail(dsaKey, "the key of %q: %v", a.Name, err)
 		}
 		f.accounts = append(f.accounts, accountSpan{Account: a, start: acct.start, end: acct.end})
@@ -125,28 +127,8 @@ func ParsePrivateKeyFile(text []byte) (*PrivateKeyFile, error) {
 	return f, nil
 }
 
-// check reports why k is not a usable DSA private key: wrong sizes, x out
-// of range, g not of order q, or y not g^x mod p. It does not test p and q
-// for primality.
-func (k *PrivateKey) check() error {
-	one := big.NewInt(1)
-	switch {
-	case !k.PublicKey.wellFormed():
-		return errors.New("p, q, g or y has the wrong size")
-	case k.X.Sign() <= 0 || k.X.Cmp(k.Q) >= 0:
-		return errors.New("x is not between 0 and q")
-	case new(big.Int).Mod(new(big.Int).Sub(k.P, one), k.Q).Sign() != 0:
-		return errors.New("q does not divide p-1")
-	case new(big.Int).Exp(k.G, k.Q, k.P).Cmp(one) != 0:
-		return errors.New("g is not of order q")
-	case new(big.Int).Exp(k.G, k.X, k.P).Cmp(k.Y) != 0:
-		return errors.New("y is not g^x mod p")
-	}
-	return nil
-}
-
 // Accounts returns the accounts of the file in file order.
-func (f *PrivateKeyFile) Accounts() []Account {
+func (f *PrivateKeys) Accounts() []Account {
 	as := make([]Account, len(f.accounts))
 	for i, a := range f.accounts {
 		as[i] = a.Account
@@ -157,7 +139,7 @@ func (f *PrivateKeyFile) Accounts() []Account {
 // Key returns the key of an account.
 // When the file names an account twice, libotr uses the last one, and so
 // does Key.
-func (f *PrivateKeyFile) Key(name, protocol string) (*PrivateKey, bool) {
+func (f *PrivateKeys) Key(name, protocol string) (*otr.PrivateKey, bool) {
 	if i := f.last(name, protocol); i >= 0 {
 		return f.accounts[i].Key, true
 	}
@@ -165,7 +147,7 @@ func (f *PrivateKeyFile) Key(name, protocol string) (*PrivateKey, bool) {
 }
 
 // last returns the index of the last account named name on protocol, or -1.
-func (f *PrivateKeyFile) last(name, protocol string) int {
+func (f *PrivateKeys) last(name, protocol string) int {
 	for i := len(f.accounts) - 1; i >= 0; i-- {
 		if f.accounts[i].Name == name && f.accounts[i].Protocol == protocol {
 			return i
@@ -175,7 +157,7 @@ func (f *PrivateKeyFile) last(name, protocol string) int {
 }
 
 // Bytes returns the file's text.
-func (f *PrivateKeyFile) Bytes() []byte {
+func (f *PrivateKeys) Bytes() []byte {
 	if f.text == nil {
 		return []byte("(privkeys\n)\n")
 	}
@@ -183,7 +165,7 @@ func (f *PrivateKeyFile) Bytes() []byte {
 }
 
 // WriteTo writes the file's text to w.
-func (f *PrivateKeyFile) WriteTo(w io.Writer) (int64, error) {
+func (f *PrivateKeys) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(f.Bytes())
 	return int64(n), err
 }
@@ -192,9 +174,9 @@ func (f *PrivateKeyFile) WriteTo(w io.Writer) (int64, error) {
 // account's text if the file has it (the last occurrence, the one libotr
 // uses) and appends an account as libotr writes one otherwise. Every other
 // account's text is left as it was.
-func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
-	if err := k.check(); err != nil {
-		return fmt.Errorf("otr: setting the key of %q: %w: %v", name, ErrBadPrivateKey, err)
+func (f *PrivateKeys) Set(name, protocol string, k *otr.PrivateKey) error {
+	if err := k.Check(); err != nil {
+		return fmt.Errorf("keyfile: setting the key of %q: %w: %v", name, ErrBadPrivateKey, err)
 	}
 	block := appendAccountSexp(nil, name, protocol, k)
 	text := f.Bytes()
@@ -216,9 +198,9 @@ func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
 		b = append(b, '\n')
 		b = append(b, text[end:]...)
 	}
-	g, err := ParsePrivateKeyFile(b)
+	g, err := ParsePrivateKeys(b)
 	if err != nil {
-		return fmt.Errorf("otr: setting the key of %q: %w", name, err)
+		return fmt.Errorf("keyfile: setting the key of %q: %w", name, err)
 	}
 	*f = *g
 	return nil
@@ -226,7 +208,7 @@ func (f *PrivateKeyFile) Set(name, protocol string, k *PrivateKey) error {
 
 // Remove deletes an account (every occurrence) and the lines it stood on;
 // it reports whether the file had it.
-func (f *PrivateKeyFile) Remove(name, protocol string) bool {
+func (f *PrivateKeys) Remove(name, protocol string) bool {
 	removed := false
 	for f.removeLast(name, protocol) {
 		removed = true
@@ -234,7 +216,7 @@ func (f *PrivateKeyFile) Remove(name, protocol string) bool {
 	return removed
 }
 
-func (f *PrivateKeyFile) removeLast(name, protocol string) bool {
+func (f *PrivateKeys) removeLast(name, protocol string) bool {
 	if i := f.last(name, protocol); i >= 0 {
 		a := f.accounts[i]
 		start, end := a.start, a.end
@@ -245,7 +227,7 @@ func (f *PrivateKeyFile) removeLast(name, protocol string) bool {
 			end++
 		}
 		b := append(bytes.Clone(f.text[:start]), f.text[end:]...)
-		g, err := ParsePrivateKeyFile(b)
+		g, err := ParsePrivateKeys(b)
 		if err != nil {
 			return false // cannot happen: the rest was valid before
 		}
@@ -258,7 +240,7 @@ func (f *PrivateKeyFile) removeLast(name, protocol string) bool {
 // appendAccountSexp writes an account as libotr 4.1.1 does (account_write
 // with libgcrypt's advanced format), without the leading space and the
 // trailing newline that libotr puts around it.
-func appendAccountSexp(b []byte, name, protocol string, k *PrivateKey) []byte {
+func appendAccountSexp(b []byte, name, protocol string, k *otr.PrivateKey) []byte {
 	b = append(b, "(account\n(name "...)
 	b = appendSexpAtom(b, []byte(name))
 	b = append(b, ")\n(protocol "...)

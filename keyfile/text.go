@@ -1,18 +1,18 @@
-package otr
+package keyfile
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math/big"
 	"strconv"
 	"strings"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
-// InstanceTagEntry is one line of libotr's instance-tag file
+// InstanceTag is one line of libotr's instance-tag file
 // (~/.purple/otr.instance_tags): the instance tag of an account.
-type InstanceTagEntry struct {
+type InstanceTag struct {
 	Account, Protocol string
 	Tag               uint32
 }
@@ -37,12 +37,12 @@ func textLines(b []byte) []string {
 // starting with "#", then "account\tprotocol\ttag" lines with the tag as 8
 // hex digits, at least 0x100. Blank lines are skipped. Any other line is an
 // error naming it, where libotr would silently skip it.
-func ReadInstanceTags(r io.Reader) ([]InstanceTagEntry, error) {
+func ReadInstanceTags(r io.Reader) ([]InstanceTag, error) {
 	b, err := readAllLimited(r)
 	if err != nil {
-		return nil, fmt.Errorf("otr: reading instance tags: %w", err)
+		return nil, fmt.Errorf("keyfile: reading instance tags: %w", err)
 	}
-	var tags []InstanceTagEntry
+	var tags []InstanceTag
 	for i, l := range textLines(b) {
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
@@ -55,28 +55,28 @@ func ReadInstanceTags(r io.Reader) ([]InstanceTagEntry, error) {
 		if err != nil || len(f[2]) != 8 {
 			return nil, fmt.Errorf("%w: line %d: the instance tag is not 8 hex digits", ErrNotInstanceTagFile, i+1)
 		}
-		if tag < MinInstanceTag {
+		if tag < otr.MinInstanceTag {
 			return nil, fmt.Errorf("%w: line %d: instance tag %08x is below the smallest valid tag 00000100", ErrNotInstanceTagFile, i+1, tag)
 		}
-		tags = append(tags, InstanceTagEntry{Account: f[0], Protocol: f[1], Tag: uint32(tag)})
+		tags = append(tags, InstanceTag{Account: f[0], Protocol: f[1], Tag: uint32(tag)})
 	}
 	return tags, nil
 }
 
 // WriteInstanceTags writes tags as libotr does.
-func WriteInstanceTags(w io.Writer, tags []InstanceTagEntry) error {
+func WriteInstanceTags(w io.Writer, tags []InstanceTag) error {
 	b := []byte(instagWarning)
 	for _, t := range tags {
 		if err := checkField(t.Account, t.Protocol); err != nil {
-			return fmt.Errorf("otr: writing instance tags: %w", err)
+			return fmt.Errorf("keyfile: writing instance tags: %w", err)
 		}
-		if t.Tag < MinInstanceTag {
-			return fmt.Errorf("otr: writing instance tags: tag %08x of %q is below 00000100", t.Tag, t.Account)
+		if t.Tag < otr.MinInstanceTag {
+			return fmt.Errorf("keyfile: writing instance tags: tag %08x of %q is below 00000100", t.Tag, t.Account)
 		}
 		b = fmt.Appendf(b, "%s\t%s\t%08x\n", t.Account, t.Protocol, t.Tag)
 	}
 	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("otr: writing instance tags: %w", err)
+		return fmt.Errorf("keyfile: writing instance tags: %w", err)
 	}
 	return nil
 }
@@ -97,18 +97,18 @@ type KnownFingerprint struct {
 	Username    string // the peer
 	Account     string // our account
 	Protocol    string
-	Fingerprint Fingerprint
+	Fingerprint otr.Fingerprint
 	Trust       string // "" (unverified), "verified", "smp" or a client's own word
 }
 
-// ReadFingerprintFile reads libotr's fingerprints file:
+// ReadFingerprints reads libotr's fingerprints file:
 // "username\taccount\tprotocol\t<40 hex>\ttrust" lines (the trust field and
 // its tab may be missing). Blank lines are skipped; any other line is an
 // error naming it.
-func ReadFingerprintFile(r io.Reader) ([]KnownFingerprint, error) {
+func ReadFingerprints(r io.Reader) ([]KnownFingerprint, error) {
 	b, err := readAllLimited(r)
 	if err != nil {
-		return nil, fmt.Errorf("otr: reading fingerprints: %w", err)
+		return nil, fmt.Errorf("keyfile: reading fingerprints: %w", err)
 	}
 	var fs []KnownFingerprint
 	for i, l := range textLines(b) {
@@ -135,87 +135,20 @@ func ReadFingerprintFile(r io.Reader) ([]KnownFingerprint, error) {
 	return fs, nil
 }
 
-// WriteFingerprintFile writes fingerprints as libotr does.
-func WriteFingerprintFile(w io.Writer, fs []KnownFingerprint) error {
+// WriteFingerprints writes fingerprints as libotr does.
+func WriteFingerprints(w io.Writer, fs []KnownFingerprint) error {
 	var b []byte
 	for _, f := range fs {
 		if err := checkField(f.Username, f.Account, f.Protocol); err != nil {
-			return fmt.Errorf("otr: writing fingerprints: %w", err)
+			return fmt.Errorf("keyfile: writing fingerprints: %w", err)
 		}
 		if strings.ContainsAny(f.Trust, "\t\r\n") {
-			return fmt.Errorf("otr: writing fingerprints: trust %q holds a tab or line break", f.Trust)
+			return fmt.Errorf("keyfile: writing fingerprints: trust %q holds a tab or line break", f.Trust)
 		}
 		b = fmt.Appendf(b, "%s\t%s\t%s\t%s\t%s\n", f.Username, f.Account, f.Protocol, f.Fingerprint.Hex(), f.Trust)
 	}
 	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("otr: writing fingerprints: %w", err)
+		return fmt.Errorf("keyfile: writing fingerprints: %w", err)
 	}
 	return nil
-}
-
-// PrivateBytes returns the private key in the form otr.js packPrivate(),
-// python-potr serializePrivateKey() and x/crypto/otr Serialize() share:
-// the type SHORT 0x0000 then the MPIs p, q, g, y and x.
-func (k *PrivateKey) PrivateBytes() []byte {
-	return appendMPI(k.PublicKey.Bytes(), k.X)
-}
-
-// ParsePrivateKey reads a private key in the PrivateBytes form from the
-// front of b and checks it (sizes, y = g^x mod p).
-func ParsePrivateKey(b []byte) (k *PrivateKey, rest []byte, ok bool) {
-	pub, rest, ok := ParsePublicKey(b)
-	if !ok {
-		return nil, b, false
-	}
-	x, rest, ok := readMPI(rest)
-	if !ok {
-		return nil, b, false
-	}
-	k = &PrivateKey{PublicKey: *pub, X: x}
-	if k.check() != nil {
-		return nil, b, false
-	}
-	return k, rest, true
-}
-
-// Base64 returns PrivateBytes in standard base64, the text otr.js stores.
-func (k *PrivateKey) Base64() string { return base64.StdEncoding.EncodeToString(k.PrivateBytes()) }
-
-// ParsePrivateKeyBase64 reads an otr.js or python-potr private key: base64
-// (white space ignored) of the PrivateBytes form.
-func ParsePrivateKeyBase64(s string) (*PrivateKey, error) {
-	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		return nil, fmt.Errorf("%w: the text is not base64", ErrBadPrivateKey)
-	}
-	k, rest, ok := ParsePrivateKey(b)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrBadPrivateKey, whyNotPrivateKey(b))
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes follow the key", ErrBadPrivateKey, len(rest))
-	}
-	return k, nil
-}
-
-// whyNotPrivateKey explains why ParsePrivateKey refused b.
-func whyNotPrivateKey(b []byte) string {
-	typ, rest, ok := readShort(b)
-	if !ok {
-		return "it is shorter than a key type"
-	}
-	if typ != PublicKeyTypeDSA {
-		return fmt.Sprintf("the key type is %#04x, not DSA (0x0000)", typ)
-	}
-	var v [5]*big.Int
-	for i, name := range []string{"p", "q", "g", "y", "x"} {
-		if v[i], rest, ok = readMPI(rest); !ok {
-			return "it ends before the MPI " + name
-		}
-	}
-	k := &PrivateKey{PublicKey: PublicKey{P: v[0], Q: v[1], G: v[2], Y: v[3]}, X: v[4]}
-	if err := k.check(); err != nil {
-		return err.Error()
-	}
-	return "it is malformed"
 }

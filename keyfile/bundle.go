@@ -3,7 +3,7 @@
 
 //go:build !js
 
-package otr
+package keyfile
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
 // Bundle is what an operator receives to install a key: the
@@ -26,8 +28,8 @@ import (
 // followed by the otr.private_key text.
 type Bundle struct {
 	Skins       []string
-	Fingerprint Fingerprint
-	PrivateKeys *PrivateKeyFile // every account's key has Fingerprint
+	Fingerprint otr.Fingerprint
+	PrivateKeys *PrivateKeys // every account's key has Fingerprint
 }
 
 const bundleHeader = "otrdesk key bundle: skins "
@@ -39,10 +41,10 @@ const MaxBundleWorkFactor = 20
 
 // Errors of bundles.
 var (
-	ErrNotBundle        = errors.New("otr: not an otrdesk key bundle")
-	ErrBundleMismatch   = errors.New("otr: the key bundle's keys do not match its fingerprint")
-	ErrWrongPassphrase  = errors.New("otr: wrong passphrase for the key bundle")
-	ErrBundlePassphrase = errors.New("otr: a key bundle passphrase must not be empty")
+	ErrNotBundle        = errors.New("keyfile: not an otrdesk key bundle")
+	ErrBundleMismatch   = errors.New("keyfile: the key bundle's keys do not match its fingerprint")
+	ErrWrongPassphrase  = errors.New("keyfile: wrong passphrase for the key bundle")
+	ErrBundlePassphrase = errors.New("keyfile: a key bundle passphrase must not be empty")
 )
 
 func (b *Bundle) check() error {
@@ -57,7 +59,7 @@ func (b *Bundle) check() error {
 	}
 	for _, s := range b.Skins {
 		if s == "" || strings.ContainsAny(s, ",; \t\r\n") {
-			return fmt.Errorf("otr: skin name %q in a key bundle is empty or holds , ; or white space", s)
+			return fmt.Errorf("keyfile: skin name %q in a key bundle is empty or holds , ; or white space", s)
 		}
 	}
 	return nil
@@ -71,17 +73,17 @@ func WriteBundle(w io.Writer, passphrase string, b Bundle, workFactor int) error
 		return ErrBundlePassphrase
 	}
 	if b.PrivateKeys == nil {
-		return fmt.Errorf("otr: writing a key bundle: %w: it holds no key", ErrBundleMismatch)
+		return fmt.Errorf("keyfile: writing a key bundle: %w: it holds no key", ErrBundleMismatch)
 	}
 	if err := b.check(); err != nil {
-		return fmt.Errorf("otr: writing a key bundle: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: %w", err)
 	}
 	r, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
-		return fmt.Errorf("otr: writing a key bundle: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: %w", err)
 	}
 	if workFactor > MaxBundleWorkFactor {
-		return fmt.Errorf("otr: writing a key bundle: scrypt work factor %d is over %d", workFactor, MaxBundleWorkFactor)
+		return fmt.Errorf("keyfile: writing a key bundle: scrypt work factor %d is over %d", workFactor, MaxBundleWorkFactor)
 	}
 	if workFactor > 0 {
 		r.SetWorkFactor(workFactor)
@@ -89,18 +91,18 @@ func WriteBundle(w io.Writer, passphrase string, b Bundle, workFactor int) error
 	aw := armor.NewWriter(w)
 	ew, err := age.Encrypt(aw, r)
 	if err != nil {
-		return fmt.Errorf("otr: writing a key bundle: encrypting: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: encrypting: %w", err)
 	}
 	plain := fmt.Appendf(nil, "%s%s; fingerprint %v\n", bundleHeader, strings.Join(b.Skins, ","), b.Fingerprint)
 	plain = append(plain, b.PrivateKeys.Bytes()...)
 	if _, err := ew.Write(plain); err != nil {
-		return fmt.Errorf("otr: writing a key bundle: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: %w", err)
 	}
 	if err := ew.Close(); err != nil {
-		return fmt.Errorf("otr: writing a key bundle: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: %w", err)
 	}
 	if err := aw.Close(); err != nil {
-		return fmt.Errorf("otr: writing a key bundle: %w", err)
+		return fmt.Errorf("keyfile: writing a key bundle: %w", err)
 	}
 	return nil
 }
@@ -110,7 +112,7 @@ func WriteBundle(w io.Writer, passphrase string, b Bundle, workFactor int) error
 func ReadBundle(r io.Reader, passphrase string) (Bundle, error) {
 	raw, err := readAllLimited(r)
 	if err != nil {
-		return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", err)
+		return Bundle{}, fmt.Errorf("keyfile: reading a key bundle: %w", err)
 	}
 	var src io.Reader = bytes.NewReader(raw)
 	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte(armor.Header)) {
@@ -120,14 +122,14 @@ func ReadBundle(r io.Reader, passphrase string) (Bundle, error) {
 	}
 	id, err := age.NewScryptIdentity(passphrase)
 	if err != nil {
-		return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", err)
+		return Bundle{}, fmt.Errorf("keyfile: reading a key bundle: %w", err)
 	}
 	id.SetMaxWorkFactor(MaxBundleWorkFactor)
 	dr, err := age.Decrypt(src, id)
 	if err != nil {
 		var noMatch *age.NoIdentityMatchError
 		if errors.As(err, &noMatch) {
-			return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", ErrWrongPassphrase)
+			return Bundle{}, fmt.Errorf("keyfile: reading a key bundle: %w", ErrWrongPassphrase)
 		}
 		return Bundle{}, fmt.Errorf("%w: decrypting: %v", ErrNotBundle, err)
 	}
@@ -148,14 +150,14 @@ func ReadBundle(r io.Reader, passphrase string) (Bundle, error) {
 	if skins != "" {
 		b.Skins = strings.Split(skins, ",")
 	}
-	if b.Fingerprint, err = ParseFingerprint(fp); err != nil {
+	if b.Fingerprint, err = otr.ParseFingerprint(fp); err != nil {
 		return Bundle{}, fmt.Errorf("%w: the first line: %v", ErrNotBundle, err)
 	}
-	if b.PrivateKeys, err = ReadPrivateKeyFile(br); err != nil {
-		return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", err)
+	if b.PrivateKeys, err = ReadPrivateKeys(br); err != nil {
+		return Bundle{}, fmt.Errorf("keyfile: reading a key bundle: %w", err)
 	}
 	if err := b.check(); err != nil {
-		return Bundle{}, fmt.Errorf("otr: reading a key bundle: %w", err)
+		return Bundle{}, fmt.Errorf("keyfile: reading a key bundle: %w", err)
 	}
 	return b, nil
 }

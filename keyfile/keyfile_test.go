@@ -1,4 +1,4 @@
-package otr
+package keyfile
 
 import (
 	"bytes"
@@ -13,68 +13,37 @@ import (
 	"testing"
 
 	"otrdesk.im/otrdesk/internal/libotrtest"
+	"otrdesk.im/otrdesk/otr"
 )
 
-// exampleKey is a fixed key on the ephemeral parameters, so that examples
-// have stable output; TestLibotrReadsOurKeys checks exampleFingerprint
-// against libotr.
-func exampleKey() *PrivateKey {
+// exampleKey is a fixed key on otr's ephemeral parameters, so that
+// examples have stable output; TestLibotrReadsOurKeys checks
+// exampleFingerprint against libotr.
+func exampleKey() *otr.PrivateKey {
+	params, err := otr.GenerateEphemeralKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
 	x, _ := new(big.Int).SetString("1234567890ABCDEF1234567890ABCDEF12345678", 16)
-	return &PrivateKey{
-		PublicKey: PublicKey{P: ephemeralP, Q: ephemeralQ, G: ephemeralG, Y: new(big.Int).Exp(ephemeralG, x, ephemeralP)},
+	return &otr.PrivateKey{
+		PublicKey: otr.PublicKey{P: params.P, Q: params.Q, G: params.G, Y: new(big.Int).Exp(params.G, x, params.P)},
 		X:         x,
 	}
 }
 
-const exampleFingerprint = "6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955"
-
-func TestEphemeralParameters(t *testing.T) {
-	one := big.NewInt(1)
-	switch {
-	case ephemeralP == nil || ephemeralQ == nil || ephemeralG == nil:
-		t.Fatal("a parameter constant is not hex")
-	case ephemeralP.BitLen() != 1024 || ephemeralQ.BitLen() != 160:
-		t.Fatalf("p has %d bits, q %d; want 1024 and 160", ephemeralP.BitLen(), ephemeralQ.BitLen())
-	case !ephemeralP.ProbablyPrime(64):
-		t.Fatal("p is not prime")
-	case !ephemeralQ.ProbablyPrime(64):
-		t.Fatal("q is not prime")
-	case new(big.Int).Mod(new(big.Int).Sub(ephemeralP, one), ephemeralQ).Sign() != 0:
-		t.Fatal("q does not divide p-1")
-	case ephemeralG.Cmp(one) <= 0 || ephemeralG.Cmp(ephemeralP) >= 0:
-		t.Fatal("g is not in (1, p)")
-	case new(big.Int).Exp(ephemeralG, ephemeralQ, ephemeralP).Cmp(one) != 0:
-		t.Fatal("g is not in the subgroup of order q")
-	}
-}
-
-func TestEphemeralKey(t *testing.T) {
-	a, b := mustEphemeral(t), mustEphemeral(t)
-	if err := a.check(); err != nil {
+func mustEphemeral(t testing.TB) *otr.PrivateKey {
+	k, err := otr.GenerateEphemeralKey(rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if a.X.Cmp(b.X) == 0 || a.Fingerprint() == b.Fingerprint() {
-		t.Fatal("two ephemeral keys are the same")
-	}
-	// The key is a working DSA key.
-	h := make([]byte, 32)
-	sig, err := a.Sign(rand.Reader, h)
-	if err != nil || !a.Verify(h, sig) || b.Verify(h, sig) {
-		t.Fatalf("signature: err=%v", err)
-	}
-	// Mutating the returned key does not change the shared parameters.
-	a.P.SetInt64(7)
-	if ephemeralP.BitLen() != 1024 {
-		t.Fatal("GenerateEphemeralKey shares its parameters with the caller")
-	}
-	if _, err := GenerateEphemeralKey(bytes.NewReader(nil)); err == nil || !strings.HasPrefix(err.Error(), "otr: ") {
-		t.Fatalf("no randomness: err=%v", err)
-	}
+	return k
 }
+
+const exampleFingerprint = "6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955"
 
 func TestParsePrivateKeyFile(t *testing.T) {
 	k := exampleKey()
-	var f PrivateKeyFile
+	var f PrivateKeys
 	if err := f.Set("op1@example.org", "prpl-jabber", k); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +86,7 @@ func TestParsePrivateKeyFile(t *testing.T) {
 		{"pidgin accounts.xml", "<?xml version='1.0'?><accounts/>", "does not start with (privkeys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := ParsePrivateKeyFile([]byte(tc.text))
+			f, err := ParsePrivateKeys([]byte(tc.text))
 			if tc.why == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -170,7 +139,7 @@ func TestSexpAtomEncoding(t *testing.T) {
 }
 
 func TestPrivateKeyFileSetRemove(t *testing.T) {
-	var f PrivateKeyFile
+	var f PrivateKeys
 	k1, k2 := exampleKey(), mustEphemeral(t)
 	if got := string(f.Bytes()); got != "(privkeys\n)\n" {
 		t.Fatalf("empty file %q", got)
@@ -201,16 +170,16 @@ func TestPrivateKeyFileSetRemove(t *testing.T) {
 	if as := f.Accounts(); len(as) != 2 || as[0].Name != "b@x" || as[1].Protocol != "xmpp" {
 		t.Fatalf("accounts after Remove: %+v", as)
 	}
-	bad := &PrivateKey{PublicKey: k1.PublicKey, X: big.NewInt(5)}
+	bad := &otr.PrivateKey{PublicKey: k1.PublicKey, X: big.NewInt(5)}
 	if err := f.Set("c@x", "xmpp", bad); !errors.Is(err, ErrBadPrivateKey) {
 		t.Fatalf("Set with a broken key: err=%v", err)
 	}
 }
 
-func TestPrivateKeyBase64(t *testing.T) {
+func TestOTRJS(t *testing.T) {
 	k := exampleKey()
-	s := k.Base64()
-	got, err := ParsePrivateKeyBase64(s[:40] + "\n" + s[40:])
+	s := string(MarshalOTRJS(k))
+	got, err := ParseOTRJS(s[:40] + "\n" + s[40:])
 	if err != nil || got.Fingerprint() != k.Fingerprint() || got.X.Cmp(k.X) != 0 {
 		t.Fatalf("round trip: %v", err)
 	}
@@ -224,10 +193,10 @@ func TestPrivateKeyBase64(t *testing.T) {
 		{"cut", b64(raw[:len(raw)-3]), "ends before the MPI x"},
 		{"trailing", b64(append(bytes.Clone(raw), 1, 2)), "2 bytes follow the key"},
 		{"public only", b64(k.PublicKey.Bytes()), "ends before the MPI x"},
-		{"wrong x", b64(appendMPI(k.PublicKey.Bytes(), big.NewInt(7))), "y is not g^x mod p"},
+		{"wrong x", b64(append(append(k.PublicKey.Bytes(), 0, 0, 0, 1), 7)), "y is not g^x mod p"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParsePrivateKeyBase64(tc.in)
+			_, err := ParseOTRJS(tc.in)
 			if !errors.Is(err, ErrBadPrivateKey) || !strings.Contains(err.Error(), tc.why) {
 				t.Fatalf("err=%v, want ErrBadPrivateKey saying %q", err, tc.why)
 			}
@@ -240,12 +209,12 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func TestReadInstanceTags(t *testing.T) {
 	for _, tc := range []struct {
 		name, text string
-		want       []InstanceTagEntry
+		want       []InstanceTag
 		why        string
 	}{
-		{"libotr", instagWarning + "op1@example.org\tprpl-jabber\t1a2b3c4d\n", []InstanceTagEntry{{"op1@example.org", "prpl-jabber", 0x1a2b3c4d}}, ""},
-		{"CRLF and blank lines", "op1\txmpp\t00000100\r\n\r\nop2\txmpp\tFFFFFFFF\r\n", []InstanceTagEntry{{"op1", "xmpp", 0x100}, {"op2", "xmpp", 0xffffffff}}, ""},
-		{"no final newline", "op1\txmpp\t00000100", []InstanceTagEntry{{"op1", "xmpp", 0x100}}, ""},
+		{"libotr", instagWarning + "op1@example.org\tprpl-jabber\t1a2b3c4d\n", []InstanceTag{{"op1@example.org", "prpl-jabber", 0x1a2b3c4d}}, ""},
+		{"CRLF and blank lines", "op1\txmpp\t00000100\r\n\r\nop2\txmpp\tFFFFFFFF\r\n", []InstanceTag{{"op1", "xmpp", 0x100}, {"op2", "xmpp", 0xffffffff}}, ""},
+		{"no final newline", "op1\txmpp\t00000100", []InstanceTag{{"op1", "xmpp", 0x100}}, ""},
 		{"empty", "", nil, ""},
 		{"too few fields", "op1\t00000100\n", nil, "line 1 has 2 tab-separated fields"},
 		{"short tag", "op1\txmpp\t100\n", nil, "not 8 hex digits"},
@@ -266,10 +235,10 @@ func TestReadInstanceTags(t *testing.T) {
 			}
 		})
 	}
-	if err := WriteInstanceTags(new(bytes.Buffer), []InstanceTagEntry{{"a\tb", "xmpp", 0x100}}); err == nil {
+	if err := WriteInstanceTags(new(bytes.Buffer), []InstanceTag{{"a\tb", "xmpp", 0x100}}); err == nil {
 		t.Error("wrote an account with a tab")
 	}
-	if err := WriteInstanceTags(new(bytes.Buffer), []InstanceTagEntry{{"a", "xmpp", 0x10}}); err == nil {
+	if err := WriteInstanceTags(new(bytes.Buffer), []InstanceTag{{"a", "xmpp", 0x10}}); err == nil {
 		t.Error("wrote a reserved tag")
 	}
 }
@@ -289,7 +258,7 @@ func TestReadFingerprintFile(t *testing.T) {
 		{"three fields", "v@g\top1@e\tprpl-jabber\n", 0, "line 1 has 3 tab-separated fields"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ReadFingerprintFile(strings.NewReader(tc.text))
+			got, err := ReadFingerprints(strings.NewReader(tc.text))
 			if tc.why != "" {
 				if !errors.Is(err, ErrNotFingerprintFile) || !strings.Contains(err.Error(), tc.why) {
 					t.Fatalf("err=%v, want ErrNotFingerprintFile saying %q", err, tc.why)
@@ -303,7 +272,7 @@ func TestReadFingerprintFile(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	want := []KnownFingerprint{{"v@g", "op1@e", "prpl-jabber", fp, "verified"}, {"w@g", "op1@e", "xmpp", fp, ""}}
-	if err := WriteFingerprintFile(&buf, want); err != nil {
+	if err := WriteFingerprints(&buf, want); err != nil {
 		t.Fatal(err)
 	}
 	if got := buf.String(); got != "v@g\top1@e\tprpl-jabber\t"+fp.Hex()+"\tverified\nw@g\top1@e\txmpp\t"+fp.Hex()+"\t\n" {
@@ -311,22 +280,13 @@ func TestReadFingerprintFile(t *testing.T) {
 	}
 }
 
-func ExamplePublicKey_Fingerprint() {
-	k := exampleKey()
-	fmt.Println(k.Fingerprint())
-	fmt.Println(k.Fingerprint().Hex())
-	// Output:
-	// 6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955
-	// 6ae246d7ce41a5ef36f611e77cbfd12c5c1c7955
-}
-
-func ExampleReadPrivateKeyFile() {
+func ExampleReadPrivateKeys() {
 	// A file as Pidgin keeps it in ~/.purple/otr.private_key.
-	var pidgin PrivateKeyFile
+	var pidgin PrivateKeys
 	pidgin.Set("op1@example.org", "prpl-jabber", exampleKey())
 	text := pidgin.Bytes()
 
-	f, err := ReadPrivateKeyFile(bytes.NewReader(text))
+	f, err := ReadPrivateKeys(bytes.NewReader(text))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -334,15 +294,15 @@ func ExampleReadPrivateKeyFile() {
 	for _, a := range f.Accounts() {
 		fmt.Printf("%s (%s): %v\n", a.Name, a.Protocol, a.Key.Fingerprint())
 	}
-	_, err = ReadPrivateKeyFile(strings.NewReader("op1@example.org\tprpl-jabber\t1a2b3c4d\n"))
+	_, err = ReadPrivateKeys(strings.NewReader("op1@example.org\tprpl-jabber\t1a2b3c4d\n"))
 	fmt.Println(err)
 	// Output:
 	// op1@example.org (prpl-jabber): 6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955
-	// otr: not a libotr otr.private_key file: line 1: it does not start with (privkeys
+	// keyfile: not a libotr otr.private_key file: line 1: it does not start with (privkeys
 }
 
 func FuzzParsePrivateKeyFile(f *testing.F) {
-	var ours PrivateKeyFile
+	var ours PrivateKeys
 	ours.Set("op1@example.org", "prpl-jabber", exampleKey())
 	f.Add(ours.Bytes())
 	f.Add([]byte("(privkeys)"))
@@ -357,7 +317,7 @@ func FuzzParsePrivateKeyFile(f *testing.F) {
 	}
 	f.Add(text)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pf, err := ParsePrivateKeyFile(b)
+		pf, err := ParsePrivateKeys(b)
 		if err != nil {
 			if !errors.Is(err, ErrNotPrivateKeyFile) {
 				t.Fatalf("error %v is not ErrNotPrivateKeyFile", err)
@@ -366,13 +326,13 @@ func FuzzParsePrivateKeyFile(f *testing.F) {
 		}
 		// Whatever we accept, we can rewrite account by account, and
 		// the result reads back to the same keys.
-		var again PrivateKeyFile
+		var again PrivateKeys
 		for _, a := range pf.Accounts() {
 			if err := again.Set(a.Name, a.Protocol, a.Key); err != nil {
 				t.Fatalf("Set(%q, %q): %v", a.Name, a.Protocol, err)
 			}
 		}
-		back, err := ParsePrivateKeyFile(again.Bytes())
+		back, err := ParsePrivateKeys(again.Bytes())
 		if err != nil {
 			t.Fatalf("rewritten file does not parse: %v", err)
 		}
@@ -427,7 +387,7 @@ func FuzzReadFingerprintFile(f *testing.F) {
 	}
 	f.Add(text)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fs, err := ReadFingerprintFile(bytes.NewReader(b))
+		fs, err := ReadFingerprints(bytes.NewReader(b))
 		if err != nil {
 			if !errors.Is(err, ErrNotFingerprintFile) {
 				t.Fatalf("error %v is not ErrNotFingerprintFile", err)
@@ -435,18 +395,18 @@ func FuzzReadFingerprintFile(f *testing.F) {
 			return
 		}
 		var buf bytes.Buffer
-		if err := WriteFingerprintFile(&buf, fs); err != nil {
+		if err := WriteFingerprints(&buf, fs); err != nil {
 			return
 		}
-		again, err := ReadFingerprintFile(&buf)
+		again, err := ReadFingerprints(&buf)
 		if err != nil || len(again) != len(fs) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
 }
 
-func FuzzParsePrivateKeyBase64(f *testing.F) {
-	f.Add(exampleKey().Base64())
+func FuzzParseOTRJS(f *testing.F) {
+	f.Add(string(MarshalOTRJS(exampleKey())))
 	dir := f.TempDir()
 	file := filepath.Join(dir, "otr.private_key")
 	libotrtest.GenerateKey(f, file, "op1@example.org", "prpl-jabber")
@@ -454,20 +414,20 @@ func FuzzParsePrivateKeyBase64(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	pf, err := ParsePrivateKeyFile(text)
+	pf, err := ParsePrivateKeys(text)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(pf.Accounts()[0].Key.Base64())
+	f.Add(string(MarshalOTRJS(pf.Accounts()[0].Key)))
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := ParsePrivateKeyBase64(s)
+		k, err := ParseOTRJS(s)
 		if err != nil {
 			if !errors.Is(err, ErrBadPrivateKey) {
 				t.Fatalf("error %v is not ErrBadPrivateKey", err)
 			}
 			return
 		}
-		if k.check() != nil {
+		if k.Check() != nil {
 			t.Fatal("accepted a key that fails check")
 		}
 	})

@@ -1,6 +1,6 @@
 //go:build !js
 
-package otr
+package keyfile
 
 import (
 	"bytes"
@@ -15,11 +15,12 @@ import (
 	"filippo.io/age/armor"
 
 	"otrdesk.im/otrdesk/internal/libotrtest"
+	"otrdesk.im/otrdesk/otr"
 )
 
 func TestBundle(t *testing.T) {
 	k := exampleKey()
-	var f PrivateKeyFile
+	var f PrivateKeys
 	f.Set("op1@example.org", "prpl-jabber", k)
 	f.Set("op1@example.org", "xmpp", k)
 	b := Bundle{Skins: []string{"support", "sales"}, Fingerprint: k.Fingerprint(), PrivateKeys: &f}
@@ -84,7 +85,7 @@ func TestBundle(t *testing.T) {
 
 func FuzzReadBundle(f *testing.F) {
 	k := exampleKey()
-	var pf PrivateKeyFile
+	var pf PrivateKeys
 	pf.Set("op1@example.org", "prpl-jabber", k)
 	var sealed bytes.Buffer
 	if err := WriteBundle(&sealed, "pass", Bundle{Skins: []string{"support"}, Fingerprint: k.Fingerprint(), PrivateKeys: &pf}, 2); err != nil {
@@ -99,11 +100,11 @@ func FuzzReadBundle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	lf, err := ParsePrivateKeyFile(text)
+	lf, err := ParsePrivateKeys(text)
 	if err != nil {
 		f.Fatal(err)
 	}
-	fp, _ := ParseFingerprint(lk.Fingerprint)
+	fp, _ := otr.ParseFingerprint(lk.Fingerprint)
 	sealed.Reset()
 	if err := WriteBundle(&sealed, "pass", Bundle{Skins: []string{"support", "sales"}, Fingerprint: fp, PrivateKeys: lf}, 2); err != nil {
 		f.Fatal(err)
@@ -112,7 +113,7 @@ func FuzzReadBundle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		bundle, err := ReadBundle(bytes.NewReader(b), "pass")
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "otr: ") {
+			if !strings.HasPrefix(err.Error(), "keyfile: ") {
 				t.Fatalf("error %q lacks the otr: prefix", err)
 			}
 			return
