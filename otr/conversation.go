@@ -44,6 +44,27 @@ import (
 // (dh_fixed.go); MACs and hashes are compared in constant time. A
 // constant-time Nat arithmetic is the remedy if the rest matters.
 //
+// One verified session, bound to what is sent. Send picks the peer
+// instance itself (the chosen one, else the most secure, most recently
+// active one), as libotr does; that suits a bot, not a user interface that
+// tells its user who can read what they type. A peer account may run
+// several instances, and anyone who can inject messages (a hostile server)
+// can finish an AKE with a key of its own under an instance tag of its
+// choosing, then send one Data message so that it becomes "the most
+// recently active". The interface's claim ("encrypted to the key you
+// trust") and what is sent must therefore be one fact, not two that
+// usually agree: SendTo names the instance and the fingerprint the
+// interface showed, and encrypts only while that instance's session is up
+// with that very key. Otherwise it returns ErrNotBound and neither sends
+// nor holds anything, so another instance finishing an AKE, a message from
+// another instance, or a re-key of the same instance to another key can
+// never redirect the text. The one message the engine sends on its own
+// follows the same rule: the "[resent]" copy after the peer's OTR error
+// goes only to the instance and key it was first encrypted to. And
+// LastShown says whether the text the last Receive returned was decrypted,
+// and by which session, so that plaintext (bare, whitespace-tagged, or
+// reassembled from fragments) is never taken for encrypted text.
+//
 // Bounds: at most maxInstances peer instances are kept (the least recently
 // active one that is not encrypted makes room), fragments are reassembled
 // under the Reassembler's limits, and nothing is buffered for the peer.
@@ -146,6 +167,7 @@ var (
 	ErrDisabled    = errors.New("otr: the policy allows no OTR version")
 	ErrTooManyHeld = errors.New("otr: too many messages are waiting for the encrypted chat to start; this one was not sent")
 	ErrNUL         = errors.New("otr: a message cannot contain a NUL byte (OTR ends the text there)")
+	ErrNotBound    = errors.New("otr: the message was not sent: that peer instance is not encrypted with that key")
 )
 
 // Conversation is one OTR conversation with one peer account, which may
@@ -168,10 +190,15 @@ type Conversation struct {
 
 	// The last message sent encrypted, kept so that it can be sent again
 	// when the peer reports it unreadable and a new AKE follows within
-	// resendWindow (libotr's RESEND_INTERVAL).
+	// resendWindow (libotr's RESEND_INTERVAL), and the instance and key it
+	// was encrypted to: it is sent again only to those.
 	lastPlain   []byte
 	lastPlainAt time.Time
+	lastTo      uint32
+	lastFP      Fingerprint
 	mayResend   bool
+
+	shown Shown // what the text the last Receive returned was
 
 	offered   bool // we sent the whitespace tag
 	peerNoOTR bool // the peer sent untagged plaintext
@@ -364,7 +391,7 @@ func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 	}
 	switch state {
 	case stateEncrypted:
-		c.lastPlain, c.lastPlainAt, c.mayResend = append([]byte(nil), plaintext...), c.now(), false
+		c.remember(s, plaintext)
 		return c.sendData(s, plaintext, nil, 0)
 	case stateFinished:
 		return nil, ErrFinished
@@ -386,6 +413,32 @@ func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 		return [][]byte{msg}, nil
 	}
 	return [][]byte{plaintext}, nil
+}
+
+// SendTo encrypts what the user typed to one peer instance only, and only
+// while that instance's session is encrypted with the key whose
+// fingerprint is fp: the session the user interface told its user about.
+// In any other case (no such instance, not encrypted, finished, or
+// encrypted with another key since an AKE the peer or anyone else ran) it
+// returns ErrNotBound, sends nothing and holds nothing: the caller decides
+// what to do with the text once it knows again whom it would reach.
+func (c *Conversation) SendTo(instance uint32, fp Fingerprint, plaintext []byte) ([][]byte, error) {
+	s := c.sessions[instance]
+	if s == nil || !s.encryptedWith(fp) {
+		return nil, ErrNotBound
+	}
+	if bytes.IndexByte(plaintext, 0) >= 0 {
+		return nil, ErrNUL
+	}
+	c.remember(s, plaintext)
+	return c.sendData(s, plaintext, nil, 0)
+}
+
+// remember keeps the message being sent encrypted to s, and to whom, for
+// a resend after the peer's OTR error.
+func (c *Conversation) remember(s *session, plaintext []byte) {
+	c.lastPlain, c.lastPlainAt, c.mayResend = append([]byte(nil), plaintext...), c.now(), false
+	c.lastTo, c.lastFP = s.tag, s.theirKey.Fingerprint()
 }
 
 // sendData encrypts and encodes, splitting for the maximum size.
@@ -430,7 +483,7 @@ func (c *Conversation) End() ([][]byte, error) {
 	}
 	c.commit = nil
 	c.held = nil
-	c.lastPlain, c.mayResend = nil, false
+	c.lastPlain, c.lastTo, c.lastFP, c.mayResend = nil, 0, Fingerprint{}, false
 	return out, nil
 }
 
@@ -449,12 +502,16 @@ func (c *Conversation) goPlaintext(s *session) {
 // the message was rejected (malformed, unreadable, failed authentication)
 // and says why without revealing any content.
 func (c *Conversation) Receive(msg []byte) (toShow []byte, toSend [][]byte, events []Event, err error) {
+	c.shown = Shown{}
 	if !c.policy.enabled() {
 		return msg, nil, nil, nil
 	}
 	r := &result{}
 	c.lastFrom = 0
 	err = c.receive(r, msg, 0)
+	if r.show != nil {
+		c.shown = r.shown
+	}
 	return r.show, r.send, r.events, err
 }
 
@@ -462,8 +519,26 @@ func (c *Conversation) Receive(msg []byte) (toShow []byte, toSend [][]byte, even
 // message the last Receive took (0 for plaintext, queries and version 2).
 func (c *Conversation) LastSender() uint32 { return c.lastFrom }
 
+// Shown says what the text the last Receive returned was.
+type Shown struct {
+	// Encrypted is true only when the text was decrypted from a Data
+	// message. Plaintext is never encrypted, whether it came bare, with
+	// the whitespace tag, or reassembled from fragments (a fragment says
+	// nothing about what it carries).
+	Encrypted bool
+	// Instance and Fingerprint name the peer instance whose session
+	// decrypted the text, and that session's key; zero when not Encrypted.
+	Instance    uint32
+	Fingerprint Fingerprint
+}
+
+// LastShown says whether the text the last Receive returned was decrypted,
+// and by which session; the zero Shown when it returned no text.
+func (c *Conversation) LastShown() Shown { return c.shown }
+
 type result struct {
 	show   []byte
+	shown  Shown // set with show when show was decrypted
 	send   [][]byte
 	events []Event
 }
@@ -493,7 +568,7 @@ func (c *Conversation) receive(r *result, msg []byte, depth int) error {
 	case KindError:
 		text, _ := ErrorText(msg)
 		r.event(Event{Kind: EventPeerError, Text: text})
-		if s := c.best(); s != nil && s.state == stateEncrypted && c.lastPlain != nil {
+		if s := c.sessions[c.lastTo]; s != nil && c.lastPlain != nil && s.encryptedWith(c.lastFP) {
 			c.mayResend = true
 		}
 		if c.policy.has(ErrorStartAKE) {
@@ -802,8 +877,12 @@ func (c *Conversation) finishAKE(r *result, s *session, pub *PublicKey, keyID ui
 	if was == stateEncrypted {
 		kind = EventStillSecure
 	}
-	r.event(Event{Kind: kind, Instance: s.tag, Fingerprint: pub.Fingerprint()})
-	if c.mayResend && c.lastPlain != nil && c.now().Sub(c.lastPlainAt) <= resendWindow {
+	fp := pub.Fingerprint()
+	r.event(Event{Kind: kind, Instance: s.tag, Fingerprint: fp})
+	// An OTR error carries no instance tag and no authentication: anyone
+	// can send one and then finish an AKE of their own. So the message is
+	// sent again only to the instance and key it was encrypted to.
+	if c.mayResend && c.lastPlain != nil && s.tag == c.lastTo && fp == c.lastFP && c.now().Sub(c.lastPlainAt) <= resendWindow {
 		msgs, err := c.sendData(s, append([]byte("[resent] "), c.lastPlain...), nil, 0)
 		if err != nil {
 			return err
@@ -857,6 +936,7 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 	text, tlvs, tlvErr := splitPlaintext(plain)
 	if len(text) > 0 {
 		r.show = text
+		r.shown = Shown{Encrypted: true, Instance: tag, Fingerprint: s.theirKey.Fingerprint()}
 	}
 	for _, t := range tlvs {
 		switch t.typ {

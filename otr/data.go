@@ -48,7 +48,7 @@ type session struct {
 	theirKeyID          uint32 // id of theirCur; theirPrev has theirKeyID-1
 	theirCur, theirPrev *big.Int
 	keys                map[[2]uint32]*dataKeys
-	ctrBase             uint64 // first send counter of new key pairs: 2^32 after Restore
+	ctrBase             uint64 // first send counter of new key pairs; past 2^32 after Restore
 	oldMACs             []byte
 	lastSent            time.Time
 
@@ -106,6 +106,12 @@ func (c *Conversation) goEncrypted(s *session, theirKey *PublicKey, theirKeyID u
 	s.smp = smpState{}
 	s.ake = ake{}
 	return nil
+}
+
+// encryptedWith reports whether the session is encrypted with the peer
+// key whose fingerprint is fp.
+func (s *session) encryptedWith(fp Fingerprint) bool {
+	return s.state == stateEncrypted && s.theirKey != nil && s.theirKey.Fingerprint() == fp
 }
 
 func (s *session) keysFor(ourID, theirID uint32) (*dataKeys, bool) {

@@ -17,10 +17,19 @@ import (
 // them again.
 //
 // A restored state may be older than the last messages sent (a crash
-// between sending and saving). Reusing an AES-CTR counter with the same
-// key would expose both messages, so Restore moves every sending counter
-// 2^32 ahead, and starts the counters of key pairs it derives afresh at
-// 2^32; the peer only requires counters to grow.
+// between sending and saving), and one saved state may be restored more
+// than once (two tabs, or a reload after a reload that never saved; or
+// someone who got hold of the state on purpose). Reusing an AES-CTR
+// counter with the same key would expose both messages (their XOR is the
+// XOR of the plaintexts), so each Restore moves every sending counter
+// ahead by 2^32 plus a random 40-bit number, and starts the counters of
+// key pairs it derives afresh there; the peer only requires counters to
+// grow. 2^32 keeps a restore ahead of whatever was sent after the save;
+// the random part keeps two restores of one state apart: two restores
+// that send n messages each under one key pair collide with a chance of
+// about 2n in 2^40. (A fixed jump would make the second restore repeat
+// the first one's key and counters exactly.) Keys rotate with every
+// message the peer acknowledges, so a pair rarely carries many messages.
 //
 // Layout (OTR data types): "OTRDESK-CONV" ‖ BYTE version 1 ‖ DATA private
 // key (PrivateBytes) ‖ SHORT policy ‖ INT our tag ‖ INT max size ‖ INT
@@ -209,6 +218,10 @@ func restore(state []byte, cfg Config) (*Conversation, error) {
 	}
 	c.offered, c.peerNoOTR = flags&1 != 0, flags&2 != 0
 	c.held = held
+	jump, err := c.restoreJump()
+	if err != nil {
+		return nil, err
+	}
 	for i := uint32(0); i < nsess; i++ {
 		s := &session{tag: r.int()}
 		s.version = int(r.byte())
@@ -251,8 +264,9 @@ func restore(state []byte, cfg Config) (*Conversation, error) {
 		}
 		s.keys = make(map[[2]uint32]*dataKeys)
 		// Any key pair this state derives afresh may have been used to
-		// send after the state was saved: start its counter high too.
-		s.ctrBase = 1 << 32
+		// send after the state was saved, or by another restore of it:
+		// start its counter past the jump too.
+		s.ctrBase = jump
 		for j := uint32(0); j < npairs; j++ {
 			ourID, theirID := r.int(), r.int()
 			send := uint64(r.int())<<32 | uint64(r.int())
@@ -265,7 +279,7 @@ func restore(state []byte, cfg Config) (*Conversation, error) {
 			if !ok || send >= 1<<62 {
 				return nil, ErrBadState
 			}
-			k.sendCtr = send + 1<<32
+			k.sendCtr = send + jump
 			k.recvCtr = recv
 			k.recvMACUsed = used
 		}
@@ -283,4 +297,19 @@ func restore(state []byte, cfg Config) (*Conversation, error) {
 		c.chosen = chosen
 	}
 	return c, nil
+}
+
+// restoreJump returns how far Restore moves sending counters: 2^32 plus a
+// random 40-bit number (see the top of this file). Counters stay below
+// 2^62 + 2^41, far from wrapping.
+func (c *Conversation) restoreJump() (uint64, error) {
+	var b [5]byte
+	if _, err := fullRead(c.rand, b[:]); err != nil {
+		return 0, fmt.Errorf("choosing a counter jump: %w", err)
+	}
+	var r uint64
+	for _, x := range b {
+		r = r<<8 | uint64(x)
+	}
+	return 1<<32 + r, nil
 }
