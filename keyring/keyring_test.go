@@ -148,12 +148,15 @@ func vectors(t testing.TB) []vector {
 	mixed.Keys = append(mixed.Keys, Key{Kind: KindOMEMO, Value: "05" + strings.Repeat("0f", 32)}, Key{Kind: "x-later", Value: "v2:abc"})
 	empty := exampleKeyring()
 	empty.Keys = nil
+	one := exampleKeyring()
+	one.Keys = one.Keys[:1]
 	now := testNow.Format(time.RFC3339)
 	v := func(name string, text []byte, want string) vector {
 		return vector{Name: name, Text: string(text), Skin: "library", Now: now, MinSerial: 0, Signer: pub, Want: want}
 	}
 	list := []vector{
 		v("good", good, "ok"),
+		v("good with one key", mustSign(t, one, admin), "ok"),
 		v("good with three keys", mustSign(t, three, admin), "ok"),
 		v("good with omemo and an unknown kind", mustSign(t, mixed, admin), "ok"),
 		v("good without keys", mustSign(t, empty, admin), "ok"),
