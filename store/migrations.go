@@ -21,8 +21,9 @@ type migration struct {
 // migrations_test.go (a database built by hand at the old version, opened,
 // and checked).
 var migrations = []migration{
-	{"create the buckets", migrateCreateBuckets}, // 0 -> 1
-	{"add the blocks bucket", migrateAddBlocks},  // 1 -> 2
+	{"create the buckets", migrateCreateBuckets},    // 0 -> 1
+	{"add the blocks bucket", migrateAddBlocks},     // 1 -> 2
+	{"add the keyrings bucket", migrateAddKeyrings}, // 2 -> 3
 }
 
 // SchemaVersion returns the schema version this otrdesk writes.
@@ -46,6 +47,14 @@ func migrateCreateBuckets(tx *bolt.Tx) error {
 func migrateAddBlocks(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketBlocks); err != nil {
 		return fmt.Errorf("creating bucket %s: %w", bucketBlocks, err)
+	}
+	return nil
+}
+
+// migrateAddKeyrings is 2 -> 3: skins' signed keyrings get a bucket.
+func migrateAddKeyrings(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketKeyrings); err != nil {
+		return fmt.Errorf("creating bucket %s: %w", bucketKeyrings, err)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func TestMigration1to2(t *testing.T) {
 		t.Fatalf("fixture at version %d, want 1", v)
 	}
 
-	s, err := Open(path)
+	s, err := open(path, migrations[:2])
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -177,5 +177,47 @@ func TestMigration1to2(t *testing.T) {
 	}
 	if v := readVersionOpen(t, s); v != 2 {
 		t.Fatalf("version after 1 -> 2 = %d, want 2", v)
+	}
+}
+
+// TestMigration2to3 opens a schema-2 store holding a skin and a block: the
+// keyrings bucket appears, the version is 3, and nothing else changes.
+func TestMigration2to3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s2, err := open(path, migrations[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.CreateSkin(Skin{Name: "library", Title: "Library", Policy: PolicyOpportunistic}); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Unix(1800000000, 0)
+	if err := s2.PutBlock(Block{Skin: "library", RealJID: "v@guest.example.org/r", Until: until}); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if v := readVersion(t, path); v != 2 {
+		t.Fatalf("fixture at version %d, want 2", v)
+	}
+
+	s, err := open(path, migrations[:3])
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.Skin("library"); err != nil || got.Title != "Library" {
+		t.Fatalf("skin after 2 -> 3: %+v %v", got, err)
+	}
+	if b, err := s.Blocks(); err != nil || len(b) != 1 || !b[0].Until.Equal(until) {
+		t.Fatalf("blocks after 2 -> 3: %+v %v", b, err)
+	}
+	if _, err := s.Keyring("library"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a migrated store has a keyring already: %v", err)
+	}
+	if _, err := s.PutKeyring(signedKeyring(t, "library", 1)); err != nil {
+		t.Fatalf("the keyrings bucket is not usable after 2 -> 3: %v", err)
+	}
+	if v := readVersionOpen(t, s); v != 3 {
+		t.Fatalf("version after 2 -> 3 = %d, want 3", v)
 	}
 }

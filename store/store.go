@@ -35,6 +35,8 @@
 //	└── <bare JID>                   binary operator record (operator.go): on-duty flag, nick
 //	blocks                           (schema 2)
 //	└── <skin> 0x00 <real JID>       time the block ends (block.go)
+//	keyrings                         (schema 3)
+//	└── <skin>                       the signed keyring, byte for byte as signed (keyring.go)
 //	stats
 //	└── <skin>                       bucket per skin
 //	    └── <YYYYMMDD><seq uint64>   binary chat record (stats.go): start, wait, duration, encrypted
@@ -90,6 +92,7 @@ var (
 	bucketOperators = []byte("operators")
 	bucketStats     = []byte("stats")
 	bucketBlocks    = []byte("blocks")
+	bucketKeyrings  = []byte("keyrings")
 	keyVersion      = []byte("version")
 )
 
