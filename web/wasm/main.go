@@ -23,43 +23,74 @@
 //	    opts.instanceTag     our instance tag (>= 0x100); default random
 //
 //	conv.query()            -> Result  the OTR query that starts the AKE
-//	conv.send(text)         -> Result  what the visitor typed
+//	conv.sendTo(instance, fingerprint, text) -> Result
+//	                                   what the visitor typed, encrypted to that
+//	                                   operator instance only, and only while its
+//	                                   session is encrypted with that key (fingerprint:
+//	                                   40 hex digits in either case, grouped or not,
+//	                                   compared as bytes). Otherwise Result.notSent is
+//	                                   true, Result.error says why, Result.send is empty
+//	                                   and nothing is kept to send later.
+//	conv.send(text)         -> Result  what the visitor typed, to whichever session
+//	                                   the engine finds best (the most recently active
+//	                                   encrypted one), held until the AKE under
+//	                                   "require". Not for text the widget has told the
+//	                                   visitor is encrypted to a verified key: a second
+//	                                   instance of the operator's account (or a hostile
+//	                                   server posing as one) can become "best".
 //	conv.receive(body)      -> Result  a body that arrived from the operator
 //	conv.end()              -> Result  end the private chat (disconnect TLV)
 //	conv.smp(question, secret) -> Result  start SMP, or answer the operator's
 //	                                   (question is ignored when answering; "" for none)
 //	conv.smpAbort()         -> Result
-//	conv.fingerprint()      -> string | null  the operator's fingerprint once secure,
-//	                                   "XXXXXXXX XXXXXXXX XXXXXXXX XXXXXXXX XXXXXXXX"
+//	conv.fingerprint()      -> string | null  the fingerprint of the session send()
+//	                                   would use, once secure (see send for why the
+//	                                   widget follows secure events instead)
 //	conv.ourFingerprint()   -> string  the visitor key's fingerprint
-//	conv.isEncrypted()      -> boolean
+//	conv.isEncrypted()      -> boolean whether send() would encrypt
 //	conv.instanceTag()      -> number
 //	conv.export()           -> string  the whole conversation (keys, session keys,
 //	                                   counters, messages held for encryption), base64;
 //	                                   as secret as the key: keep it in the tab only
 //	conv.restore(state)     -> boolean replace this conversation with an exported one
-//	                                   (a page reload); false if state is not one
+//	                                   (a page reload); false if state is not one.
+//	                                   Every restore moves the sending counters by a
+//	                                   new random amount, so restoring one state twice
+//	                                   never reuses a key and counter.
+//
+// Every fingerprint this API gives is the canonical text form: 40
+// upper-case hex digits, no spaces ("0123ABCD..."). Group it for people
+// only when showing it.
 //
 // Every call that can produce output returns a Result (never throws; bad
 // arguments give Result.error):
 //
 //	{
-//	  send:   [string],                  bodies to send to the operator, in order
-//	  show:   [{text, encrypted}],       text to show; encrypted is false for plaintext
-//	  events: [{type, ...}],             see below
-//	  error:  string | undefined         why the call's input was rejected
+//	  send:    [string],                  bodies to send to the operator, in order
+//	  show:    [{text, encrypted, instance, fingerprint}],
+//	                                      text to show; encrypted is true only for text
+//	                                      decrypted from an OTR Data message (never for
+//	                                      plaintext, also when it arrived in fragments),
+//	                                      and then instance and fingerprint name the
+//	                                      session that decrypted it (0 and "" otherwise)
+//	  events:  [{type, ...}],             see below
+//	  error:   string | undefined         why the call's input was rejected
+//	  notSent: true | undefined           (sendTo) nothing was sent
 //	}
 //
-// Event types: "secure" {fingerprint, instance, refreshed} (refreshed is
-// true when an AKE finished while already secure — the key may differ, so
-// check the fingerprint again), "insecure" {message} (the operator ended
-// the private chat; send refuses until end() or a new query()),
-// "unencrypted" {message}, "error" {message}, "peer-error" {message} (an
-// OTR error from the operator), "smp-question" {question} (answer with
-// smp), "smp-progress", "smp-succeeded", "smp-failed", "smp-aborted",
-// "extra-key" {use}, "resent" {message} (the operator's session had
-// restarted and could not read the last message; it was sent again). Messages in events are sentences for a user and never
-// contain message text or keys.
+// Event types: "secure" {fingerprint, instance, refreshed} (an AKE with
+// that operator instance finished; refreshed is true when that instance
+// was already secure — the key may differ, so check the fingerprint
+// again), "insecure" {message} (the operator ended the private chat; send
+// refuses until end() or a new query()), "unencrypted" {message}, "error"
+// {message}, "peer-error" {message} (an OTR error from the operator),
+// "smp-question" {question} (answer with smp), "smp-progress",
+// "smp-succeeded", "smp-failed", "smp-aborted", "extra-key" {use},
+// "resent" {message} (the operator's session had restarted and could not
+// read the last message; it was sent again, only ever to the instance and
+// key it was first encrypted to). Every event has instance, the operator
+// instance it concerns (0 when none). Messages in events are sentences for
+// a user and never contain message text or keys.
 package main
 
 import (
@@ -67,6 +98,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"syscall/js"
 
 	"otrdesk.im/otrdesk/otr"
@@ -162,47 +194,46 @@ func jsNewConversation(this js.Value, args []js.Value) any {
 }
 
 func newJSConversation(c *otr.Conversation) js.Value {
-	str := func(args []js.Value, i int) string {
-		if i < len(args) && args[i].Type() == js.TypeString {
-			return args[i].String()
-		}
-		return ""
-	}
 	conv := map[string]any{
 		"query": js.FuncOf(func(this js.Value, args []js.Value) any {
 			out, err := c.Start()
-			return result(out, nil, false, nil, err)
+			return js.ValueOf(result(out, nil, err))
+		}),
+		"sendTo": js.FuncOf(func(this js.Value, args []js.Value) any {
+			return js.ValueOf(sendTo(c, args))
 		}),
 		"send": js.FuncOf(func(this js.Value, args []js.Value) any {
 			out, err := c.Send([]byte(str(args, 0)))
-			return result(out, nil, false, nil, err)
+			return js.ValueOf(result(out, nil, err))
 		}),
 		"receive": js.FuncOf(func(this js.Value, args []js.Value) any {
-			body := []byte(str(args, 0))
-			k := otr.Classify(body).Kind
-			show, out, ev, err := c.Receive(body)
-			return result(out, show, k == otr.KindEncoded || k == otr.KindFragment, ev, err)
+			show, out, ev, err := c.Receive([]byte(str(args, 0)))
+			r := result(out, ev, err)
+			if show != nil {
+				r["show"] = []any{showEntry(show, c.LastShown())}
+			}
+			return js.ValueOf(r)
 		}),
 		"end": js.FuncOf(func(this js.Value, args []js.Value) any {
 			out, err := c.End()
-			return result(out, nil, false, nil, err)
+			return js.ValueOf(result(out, nil, err))
 		}),
 		"smp": js.FuncOf(func(this js.Value, args []js.Value) any {
 			out, err := c.Authenticate(str(args, 0), []byte(str(args, 1)))
-			return result(out, nil, false, nil, err)
+			return js.ValueOf(result(out, nil, err))
 		}),
 		"smpAbort": js.FuncOf(func(this js.Value, args []js.Value) any {
 			out, err := c.AbortSMP()
-			return result(out, nil, false, nil, err)
+			return js.ValueOf(result(out, nil, err))
 		}),
 		"fingerprint": js.FuncOf(func(this js.Value, args []js.Value) any {
 			if fp, ok := c.PeerFingerprint(); ok {
-				return fp.String()
+				return canonical(fp)
 			}
 			return js.Null()
 		}),
 		"ourFingerprint": js.FuncOf(func(this js.Value, args []js.Value) any {
-			return c.OurFingerprint().String()
+			return canonical(c.OurFingerprint())
 		}),
 		"export": js.FuncOf(func(this js.Value, args []js.Value) any {
 			return base64.StdEncoding.EncodeToString(c.Export())
@@ -229,25 +260,85 @@ func newJSConversation(c *otr.Conversation) js.Value {
 	return js.ValueOf(conv)
 }
 
-// result builds a Result object.
-func result(send [][]byte, show []byte, encrypted bool, events []otr.Event, err error) any {
+func str(args []js.Value, i int) string {
+	if i < len(args) && args[i].Type() == js.TypeString {
+		return args[i].String()
+	}
+	return ""
+}
+
+// sendTo is conv.sendTo: the widget names the session it told the visitor
+// about (instance and fingerprint from the secure event it trusted), and
+// the text goes there or nowhere.
+func sendTo(c *otr.Conversation, args []js.Value) map[string]any {
+	notSent := func(err error) map[string]any {
+		r := result(nil, nil, err)
+		r["notSent"] = true
+		return r
+	}
+	instance, err := instanceArg(args, 0)
+	if err != nil {
+		return notSent(err)
+	}
+	fp, err := otr.ParseFingerprint(str(args, 1))
+	if err != nil {
+		return notSent(err)
+	}
+	out, err := c.SendTo(instance, fp, []byte(str(args, 2)))
+	if err != nil {
+		return notSent(err)
+	}
+	return result(out, nil, nil)
+}
+
+// errBadInstance is sendTo's answer to an instance that is not a number
+// an instance tag can be.
+var errBadInstance = errors.New("wasm: an instance is a whole number from 0 to 2^32-1")
+
+func instanceArg(args []js.Value, i int) (uint32, error) {
+	if i >= len(args) || args[i].Type() != js.TypeNumber {
+		return 0, errBadInstance
+	}
+	f := args[i].Float()
+	if f < 0 || f > math.MaxUint32 || f != math.Trunc(f) {
+		return 0, errBadInstance
+	}
+	return uint32(f), nil
+}
+
+// canonical is the one text form of a fingerprint this API gives
+// JavaScript: 40 upper-case hex digits, no grouping.
+func canonical(fp otr.Fingerprint) string {
+	b, _ := fp.MarshalText()
+	return string(b)
+}
+
+// showEntry is one entry of Result.show: whether the text was decrypted,
+// and by which session, is the engine's fact (Conversation.LastShown), not
+// a guess from what the body looked like.
+func showEntry(text []byte, s otr.Shown) map[string]any {
+	m := map[string]any{"text": string(text), "encrypted": s.Encrypted, "instance": float64(0), "fingerprint": ""}
+	if s.Encrypted {
+		m["instance"], m["fingerprint"] = float64(s.Instance), canonical(s.Fingerprint)
+	}
+	return m
+}
+
+// result builds a Result object with no text to show.
+func result(send [][]byte, events []otr.Event, err error) map[string]any {
 	sends := make([]any, len(send))
 	for i, s := range send {
 		sends[i] = string(s)
-	}
-	shows := []any{}
-	if show != nil {
-		shows = append(shows, map[string]any{"text": string(show), "encrypted": encrypted})
 	}
 	evs := make([]any, 0, len(events))
 	for _, e := range events {
 		evs = append(evs, jsEvent(e))
 	}
-	r := map[string]any{"send": sends, "show": shows, "events": evs}
+	r := map[string]any{"send": sends, "show": []any{}, "events": evs}
 	if err != nil {
 		r["error"] = err.Error()
 	}
-	return js.ValueOf(r)
+	return r
 }
 
 func jsEvent(e otr.Event) map[string]any {
@@ -255,7 +346,7 @@ func jsEvent(e otr.Event) map[string]any {
 	switch e.Kind {
 	case otr.EventGoneSecure, otr.EventStillSecure:
 		m["type"] = "secure"
-		m["fingerprint"] = e.Fingerprint.String()
+		m["fingerprint"] = canonical(e.Fingerprint)
 		m["refreshed"] = e.Kind == otr.EventStillSecure
 	case otr.EventGoneInsecure:
 		m["type"], m["message"] = "insecure", e.Text

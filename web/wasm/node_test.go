@@ -119,17 +119,21 @@ func startNode(t testing.TB) *nodeEngine {
 type jsResult struct {
 	Send []string `json:"send"`
 	Show []struct {
-		Text      string `json:"text"`
-		Encrypted bool   `json:"encrypted"`
+		Text        string  `json:"text"`
+		Encrypted   bool    `json:"encrypted"`
+		Instance    float64 `json:"instance"`
+		Fingerprint string  `json:"fingerprint"`
 	} `json:"show"`
 	Events []struct {
-		Type        string `json:"type"`
-		Fingerprint string `json:"fingerprint"`
-		Question    string `json:"question"`
-		Message     string `json:"message"`
-		Refreshed   bool   `json:"refreshed"`
+		Type        string  `json:"type"`
+		Instance    float64 `json:"instance"`
+		Fingerprint string  `json:"fingerprint"`
+		Question    string  `json:"question"`
+		Message     string  `json:"message"`
+		Refreshed   bool    `json:"refreshed"`
 	} `json:"events"`
 	Error          string  `json:"error"`
+	NotSent        bool    `json:"notSent"`
 	Exception      string  `json:"exception"`
 	InstanceTag    float64 `json:"instanceTag"`
 	OurFingerprint string  `json:"ourFingerprint"`
@@ -268,7 +272,7 @@ func TestWasmAgainstNative(t *testing.T) {
 	}
 	w := &wasmChat{t: t, node: node, native: native, key: key}
 	info := node.do(map[string]any{"op": "new", "policy": "require"})
-	if info.InstanceTag < 0x100 || len(info.OurFingerprint) != 44 {
+	if info.InstanceTag < 0x100 || len(info.OurFingerprint) != 40 {
 		t.Fatalf("new conversation: %+v", info)
 	}
 
@@ -283,10 +287,10 @@ func TestWasmAgainstNative(t *testing.T) {
 		t.Fatal("native side not encrypted after the AKE")
 	}
 	st := node.do(map[string]any{"op": "state"})
-	if !st.Encrypted || st.Fingerprint == nil || *st.Fingerprint != key.PublicKey.Fingerprint().String() {
+	if !st.Encrypted || st.Fingerprint == nil || *st.Fingerprint != canonical(key.PublicKey.Fingerprint()) {
 		t.Fatalf("wasm state %+v, want encrypted with %s", st, key.PublicKey.Fingerprint())
 	}
-	if fp, _ := native.PeerFingerprint(); fp.String() != info.OurFingerprint {
+	if fp, _ := native.PeerFingerprint(); canonical(fp) != info.OurFingerprint {
 		t.Fatalf("native sees %s, wasm key is %s", fp, info.OurFingerprint)
 	}
 	if w.jsEvents("secure") != 1 {
@@ -374,6 +378,145 @@ func TestWasmAgainstNative(t *testing.T) {
 	}
 	if _, err := native.Send([]byte("x")); err != otr.ErrFinished {
 		t.Fatalf("operator send after end: %v", err)
+	}
+}
+
+// canonical is the fingerprint form the wasm API gives: 40 upper-case hex
+// digits.
+func canonical(fp otr.Fingerprint) string { return strings.ToUpper(fp.Hex()) }
+
+// TestWasmSendToAndShown: the calls the widget's trust decision rests on.
+// sendTo refuses (notSent, nothing to send, nothing kept) until the named
+// instance is encrypted with the named key, and after a second instance
+// with another key finishes its AKE and sends; secure events and show
+// entries carry the instance and the canonical fingerprint; plaintext that
+// arrives inside version 3 fragments is shown as not encrypted.
+func TestWasmSendToAndShown(t *testing.T) {
+	node := startNode(t)
+	key := operatorKey(t)
+	native, err := otr.NewConversation(otr.Config{PrivateKey: key, Policy: otr.PolicyOpportunistic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wasmChat{t: t, node: node, native: native, key: key}
+	info := node.do(map[string]any{"op": "new", "policy": "require"})
+	opTag, fp := float64(native.InstanceTag()), canonical(key.PublicKey.Fingerprint())
+	grouped := strings.ToLower(key.PublicKey.Fingerprint().String())
+	refused := func(what string, r jsResult) {
+		t.Helper()
+		if !r.NotSent || r.Error == "" || len(r.Send) != 0 {
+			t.Fatalf("%s: %+v, want notSent with an error and nothing to send", what, r)
+		}
+	}
+
+	refused("before the AKE", node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": fp, "text": "too early"}))
+	w.fromJS(node.do(map[string]any{"op": "query"}))
+	w.pump()
+	var secure *struct {
+		instance float64
+		fp       string
+	}
+	for _, r := range w.jsAll {
+		for _, e := range r.Events {
+			if e.Type == "secure" {
+				secure = &struct {
+					instance float64
+					fp       string
+				}{e.Instance, e.Fingerprint}
+			}
+		}
+	}
+	if secure == nil || secure.instance != opTag || secure.fp != fp {
+		t.Fatalf("secure event %+v, want instance %#x fingerprint %s", secure, uint32(opTag), fp)
+	}
+	if len(w.goShown) != 0 {
+		t.Fatalf("a refused message reached the operator: %q", w.goShown)
+	}
+
+	// Bound: the fingerprint may come grouped and in lower case.
+	for _, f := range []string{fp, grouped} {
+		w.fromJS(node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": f, "text": "to the operator " + f[:4]}))
+		w.pump()
+		if got := w.goShown[len(w.goShown)-1]; got != "to the operator "+f[:4] {
+			t.Fatalf("operator saw %q", got)
+		}
+	}
+	other := canonical(otr.Fingerprint{1, 2, 3})
+	refused("another instance", node.do(map[string]any{"op": "sendTo", "instance": opTag + 1, "fingerprint": fp, "text": "x"}))
+	refused("another key", node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": other, "text": "x"}))
+	refused("no fingerprint", node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": "", "text": "x"}))
+	refused("a malformed fingerprint", node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": fp[:39] + "G", "text": "x"}))
+	refused("an instance that is no number", node.do(map[string]any{"op": "sendTo", "instance": "1", "fingerprint": fp, "text": "x"}))
+	refused("a fractional instance", node.do(map[string]any{"op": "sendTo", "instance": opTag + 0.5, "fingerprint": fp, "text": "x"}))
+
+	// A Data message: encrypted, by the operator's instance and key.
+	out, err := native.Send([]byte("encrypted reply"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := node.do(map[string]any{"op": "receive", "body": string(out[0])})
+	if len(r.Show) != 1 || r.Show[0].Text != "encrypted reply" || !r.Show[0].Encrypted || r.Show[0].Instance != opTag || r.Show[0].Fingerprint != fp {
+		t.Fatalf("Data shown as %+v", r.Show)
+	}
+
+	// Plaintext in version 3 fragments from the operator's instance tag
+	// is plaintext.
+	frags, err := otr.SplitMessage("plain words in fragments that only look like OTR to anyone reading the header", 60, 3, native.InstanceTag(), uint32(info.InstanceTag))
+	if err != nil || len(frags) < 2 {
+		t.Fatalf("split: %d %v", len(frags), err)
+	}
+	var last jsResult
+	for _, f := range frags {
+		last = node.do(map[string]any{"op": "receive", "body": f})
+	}
+	if len(last.Show) != 1 || last.Show[0].Text != "plain words in fragments that only look like OTR to anyone reading the header" ||
+		last.Show[0].Encrypted || last.Show[0].Instance != 0 || last.Show[0].Fingerprint != "" || !last.has("unencrypted") {
+		t.Fatalf("plaintext in fragments shown as %+v, events %+v", last.Show, last.Events)
+	}
+
+	// A second instance with another key finishes an AKE and sends: the
+	// bound session stays the only one sendTo reaches.
+	mkey, err := otr.GenerateEphemeralKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := otr.NewConversation(otr.Config{PrivateKey: mkey, Policy: otr.PolicyOpportunistic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toNode, _ := attacker.Start()
+	for i := 0; i < 20 && len(toNode) > 0; i++ {
+		var toAttacker []string
+		for _, m := range toNode {
+			toAttacker = append(toAttacker, node.do(map[string]any{"op": "receive", "body": string(m)}).Send...)
+		}
+		toNode = nil
+		for _, m := range toAttacker {
+			_, send, _, err := attacker.Receive([]byte(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			toNode = append(toNode, send...)
+		}
+	}
+	if !attacker.IsEncrypted() {
+		t.Fatal("the second instance's AKE did not finish")
+	}
+	out, _ = attacker.Send([]byte("from the other session"))
+	if r := node.do(map[string]any{"op": "receive", "body": string(out[0])}); len(r.Show) != 1 || r.Show[0].Instance != float64(attacker.InstanceTag()) || r.Show[0].Fingerprint != canonical(mkey.PublicKey.Fingerprint()) {
+		t.Fatalf("second instance's Data shown as %+v", r.Show)
+	}
+	r = node.do(map[string]any{"op": "sendTo", "instance": opTag, "fingerprint": fp, "text": "still only to the operator"})
+	if r.Error != "" || len(r.Send) != 1 || otr.Classify([]byte(r.Send[0])).ReceiverTag != native.InstanceTag() {
+		t.Fatalf("sendTo after a second instance: %+v", r)
+	}
+	if show, _, _, err := attacker.Receive([]byte(r.Send[0])); show != nil || err != nil {
+		t.Fatalf("the second instance read %q (%v)", show, err)
+	}
+	w.fromJS(r)
+	w.pump()
+	if got := w.goShown[len(w.goShown)-1]; got != "still only to the operator" {
+		t.Fatalf("operator saw %q", got)
 	}
 }
 

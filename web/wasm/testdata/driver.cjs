@@ -4,7 +4,8 @@
 // JSON line on stdout:
 //   {op:"new", policy, key?}           -> {instanceTag, ourFingerprint}
 //   {op:"query"|"end"}                 -> Result
-//   {op:"send", text} {op:"receive", body} {op:"smp", question, secret}
+//   {op:"send", text} {op:"sendTo", instance, fingerprint, text}
+//   {op:"receive", body} {op:"smp", question, secret}
 //                                      -> Result (see main.go)
 //   {op:"state"}                       -> {encrypted, fingerprint}
 //   {op:"export"}                      -> {state}
@@ -44,6 +45,7 @@ async function main() {
           break;
         case "query": r = conv.query(); break;
         case "send": r = conv.send(m.text); break;
+        case "sendTo": r = conv.sendTo(m.instance, m.fingerprint, m.text); break;
         case "receive": r = conv.receive(m.body); break;
         case "end": r = conv.end(); break;
         case "smp": r = conv.smp(m.question, m.secret); break;
