@@ -376,7 +376,9 @@ func (c *Conversation) SessionID() ([]byte, bool) {
 // or, when encryption is required, holds it, returns a query and sends it
 // encrypted once the AKE finishes. In encrypted state it returns a Data
 // message, split into fragments if needed. In finished state it refuses
-// with ErrFinished.
+// with ErrFinished. Send picks the peer instance itself (and held messages
+// go to whichever instance finishes an AKE first): text that a user was
+// told is encrypted to a particular key goes through SendTo instead.
 func (c *Conversation) Send(plaintext []byte) ([][]byte, error) {
 	if !c.policy.enabled() {
 		return [][]byte{plaintext}, nil
