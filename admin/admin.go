@@ -23,6 +23,8 @@
 //	POST   /admin/v1/keys/revoke          revoke        body: {"skins": [...], "all": bool}
 //	GET    /admin/v1/skins/{name}/stats   statistics    ?days=N
 //	GET    /admin/v1/backup               a consistent copy of the store
+//	GET    /admin/v1/skins/{name}/keyring the signed keyring, as signed   (keyring.go)
+//	PUT    /admin/v1/skins/{name}/keyring store one            body: the signed bytes
 package admin
 
 import (
@@ -42,6 +44,7 @@ type Service interface {
 	GenerateKey(r KeyRequest) (KeyResult, error)
 	Revoke(skins []string, all bool) ([]store.Skin, error)
 	Stats(name string, days int) (store.SkinStats, error)
+	Keyrings
 }
 
 // SkinPatch changes the fields that are set and leaves the others.

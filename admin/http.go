@@ -31,6 +31,7 @@ func Handler(svc Service, st *store.Store, token string) http.Handler {
 	mux.HandleFunc("POST /admin/v1/keys", h.generate)
 	mux.HandleFunc("POST /admin/v1/keys/revoke", h.revoke)
 	mux.HandleFunc("GET /admin/v1/backup", h.backup)
+	h.keyringRoutes(mux)
 	return h.auth(mux)
 }
 

@@ -45,12 +45,18 @@ func (r Rotation) Text(now time.Time) string {
 		r.Skin, r.Fingerprint, days, r.Skin, r.Skin)
 }
 
-// Reminder decides when admins are told about old keys: at most once per
-// skin per UTC day, until the key is rotated. It is not safe for concurrent
-// use; one goroutine owns it.
+// Reminder decides when admins are told about old keys and expiring
+// keyrings: at most once per skin per UTC day, until the key is rotated or
+// the keyring renewed. It is not safe for concurrent use; one goroutine
+// owns it.
 type Reminder struct {
-	Age  time.Duration
-	sent map[string]string // skin -> UTC day of the last reminder
+	Age time.Duration
+	// KeyringWithin is how long before a keyring expires to remind;
+	// zero means KeyringReminder.
+	KeyringWithin time.Duration
+
+	sent        map[string]string // skin -> UTC day of the last key reminder
+	keyringSent map[string]string // skin -> UTC day of the last keyring reminder
 }
 
 // Due returns the rotations to announce now and marks them sent today.
@@ -72,6 +78,75 @@ func (m *Reminder) Due(skins []store.Skin, now time.Time) []Rotation {
 	for s := range m.sent {
 		if !due[s] { // rotated (or removed): forget, so a later key starts afresh
 			delete(m.sent, s)
+		}
+	}
+	return out
+}
+
+// KeyringReminder is how long before a keyring's not-after admins are told
+// to sign a new one: pages that pin the signer stop trusting every key of
+// the skin once its keyring expires.
+const KeyringReminder = 72 * time.Hour
+
+// KeyringExpiry is a skin whose keyring expires within KeyringReminder, or
+// has expired.
+type KeyringExpiry struct {
+	Skin     string
+	Serial   uint64
+	NotAfter time.Time
+}
+
+// DueKeyrings lists the keyrings of existing skins that expire within
+// `within` of now (or already have).
+func DueKeyrings(skins []store.Skin, keyrings []store.Keyring, now time.Time, within time.Duration) []KeyringExpiry {
+	exists := map[string]bool{}
+	for _, s := range skins {
+		exists[s.Name] = true
+	}
+	var out []KeyringExpiry
+	for _, k := range keyrings {
+		if exists[k.Skin] && k.NotAfter.Sub(now) <= within {
+			out = append(out, KeyringExpiry{Skin: k.Skin, Serial: k.Serial, NotAfter: k.NotAfter})
+		}
+	}
+	return out
+}
+
+// Text is the reminder an admin reads.
+func (e KeyringExpiry) Text(now time.Time) string {
+	when := "expires " + e.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+	if !now.Before(e.NotAfter) {
+		when = "expired " + e.NotAfter.UTC().Format("2006-01-02 15:04 MST") + ": pages that pin the signer verify no key of this skin until it is renewed"
+	}
+	return fmt.Sprintf("otrdesk: the signed keyring of skin %s (serial %d) %s. Sign a new one on the machine that holds the signer key: otrdesk keyring sign --skin %s --signer FILE.",
+		e.Skin, e.Serial, when, e.Skin)
+}
+
+// DueKeyrings returns the keyrings to announce now, at most once per skin
+// per UTC day until a new keyring moves the expiry away (or the skin goes).
+// Within zero means KeyringReminder.
+func (m *Reminder) DueKeyrings(skins []store.Skin, keyrings []store.Keyring, now time.Time) []KeyringExpiry {
+	if m.keyringSent == nil {
+		m.keyringSent = map[string]string{}
+	}
+	within := m.KeyringWithin
+	if within <= 0 {
+		within = KeyringReminder
+	}
+	day := now.UTC().Format(time.DateOnly)
+	var out []KeyringExpiry
+	due := map[string]bool{}
+	for _, e := range DueKeyrings(skins, keyrings, now, within) {
+		due[e.Skin] = true
+		if m.keyringSent[e.Skin] == day {
+			continue
+		}
+		m.keyringSent[e.Skin] = day
+		out = append(out, e)
+	}
+	for s := range m.keyringSent {
+		if !due[s] {
+			delete(m.keyringSent, s)
 		}
 	}
 	return out

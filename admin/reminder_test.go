@@ -49,3 +49,51 @@ func TestReminderOncePerDayUntilRotated(t *testing.T) {
 		}
 	}
 }
+
+func TestReminderBeforeKeyringExpiry(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	skins := []store.Skin{{Name: "bank"}, {Name: "shop"}}
+	keyrings := []store.Keyring{
+		{Skin: "bank", Serial: 7, NotAfter: t0.Add(10 * 24 * time.Hour)},
+		{Skin: "shop", Serial: 3, NotAfter: t0.Add(20 * 24 * time.Hour)},
+		{Skin: "gone", Serial: 1, NotAfter: t0}, // its skin was removed
+	}
+	m := &Reminder{Age: 7 * 24 * time.Hour}
+	steps := []struct {
+		name string
+		at   time.Time
+		want string
+	}{
+		{"long before", t0, ""},
+		{"four days before", t0.Add(6 * 24 * time.Hour), ""},
+		{"within three days", t0.Add(7*24*time.Hour + time.Minute), "bank"},
+		{"same day, later", t0.Add(7*24*time.Hour + 5*time.Hour), ""},
+		{"next day", t0.Add(8*24*time.Hour + time.Hour), "bank"},
+		{"expired: still reminded, daily", t0.Add(11 * 24 * time.Hour), "bank"},
+	}
+	for _, s := range steps {
+		var got []string
+		for _, e := range m.DueKeyrings(skins, keyrings, s.at) {
+			got = append(got, e.Skin)
+			text := e.Text(s.at)
+			if !strings.Contains(text, "otrdesk keyring sign --skin "+e.Skin) {
+				t.Errorf("%s: the reminder does not say what to do: %q", s.name, text)
+			}
+			if s.at.After(e.NotAfter) != strings.Contains(text, "expired") {
+				t.Errorf("%s: the reminder misstates whether it expired: %q", s.name, text)
+			}
+		}
+		if strings.Join(got, ",") != s.want {
+			t.Errorf("%s: reminded %v, want %q", s.name, got, s.want)
+		}
+	}
+	// Signing a new keyring stops the reminders.
+	renewed := []store.Keyring{{Skin: "bank", Serial: 8, NotAfter: t0.Add(25 * 24 * time.Hour)}, keyrings[1]}
+	if due := m.DueKeyrings(skins, renewed, t0.Add(12*24*time.Hour)); len(due) != 0 {
+		t.Errorf("reminded after renewal: %+v", due)
+	}
+	// The key-age reminders are untouched by keyring ones.
+	if due := m.Due(skins, t0.Add(12*24*time.Hour)); len(due) != 0 {
+		t.Errorf("key reminders for skins without keys: %+v", due)
+	}
+}
