@@ -6,6 +6,7 @@
 //	GET /widget-<hash>.js     the same bytes at an immutable URL, for pinned (SRI) embeds
 //	GET /assets/<file>        the chat bundle, worker and wasm the launcher loads; immutable
 //	GET /skins/<name>.json    the public skin: title, colours, policy, JIDs, fingerprints, availability
+//	GET /skins/<name>.keyring the skin's signed keyring, byte for byte as the admin signed it (keyring.go)
 //	GET /demo/<skin>          a plain page that embeds the widget
 //	GET /metrics              Prometheus
 //	    /admin/v1/...         the admin API (package admin)
@@ -239,6 +240,10 @@ type SkinJSON struct {
 }
 
 func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
+	if name, ok := strings.CutSuffix(r.PathValue("file"), ".keyring"); ok {
+		s.skinKeyring(w, r, name)
+		return
+	}
 	name, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	if !ok || store.ValidSkinName(name) != nil || s.cfg.Store == nil {
 		http.NotFound(w, r)
@@ -258,17 +263,7 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Add("Vary", "Origin")
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if len(sk.Origins) == 0 {
-			h.Set("Access-Control-Allow-Origin", "*")
-		} else if slices.Contains(sk.Origins, origin) {
-			h.Set("Access-Control-Allow-Origin", origin)
-		}
-	}
-	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET")
-		w.WriteHeader(http.StatusNoContent)
+	if skinCORS(w, r, sk) {
 		return
 	}
 	available := false
@@ -287,6 +282,27 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 		BOSHURL: s.cfg.BOSHURL, AnonymousDomain: s.cfg.AnonymousDomain,
 		Fingerprints: fps, Available: available,
 	})
+}
+
+// skinCORS lets the skin's origins (any origin when it lists none) read
+// what is served about it, and answers a preflight; it reports whether it
+// did (then the request is done).
+func skinCORS(w http.ResponseWriter, r *http.Request, sk store.Skin) bool {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if len(sk.Origins) == 0 {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else if slices.Contains(sk.Origins, origin) {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
 }
 
 var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
