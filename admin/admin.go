@@ -8,9 +8,12 @@
 // care which one it holds. The HTTP API needs a bearer token, compared in
 // constant time.
 //
-// Private keys: GenerateKey makes a DSA key, stores only its public part and
-// fingerprint in the skins, and returns the private key once, already in the
-// client's file format. Nothing here keeps, logs or re-sends it.
+// Private keys never come here. `otrdesk keys generate` makes a skin's DSA
+// key on the machine where the command runs, writes the private key there
+// in the client's file format, and hands this package only the public key
+// (RegisterKey), which the skins publish. So a running service, its admin
+// API, its request log and its store never see a private key, even when
+// the CLI talks to serve over HTTP.
 //
 // API (JSON bodies, bearer token):
 //
@@ -19,17 +22,20 @@
 //	GET    /admin/v1/skins/{name}         show
 //	PATCH  /admin/v1/skins/{name}         update        body: SkinPatch
 //	DELETE /admin/v1/skins/{name}         remove
-//	POST   /admin/v1/keys                 generate      body: KeyRequest  -> KeyResult (private key, once)
+//	POST   /admin/v1/keys/register        trust a key   body: KeyRegistration -> the skins
 //	POST   /admin/v1/keys/revoke          revoke        body: {"skins": [...], "all": bool}
 //	GET    /admin/v1/skins/{name}/stats   statistics    ?days=N
 //	GET    /admin/v1/backup               a consistent copy of the store
 //	GET    /admin/v1/skins/{name}/keyring the signed keyring, as signed   (keyring.go)
 //	PUT    /admin/v1/skins/{name}/keyring store one            body: the signed bytes
+//
+// POST /admin/v1/keys, where an older otrdesk asked serve to generate a
+// key, answers 410 Gone: a private key made by the service would pass
+// through it.
 package admin
 
 import (
 	"errors"
-	"time"
 
 	"otrdesk.im/otrdesk/store"
 )
@@ -41,7 +47,7 @@ type Service interface {
 	CreateSkin(s store.Skin) (store.Skin, error)
 	UpdateSkin(name string, p SkinPatch) (store.Skin, error)
 	DeleteSkin(name string) error
-	GenerateKey(r KeyRequest) (KeyResult, error)
+	RegisterKey(r KeyRegistration) ([]store.Skin, error)
 	Revoke(skins []string, all bool) ([]store.Skin, error)
 	Stats(name string, days int) (store.SkinStats, error)
 	Keyrings
@@ -89,26 +95,19 @@ func (p SkinPatch) apply(s *store.Skin) {
 	}
 }
 
-// KeyRequest asks for a new skin key.
-type KeyRequest struct {
-	Skins      []string `json:"skins,omitempty"` // the skins to key; empty with All
-	All        bool     `json:"all,omitempty"`   // one key shared by every skin
-	Format     string   `json:"format"`
-	Accounts   []string `json:"accounts,omitempty"` // operator accounts for libotr formats and age
-	Passphrase string   `json:"passphrase,omitempty"`
-}
-
-// KeyResult is the only place a private key ever appears.
-type KeyResult struct {
-	Fingerprint string    `json:"fingerprint"` // human form
-	Skins       []string  `json:"skins"`
-	Created     time.Time `json:"created"`
-	Format      string    `json:"format"`
-	PrivateKey  []byte    `json:"private_key"` // the key file's bytes, in Format
+// KeyRegistration makes a public key the current key of skins.
+type KeyRegistration struct {
+	Skins []string `json:"skins,omitempty"` // the skins to key; empty with All
+	All   bool     `json:"all,omitempty"`   // every skin
+	// PublicKey is the OTR encoding of the public key: SHORT 0x0000 then
+	// MPIs p, q, g, y (otr.PublicKey.Bytes; base64 in JSON). Anything more,
+	// such as a private exponent after it, is refused.
+	PublicKey []byte `json:"public_key"`
 }
 
 // Errors callers can test. Their texts are safe to show to anyone.
 var (
 	ErrUnauthorized = errors.New("admin: missing or wrong admin token")
 	ErrBadRequest   = errors.New("admin: bad request")
+	ErrGone         = errors.New("admin: this otrdesk no longer generates keys in the service: run 'otrdesk keys generate' from the same version as serve, it makes the key where it runs and sends only the public key")
 )

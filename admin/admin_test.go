@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"otrdesk.im/otrdesk/keyfile"
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -41,6 +42,7 @@ func TestAPIRefusesWithoutToken(t *testing.T) {
 		{"PATCH", "/admin/v1/skins/bank", `{"title":"pwned"}`},
 		{"DELETE", "/admin/v1/skins/bank", ""},
 		{"POST", "/admin/v1/keys", `{"skins":["bank"],"format":"otrjs"}`},
+		{"POST", "/admin/v1/keys/register", `{"skins":["bank"],"public_key":"AAA="}`},
 		{"POST", "/admin/v1/keys/revoke", `{"all":true}`},
 		{"GET", "/admin/v1/backup", ""},
 	}
@@ -95,48 +97,85 @@ func TestAPIErrorsKeepTheirMeaning(t *testing.T) {
 	if _, err := c.CreateSkin(store.Skin{Name: "Bad Name", Title: "x", Operators: []string{"ann@example.org"}}); !errors.Is(err, store.ErrInvalid) && !errors.Is(err, ErrBadRequest) {
 		t.Errorf("invalid name: %v", err)
 	}
-	if _, err := c.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: "pgp"}); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("bad format: %v", err)
+	k := ephemeral(t)
+	for name, pub := range map[string][]byte{
+		"empty":             nil,
+		"not a key":         []byte("hello"),
+		"private key bytes": k.PrivateBytes(),
+	} {
+		if _, err := c.RegisterKey(KeyRegistration{Skins: []string{"bank"}, PublicKey: pub}); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("register %s: %v", name, err)
+		}
+	}
+	if _, err := c.RegisterKey(KeyRegistration{Skins: []string{"nope"}, PublicKey: k.PublicKey.Bytes()}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("register for an unknown skin: %v", err)
+	}
+	if s, _ := c.Skin("bank"); len(s.Keys) != 0 {
+		t.Errorf("refused registrations stored keys: %+v", s.Keys)
 	}
 }
 
-// The private key comes back once and is nowhere in the store afterwards.
-func TestGenerateKeyNeverStoresThePrivateKey(t *testing.T) {
-	_, st, c := newAPI(t)
+func ephemeral(t *testing.T) *otr.PrivateKey {
+	t.Helper()
+	k, err := otr.GenerateEphemeralKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Only a public key ever reaches the service; the old endpoint that made
+// keys in the service refuses, saying what to do instead.
+func TestRegisterKey(t *testing.T) {
+	srv, st, c := newAPI(t)
 	for _, n := range []string{"a", "b"} {
 		if _, err := c.CreateSkin(store.Skin{Name: n, Title: n, Operators: []string{"ann@example.org"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := c.GenerateKey(KeyRequest{All: true, Format: keyfile.OTRJS})
+	k := ephemeral(t)
+	out, err := c.RegisterKey(KeyRegistration{All: true, PublicKey: k.PublicKey.Bytes()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := keyfile.ParseOTRJS(string(res.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k.Fingerprint().String() != res.Fingerprint || strings.Join(res.Skins, ",") != "a,b" {
-		t.Fatalf("result %+v does not match its key", res)
-	}
-	var backup bytes.Buffer
-	if _, err := st.Backup(&backup); err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(backup.Bytes(), k.X.Bytes()) {
-		t.Fatal("the private exponent is in the store")
-	}
-	// The file's tail encodes x, the last MPI (its head encodes p, which is
-	// public and rightly stored).
-	tail := bytes.TrimSpace(res.PrivateKey)
-	if bytes.Contains(backup.Bytes(), tail[len(tail)-24:]) || bytes.Contains(bytes.ToLower(backup.Bytes()), []byte(k.X.Text(16))) {
-		t.Fatal("the private key is in the store")
+	if len(out) != 2 || out[0].Name != "a" || out[1].Name != "b" {
+		t.Fatalf("register answered %+v", out)
 	}
 	for _, n := range []string{"a", "b"} {
 		s, _ := st.Skin(n)
-		if len(s.Keys) != 1 || s.Keys[0].Fingerprint != k.Fingerprint().Hex() {
+		if len(s.Keys) != 1 || s.Keys[0].Fingerprint != k.Fingerprint().Hex() || !bytes.Equal(s.Keys[0].PublicKey, k.PublicKey.Bytes()) {
 			t.Errorf("skin %s keys %+v", n, s.Keys)
 		}
+	}
+	// Registering the current key again changes nothing.
+	if _, err := c.RegisterKey(KeyRegistration{Skins: []string{"a"}, PublicKey: k.PublicKey.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Skin("a"); len(s.Keys) != 1 {
+		t.Errorf("the same key registered twice made %d history entries", len(s.Keys))
+	}
+	// A retired key cannot come back.
+	if _, err := c.RegisterKey(KeyRegistration{Skins: []string{"a"}, PublicKey: ephemeral(t).PublicKey.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterKey(KeyRegistration{Skins: []string{"a"}, PublicKey: k.PublicKey.Bytes()}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "generate a new key") {
+		t.Errorf("a retired key registered again: %v", err)
+	}
+
+	req, _ := http.NewRequest("POST", srv.URL+"/admin/v1/keys", strings.NewReader(`{"skins":["a"],"format":"otrjs"}`))
+	req.Header.Set("Authorization", "Bearer s3cret-token")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e errorBody
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || !strings.Contains(e.Error, "otrdesk keys generate") {
+		t.Fatalf("the old generate endpoint: %d %+v", resp.StatusCode, e)
+	}
+	if s, _ := st.Skin("a"); len(s.Keys) != 2 {
+		t.Errorf("the old endpoint changed the keys: %+v", s.Keys)
 	}
 }
 
@@ -151,13 +190,12 @@ func TestRotationHistoryAndGrace(t *testing.T) {
 	if _, err := l.CreateSkin(store.Skin{Name: "bank", Title: "Bank", Operators: []string{"ann@example.org"}}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: keyfile.OTRJS})
-	if err != nil {
+	first, second := ephemeral(t), ephemeral(t)
+	if _, err := l.RegisterKey(KeyRegistration{Skins: []string{"bank"}, PublicKey: first.PublicKey.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(10 * 24 * time.Hour)
-	second, err := l.GenerateKey(KeyRequest{Skins: []string{"bank"}, Format: keyfile.OTRJS})
-	if err != nil {
+	if _, err := l.RegisterKey(KeyRegistration{Skins: []string{"bank"}, PublicKey: second.PublicKey.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := st.Skin("bank")
@@ -165,10 +203,10 @@ func TestRotationHistoryAndGrace(t *testing.T) {
 		at   time.Time
 		want []string
 	}{
-		"right after":  {now, []string{second.Fingerprint, first.Fingerprint}},
-		"inside grace": {now.Add(23 * time.Hour), []string{second.Fingerprint, first.Fingerprint}},
-		"after grace":  {now.Add(25 * time.Hour), []string{second.Fingerprint}},
-		"long after":   {now.Add(365 * 24 * time.Hour), []string{second.Fingerprint}},
+		"right after":  {now, []string{second.Fingerprint().String(), first.Fingerprint().String()}},
+		"inside grace": {now.Add(23 * time.Hour), []string{second.Fingerprint().String(), first.Fingerprint().String()}},
+		"after grace":  {now.Add(25 * time.Hour), []string{second.Fingerprint().String()}},
+		"long after":   {now.Add(365 * 24 * time.Hour), []string{second.Fingerprint().String()}},
 	} {
 		if got := Published(s, tc.at, 24*time.Hour); strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("%s: published %v, want %v", name, got, tc.want)

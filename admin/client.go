@@ -67,6 +67,7 @@ func remoteError(code int, e errorBody) error {
 		"exists":       store.ErrExists,
 		"unauthorized": ErrUnauthorized,
 		"bad-request":  ErrBadRequest,
+		"gone":         ErrGone,
 	}[e.Code]
 	if e.Error == "" {
 		e.Error = http.StatusText(code)
@@ -109,9 +110,9 @@ func (c *Client) DeleteSkin(name string) error {
 	return c.do("DELETE", "/admin/v1/skins/"+url.PathEscape(name), nil, nil)
 }
 
-func (c *Client) GenerateKey(r KeyRequest) (KeyResult, error) {
-	var out KeyResult
-	return out, c.do("POST", "/admin/v1/keys", r, &out)
+func (c *Client) RegisterKey(r KeyRegistration) ([]store.Skin, error) {
+	var out []store.Skin
+	return out, c.do("POST", "/admin/v1/keys/register", r, &out)
 }
 
 func (c *Client) Revoke(skins []string, all bool) ([]store.Skin, error) {

@@ -28,7 +28,8 @@ func Handler(svc Service, st *store.Store, token string) http.Handler {
 	mux.HandleFunc("PATCH /admin/v1/skins/{name}", h.update)
 	mux.HandleFunc("DELETE /admin/v1/skins/{name}", h.remove)
 	mux.HandleFunc("GET /admin/v1/skins/{name}/stats", h.stats)
-	mux.HandleFunc("POST /admin/v1/keys", h.generate)
+	mux.HandleFunc("POST /admin/v1/keys", h.generateGone)
+	mux.HandleFunc("POST /admin/v1/keys/register", h.register)
 	mux.HandleFunc("POST /admin/v1/keys/revoke", h.revoke)
 	mux.HandleFunc("GET /admin/v1/backup", h.backup)
 	h.keyringRoutes(mux)
@@ -49,7 +50,7 @@ func (h *handler) auth(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, ErrUnauthorized)
 			return
 		}
-		// Answers can carry a private key: never cache them anywhere.
+		// Answers carry skins and backups of the store: cache them nowhere.
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
@@ -72,6 +73,8 @@ func status(err error) (int, string) {
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, "bad-request"
+	case errors.Is(err, ErrGone):
+		return http.StatusGone, "gone"
 	}
 	return http.StatusInternalServerError, "internal"
 }
@@ -146,13 +149,19 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, s, err)
 }
 
-func (h *handler) generate(w http.ResponseWriter, r *http.Request) {
-	var req KeyRequest
+// generateGone answers an older otrdesk that asks serve for a key: the key
+// would be made, and its private part sent, by the service.
+func (h *handler) generateGone(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusGone, ErrGone)
+}
+
+func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+	var req KeyRegistration
 	if err := decode(r, &req); err != nil {
 		h.reply(w, nil, err)
 		return
 	}
-	out, err := h.svc.GenerateKey(req)
+	out, err := h.svc.RegisterKey(req)
 	h.reply(w, out, err)
 }
 

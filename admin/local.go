@@ -1,12 +1,10 @@
 package admin
 
 import (
-	"crypto/rand"
 	"fmt"
 	"slices"
 	"time"
 
-	"otrdesk.im/otrdesk/keyfile"
 	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
@@ -18,9 +16,6 @@ type Local struct {
 	Store    *store.Store
 	OnChange func()
 	Now      func() time.Time // for tests; time.Now when nil
-	// AgeWorkFactor is scrypt's log2 N for age bundles; 0 is age's default
-	// (18). Tests lower it; nothing else should.
-	AgeWorkFactor int
 }
 
 var _ Service = (*Local)(nil)
@@ -45,7 +40,7 @@ func (l *Local) CreateSkin(s store.Skin) (store.Skin, error) {
 	if s.Policy == "" {
 		s.Policy = store.PolicyOpportunistic
 	}
-	s.Keys = nil // keys only come from GenerateKey
+	s.Keys = nil // keys only come from RegisterKey
 	now := l.now()
 	s.Created, s.Updated = now, now
 	if err := l.Store.CreateSkin(s); err != nil {
@@ -111,30 +106,39 @@ func (l *Local) targets(names []string, all bool) ([]string, error) {
 	return names, nil
 }
 
-// GenerateKey makes one new DSA key for the requested skins, retires their
-// current keys into the history, and returns the private key in the asked
-// format. The key file is produced before anything is stored, so a bad
-// format or account changes nothing.
-func (l *Local) GenerateKey(r KeyRequest) (KeyResult, error) {
+// RegisterKey makes r.PublicKey the current key of the requested skins and
+// retires their current keys into the history (listed during the grace
+// period). A skin whose current key it already is stays as it is; a key a
+// skin had before, retired or revoked, is refused: bringing back a key
+// that was rotated away or revoked would trust it again silently.
+func (l *Local) RegisterKey(r KeyRegistration) ([]store.Skin, error) {
+	pub, rest, ok := otr.ParsePublicKey(r.PublicKey)
+	if !ok || len(rest) != 0 {
+		return nil, fmt.Errorf("%w: public_key is not an OTR DSA public key (SHORT 0x0000, then MPIs p, q, g, y, and nothing after)", ErrBadRequest)
+	}
 	names, err := l.targets(r.Skins, r.All)
 	if err != nil {
-		return KeyResult{}, err
+		return nil, err
 	}
-	if err := checkKeyRequest(r); err != nil {
-		return KeyResult{}, err
-	}
-	k, err := otr.GenerateKey(rand.Reader)
-	if err != nil {
-		return KeyResult{}, err
-	}
-	fp := k.Fingerprint()
-	file, err := keyfile.Encode(k, keyfile.EncodeOptions{Format: r.Format, Accounts: r.Accounts, Skins: names, Passphrase: r.Passphrase, WorkFactor: l.AgeWorkFactor})
-	if err != nil {
-		return KeyResult{}, err
+	fp := pub.Fingerprint()
+	for _, n := range names {
+		s, err := l.Store.Skin(n)
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range s.Keys {
+			if k.Fingerprint == fp.Hex() && (i > 0 || !k.Retired.IsZero() || k.Revoked) {
+				return nil, fmt.Errorf("%w: skin %q used the key %v before and retired or revoked it: generate a new key", ErrBadRequest, n, fp)
+			}
+		}
 	}
 	now := l.now()
+	var out []store.Skin
 	for _, n := range names {
-		if _, err := l.Store.UpdateSkin(n, func(s *store.Skin) error {
+		s, err := l.Store.UpdateSkin(n, func(s *store.Skin) error {
+			if len(s.Keys) > 0 && s.Keys[0].Fingerprint == fp.Hex() && s.Keys[0].Retired.IsZero() && !s.Keys[0].Revoked {
+				return nil // already the current key
+			}
 			for i := range s.Keys {
 				if s.Keys[i].Retired.IsZero() {
 					s.Keys[i].Retired = now
@@ -142,17 +146,19 @@ func (l *Local) GenerateKey(r KeyRequest) (KeyResult, error) {
 			}
 			s.Keys = slices.Insert(s.Keys, 0, store.SkinKey{
 				Fingerprint: fp.Hex(),
-				PublicKey:   k.PublicKey.Bytes(),
+				PublicKey:   pub.Bytes(),
 				Created:     now,
 			})
 			s.Updated = now
 			return nil
-		}); err != nil {
-			return KeyResult{}, fmt.Errorf("storing the fingerprint in skin %q: %w", n, err)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storing the key of skin %q: %w", n, err)
 		}
+		out = append(out, s)
 	}
 	l.changed()
-	return KeyResult{Fingerprint: fp.String(), Skins: names, Created: now, Format: r.Format, PrivateKey: file}, nil
+	return out, nil
 }
 
 // Revoke drops the current and every in-grace fingerprint of the skins at
@@ -201,23 +207,4 @@ func Published(s store.Skin, now time.Time, grace time.Duration) []string {
 		fps = append(fps, f.String())
 	}
 	return fps
-}
-
-func checkKeyRequest(r KeyRequest) error {
-	switch r.Format {
-	case keyfile.Pidgin, keyfile.Profanity, keyfile.Mcabber, keyfile.Age:
-		if len(r.Accounts) == 0 {
-			return fmt.Errorf("%w: --format %s needs --account JID for each operator account that will hold the key", ErrBadRequest, r.Format)
-		}
-	case keyfile.OTRJS:
-	default:
-		return fmt.Errorf("%w: --format must be pidgin, profanity, mcabber, otrjs or age", ErrBadRequest)
-	}
-	if r.Format == keyfile.Age && r.Passphrase == "" {
-		return fmt.Errorf("%w: --format age needs a passphrase: --passphrase-file FILE or OTRDESK_PASSPHRASE", ErrBadRequest)
-	}
-	if err := (keyfile.EncodeOptions{Format: r.Format, Accounts: r.Accounts, Passphrase: r.Passphrase}).Check(); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	return nil
 }

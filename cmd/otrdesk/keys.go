@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,23 +13,25 @@ import (
 
 	"otrdesk.im/otrdesk/admin"
 	"otrdesk.im/otrdesk/keyfile"
+	"otrdesk.im/otrdesk/otr"
 )
 
 const keysUsage = `usage: otrdesk keys generate (--skin NAME | --all) --format pidgin|profanity|mcabber|otrjs|age
                           [--account JID]... [--out FILE] [--passphrase-file FILE]
        otrdesk keys fingerprint FILE [--passphrase-file FILE]
        otrdesk keys install --client pidgin|profanity|mcabber --account JID --key FILE [--dir D]
-       otrdesk keys revoke (--skin NAME | --all)`
+       otrdesk keys revoke (--skin NAME | --all)
+       otrdesk keys register (--skin NAME | --all) --public-key FILE [--passphrase-file FILE]`
 
 func cmdKeys(c *cli, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(c.stderr, keysUsage)
 		if len(args) == 0 {
-			return usagef("name a subcommand: generate, fingerprint, install or revoke")
+			return usagef("name a subcommand: generate, fingerprint, install, revoke or register")
 		}
 		return flag.ErrHelp
 	}
-	sub, args := pickSubcommand(args, "generate", "fingerprint", "install", "revoke")
+	sub, args := pickSubcommand(args, "generate", "fingerprint", "install", "revoke", "register")
 	switch sub {
 	case "generate":
 		return keysGenerate(c, args)
@@ -38,8 +41,10 @@ func cmdKeys(c *cli, args []string) error {
 		return keysInstall(c, args)
 	case "revoke":
 		return keysRevoke(c, args)
+	case "register":
+		return keysRegister(c, args)
 	}
-	return usagef("unknown subcommand %q: use generate, fingerprint, install or revoke", sub)
+	return usagef("unknown subcommand %q: use generate, fingerprint, install, revoke or register", sub)
 }
 
 // passphrase comes from a file or OTRDESK_PASSPHRASE; nothing prompts.
@@ -76,6 +81,10 @@ func keysGenerate(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts := keyfile.EncodeOptions{Format: *format, Accounts: accounts, Passphrase: pass, WorkFactor: ageWorkFactor}
+	if err := checkEncodeOptions(opts); err != nil {
+		return err
+	}
 	cfg, err := loadConfigFlag(*cfgPath)
 	if err != nil {
 		return err
@@ -93,25 +102,92 @@ func keysGenerate(c *cli, args []string) error {
 		return cleanupOut(f, err)
 	}
 	defer done()
-	res, err := svc.GenerateKey(admin.KeyRequest{Skins: skins, All: *all, Format: *format, Accounts: accounts, Passphrase: pass})
+	names, err := skinNames(svc, skins, *all)
 	if err != nil {
 		return cleanupOut(f, err)
 	}
+	// The key is made here, on the machine running this command, also while
+	// serve runs: only its public part goes to the store or the admin API.
+	k, err := otr.GenerateKey(rand.Reader)
+	if err != nil {
+		return cleanupOut(f, err)
+	}
+	opts.Skins = names
+	file, err := keyfile.Encode(k, opts)
+	if err != nil {
+		return cleanupOut(f, err)
+	}
+	fp := k.Fingerprint()
+	reg := admin.KeyRegistration{Skins: names, PublicKey: k.PublicKey.Bytes()}
 	if f == nil {
-		_, err = c.stdout.Write(res.PrivateKey)
+		// Standard output cannot be taken back: publish first, then show.
+		if _, err := svc.RegisterKey(reg); err != nil {
+			return err
+		}
+		_, err = c.stdout.Write(file)
 		fmt.Fprintf(c.stderr, "new key for %s, fingerprint %s; the private key above is shown once: install it in each operator's client\n",
-			strings.Join(res.Skins, ", "), res.Fingerprint)
+			strings.Join(names, ", "), fp)
 		return err
 	}
-	if _, err := f.Write(res.PrivateKey); err != nil {
+	// A file is written (and synced) before the key is published, so a
+	// published key always has its private key somewhere.
+	if _, err := f.Write(file); err != nil {
+		return cleanupOut(f, err)
+	}
+	if err := f.Sync(); err != nil {
+		return cleanupOut(f, err)
+	}
+	if _, err := svc.RegisterKey(reg); err != nil {
 		return cleanupOut(f, err)
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "new key for %s, fingerprint %s\nprivate key written once to %s (%s format): give it to the operators, then delete it\n",
-		strings.Join(res.Skins, ", "), res.Fingerprint, *out, res.Format)
+		strings.Join(names, ", "), fp, *out, *format)
 	return nil
+}
+
+// checkEncodeOptions says, in the command's own flags, what is wrong with
+// the format, accounts and passphrase before a key is made.
+func checkEncodeOptions(o keyfile.EncodeOptions) error {
+	err := o.Check()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keyfile.ErrUnknownFormat):
+		return usagef("--format must be pidgin, profanity, mcabber, otrjs or age")
+	case errors.Is(err, keyfile.ErrNeedPassphrase):
+		return usagef("--format age needs a passphrase: --passphrase-file FILE or OTRDESK_PASSPHRASE")
+	case errors.Is(err, keyfile.ErrBadAccount):
+		return usageError{err}
+	case len(o.Accounts) == 0:
+		return usagef("--format %s needs --account JID for each operator account that will hold the key", o.Format)
+	}
+	return err
+}
+
+// skinNames resolves --skin/--all into the names of existing skins.
+func skinNames(svc admin.Service, names []string, all bool) ([]string, error) {
+	if !all {
+		for _, n := range names {
+			if _, err := svc.Skin(n); err != nil {
+				return nil, fmt.Errorf("skin %q: %w", n, err)
+			}
+		}
+		return names, nil
+	}
+	skins, err := svc.Skins()
+	if err != nil {
+		return nil, err
+	}
+	if len(skins) == 0 {
+		return nil, errors.New("there are no skins yet: add one with 'otrdesk skin add'")
+	}
+	for _, s := range skins {
+		names = append(names, s.Name)
+	}
+	return names, nil
 }
 
 func cleanupOut(f *os.File, err error) error {
@@ -319,5 +395,60 @@ func keysRevoke(c *cli, args []string) error {
 	for _, s := range out {
 		fmt.Fprintf(c.stdout, "revoked every key of %s: its chat box shows no verified fingerprint until 'otrdesk keys generate --skin %s'\n", s.Name, s.Name)
 	}
+	return nil
+}
+
+// keysRegister trusts a key made elsewhere: it reads any key file otrdesk
+// reads, takes its public key, and sends only that. A private part in the
+// file stays on this machine.
+func keysRegister(c *cli, args []string) error {
+	fs, cfgPath := c.newFlags("keys register")
+	var skins listFlag
+	fs.Var(&skins, "skin", "the skin to give the key (repeatable)")
+	all := fs.Bool("all", false, "every skin")
+	keyPath := fs.String("public-key", "", "a key file: otr.private_key with one key, otr.js key, age bundle or bare public key")
+	passFile := fs.String("passphrase-file", "", "passphrase of an age key bundle (or OTRDESK_PASSPHRASE)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("keys register takes flags only, got %q", pos[0])
+	}
+	if *all == (len(skins) > 0) {
+		return usagef("keys register needs --skin NAME or --all (one of them)")
+	}
+	if *keyPath == "" {
+		return usagef("keys register needs --public-key FILE")
+	}
+	pass, err := passphrase(*passFile)
+	if err != nil {
+		return err
+	}
+	ks, err := readKeyFile(*keyPath, pass)
+	if err != nil {
+		return err
+	}
+	pubs := ks.PublicKeys()
+	switch {
+	case len(pubs) == 0:
+		return fmt.Errorf("%s holds no key", *keyPath)
+	case len(pubs) > 1:
+		return fmt.Errorf("%s holds %d different keys: pass a file with the one key to register", *keyPath, len(pubs))
+	}
+	_, svc, done, err := openServiceFlag(*cfgPath)
+	if err != nil {
+		return err
+	}
+	defer done()
+	out, err := svc.RegisterKey(admin.KeyRegistration{Skins: skins, All: *all, PublicKey: pubs[0].Bytes()})
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(out))
+	for i, s := range out {
+		names[i] = s.Name
+	}
+	fmt.Fprintf(c.stdout, "registered the key %s for %s: its chat boxes publish it now\n", pubs[0].Fingerprint(), strings.Join(names, ", "))
 	return nil
 }

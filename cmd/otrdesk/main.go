@@ -12,7 +12,11 @@
 //	otrdesk keys fingerprint FILE
 //	otrdesk keys install --client pidgin|profanity|mcabber --account JID --key FILE [--dir D]
 //	otrdesk keys revoke (--skin NAME | --all)
-//	otrdesk snippet    NAME [--floating]
+//	otrdesk keys register (--skin NAME | --all) --public-key FILE
+//	otrdesk signer generate --out FILE [--passphrase-file F]
+//	otrdesk keyring sign (--skin NAME | --all) --signer FILE [--valid 336h]
+//	otrdesk keyring show NAME [--signer FILE|otrdesk-signer:...]
+//	otrdesk snippet    NAME [--floating] [--signer FILE|otrdesk-signer:...]
 //	otrdesk backup     FILE
 //	otrdesk health
 //	otrdesk version
@@ -39,7 +43,9 @@ const usage = `usage: otrdesk COMMAND [flags]
 commands:
   serve      run the component, the HTTP server and the store
   skin       add | list | show | remove | set  chat boxes
-  keys       generate | fingerprint | install | revoke  OTR keys of skins
+  keys       generate | fingerprint | install | revoke | register  OTR keys of skins
+  signer     generate  the admin's offline key that signs keyrings
+  keyring    sign | show  signed lists of a skin's keys, for pages that pin the signer
   snippet    print the HTML that embeds a skin's chat box
   backup     write a consistent copy of the store
   health     exit 0 when /healthz answers
@@ -65,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"skin":    cmdSkin,
 		"keys":    cmdKeys,
 		"snippet": cmdSnippet,
+		"signer":  cmdSigner,
+		"keyring": cmdKeyring,
 		"backup":  cmdBackup,
 		"health":  cmdHealth,
 		"version": func(c *cli, _ []string) error { fmt.Fprintln(c.stdout, "otrdesk", version); return nil },
