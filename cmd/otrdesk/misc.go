@@ -19,12 +19,20 @@ import (
 func cmdSnippet(c *cli, args []string) error {
 	fs, cfgPath := c.newFlags("snippet")
 	floating := fs.Bool("floating", false, "print the unpinned /widget.js form (no integrity, no fingerprint pin)")
+	signer := fs.String("signer", "", "pin the admin's signer (otrdesk-signer:... or a signer key file) instead of fingerprints")
+	alsoFingerprints := fs.Bool("fingerprint", false, "with --signer: pin the current fingerprints too")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("snippet needs the skin's NAME")
+	}
+	if *signer != "" && *floating {
+		return usagef("--floating pins nothing: leave out --signer, or --floating")
+	}
+	if *alsoFingerprints && *signer == "" {
+		return usagef("--fingerprint adds fingerprints to a --signer pin; without --signer they are pinned anyway")
 	}
 	cfg, svc, done, err := openServiceFlag(*cfgPath)
 	if err != nil {
@@ -38,6 +46,9 @@ func cmdSnippet(c *cli, args []string) error {
 	w, werr := web.LoadWidget(nil)
 	if werr != nil && !*floating {
 		return fmt.Errorf("%w (or use --floating, which needs no hash)", werr)
+	}
+	if *signer != "" {
+		return printSignedSnippet(c, svc, s, cfg, w, *signer, *alsoFingerprints)
 	}
 	out, err := snippet(s, cfg, *floating, time.Now(), w)
 	if err != nil {
