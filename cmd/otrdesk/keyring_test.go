@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
@@ -387,5 +388,47 @@ func TestKeyringSignThroughServeSendsNoPrivateKey(t *testing.T) {
 	}
 	if _, err := keyring.Verify(served, priv.Public().(ed25519.PublicKey), "clinic", time.Now(), 0); err != nil {
 		t.Fatalf("the served keyring does not verify: %v", err)
+	}
+}
+
+// Admins are reminded by XMPP to sign a new keyring before it expires.
+func TestServeKeyringReminder(t *testing.T) {
+	const secret = "s"
+	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{"chat.example.org": secret}})
+	srv.MustRegister(t, "boss", "pw")
+	boss := srv.MustDial(t, "boss", "pw", "desk")
+	reminderEvery = 50 * time.Millisecond
+	t.Cleanup(func() { reminderEvery = 10 * time.Minute })
+	cfg := serveConfig(t, srv, secret, "[admin]", `admins = ["boss@example.org"]`)
+	addSkinWithKeys(t, cfg.path, "clinic")
+	addSkinWithKeys(t, cfg.path, "library")
+	signerFile, _ := newSigner(t)
+	// clinic's keyring ends in two days, library's in ten.
+	mustRun(t, "keyring", "sign", "--skin", "clinic", "--signer", signerFile, "--valid", "48h", "-config", cfg.path)
+	mustRun(t, "keyring", "sign", "--skin", "library", "--signer", signerFile, "--valid", "240h", "-config", cfg.path)
+	_, stop := startServe(t, cfg)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := boss.Next(ctx, func(s xmpptest.Stanza) bool {
+		return s.Name == "message" && s.From == "chat.example.org" && strings.Contains(s.Body, "keyring of skin")
+	})
+	if err != nil {
+		t.Fatalf("no keyring reminder: %v", err)
+	}
+	if !strings.Contains(st.Body, "keyring of skin clinic") || !strings.Contains(st.Body, "otrdesk keyring sign --skin clinic") {
+		t.Errorf("the reminder names the wrong skin or not what to do: %q", st.Body)
+	}
+	// Once a day, and never for library: a ping round trip is a barrier for
+	// anything already routed to boss.
+	for i := 0; i < 3; i++ {
+		if err := boss.Ping(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range boss.Pending() {
+		if p.Name == "message" && strings.Contains(p.Body, "keyring of skin") {
+			t.Fatalf("a second keyring reminder: %q", p.Body)
+		}
 	}
 }

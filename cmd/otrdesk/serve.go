@@ -148,7 +148,8 @@ func purgeGuests(ctx context.Context, st *store.Store, retention time.Duration, 
 var reminderEvery = 10 * time.Minute
 
 // remindRotations tells the admins, by XMPP message from the service JID,
-// about skin keys older than age, once a day per skin until rotated.
+// about skin keys older than age and signed keyrings about to expire, once
+// a day per skin until rotated or renewed.
 func remindRotations(ctx context.Context, st *store.Store, comp *component.Component, age time.Duration, log *slog.Logger) {
 	m := &admin.Reminder{Age: age}
 	t := time.NewTicker(reminderEvery)
@@ -171,6 +172,16 @@ func remindRotations(ctx context.Context, st *store.Store, comp *component.Compo
 		for _, r := range m.Due(skins, now) {
 			if comp.NotifyAdmins(r.Text(now)) {
 				log.Info("reminded admins to rotate a skin key", "skin", r.Skin)
+			}
+		}
+		keyrings, err := st.Keyrings()
+		if err != nil {
+			log.Warn("reading keyrings for expiry reminders", "err", err)
+			continue
+		}
+		for _, e := range m.DueKeyrings(skins, keyrings, now) {
+			if comp.NotifyAdmins(e.Text(now)) {
+				log.Info("reminded admins to sign a new keyring", "skin", e.Skin)
 			}
 		}
 	}
