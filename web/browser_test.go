@@ -621,7 +621,7 @@ func TestVerifiedChatBothWays(t *testing.T) {
 
 	// Skin title, greeting and colour; ARIA roles a screen reader relies on.
 	if got := b.eval(`(() => { const r = ` + widgetRoot + `; return [r.querySelector('h2').textContent,
-	    [...r.querySelectorAll('.m li.note')].map((li) => li.textContent).join('|'),
+	    [...r.querySelectorAll('.m li.greet q')].map((q) => q.textContent).join('|'),
 	    getComputedStyle(r.querySelector('.h')).backgroundColor,
 	    r.querySelector('.s').getAttribute('role'), r.querySelector('.m').getAttribute('role'),
 	    r.querySelector('section').getAttribute('role')].join(' / '); })()`); !strings.HasPrefix(got, "Help desk shop / Hello! How can we help?") ||
@@ -756,7 +756,8 @@ func TestOtherKeyIsNotVerified(t *testing.T) {
 	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
 		t.Errorf("the page contains %q while the operator's key is not the published one", sentVerified)
 	}
-	// The visitor can still write while unverified.
+	// The visitor can still write while unverified, once they chose to.
+	b.do("choosing to write to the unverified operator", chromedp.Click(inWidget("button.confirm")))
 	b.write("still there?")
 	ev := nextMessage(t, s.ctx, bot, "still there?")
 	// An operator with another key cannot put the sentence on the page by
@@ -764,13 +765,72 @@ func TestOtherKeyIsNotVerified(t *testing.T) {
 	if err := bot.Say(s.ctx, ev.Alias, "Trust me: "+sentVerified); err != nil {
 		t.Fatal(err)
 	}
-	b.waitMessage("Trust me: ")
+	b.waitMessage("[removed: text from the chat service that looked like a security notice")
 	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
 		t.Errorf("an operator's message put %q on the page", sentVerified)
 	}
 	if v := b.cspViolations(); len(v) > 0 {
 		t.Errorf("CSP violations:\n%s", strings.Join(v, "\n"))
 	}
+}
+
+// TestUnverifiedNeedsConsent: on a pinned page (the skin's own policy says
+// "opportunistic", which the pin overrides), an operator whose key is not
+// the pinned one gets nothing the visitor wrote until the visitor chooses,
+// with the keyboard, to write to an unverified operator; the choice is
+// announced in the transcript's live region first.
+func TestUnverifiedNeedsConsent(t *testing.T) {
+	skinKey, otherKey := key(t, "skin"), key(t, "other")
+	op := opSpec{user: "mallory", name: "Mal", key: otherKey}
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyOpportunistic, otherKey, op)}, []opSpec{op})
+	s.waitAvailable("shop")
+	bot := s.bots["mallory"]
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", skinKey.PublicKey.Fingerprint().String()))
+	b.clickLauncher()
+	b.waitSentence(sentUnverified)
+	b.write("held until I say so")
+	b.waitFor("the message held, and the choice offered", `(() => { const r = `+widgetRoot+`;
+	  const li = [...r.querySelectorAll('.m li.me')].find((li) => li.textContent.includes('held until I say so'));
+	  const c = r.querySelector('button.confirm');
+	  return li && li.dataset.state === 'held' && c && !c.closest('[hidden]') && c.textContent === 'Send to an unverified operator'; })()`)
+	// The reason is in words in the live region (role=log, aria-live=polite).
+	if got := b.eval(`(() => { const m = ` + widgetRoot + `.querySelector('.m'); return m.getAttribute('aria-live') + ' ' +
+	  [...m.querySelectorAll('li.note')].map((li) => li.textContent).join('|'); })()`); !strings.HasPrefix(got, "polite ") ||
+		!strings.Contains(got, "is not the one published for this chat. What you write is held until you choose “Send to an unverified operator”.") {
+		t.Errorf("the live region does not announce the choice: %q", got)
+	}
+	b.screenshot("choice-offered")
+
+	// Keyboard only: from the message input, Shift+Tab reaches the choice.
+	const deepActive = `(() => { let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+	  return a ? a.tagName.toLowerCase() + '.' + a.className : ''; })()`
+	b.waitFor("focus in the message input", deepActive+` === 'textarea.'`)
+	reached := false
+	for i := 0; i < 5 && !reached; i++ {
+		b.do("pressing Shift+Tab", chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+		reached = b.eval(deepActive) == "button.confirm"
+	}
+	if !reached {
+		b.failf("Shift+Tab from the input never reached the choice (focus is on %q)", b.eval(deepActive))
+	}
+	b.do("choosing with Enter", chromedp.KeyEvent(kb.Enter))
+	first := nextMessage(t, s.ctx, bot, "held until I say so")
+	b.waitFor("the message marked sent and the choice gone", `(() => { const r = `+widgetRoot+`;
+	  const li = [...r.querySelectorAll('.m li.me')].find((li) => li.textContent.includes('held until I say so'));
+	  return li && li.dataset.state === 'sent' && r.querySelector('.c').hidden; })()`)
+	if got := b.securityText(); got != sentUnverified {
+		t.Errorf("after the choice the line says %q, want %q", got, sentUnverified)
+	}
+	// After the choice, what the visitor writes goes at once.
+	b.write("and this one")
+	if second := nextMessage(t, s.ctx, bot, "and this one"); second.Alias != first.Alias {
+		t.Errorf("the second message went to %s, the first to %s", second.Alias, first.Alias)
+	}
+	if all := b.eval(pageText); strings.Contains(all, sentVerified) {
+		t.Errorf("the page contains %q with an unverified operator", sentVerified)
+	}
+	b.screenshot("after-choice")
 }
 
 // TestLibotrOperator puts real libotr 4.1.1 (the library Pidgin uses, run

@@ -1,6 +1,7 @@
+// @ts-check
 // The otrdesk chat, loaded by the launcher on the first click.
 //
-// Flow (design §1, §6, §7):
+// Flow:
 //
 //	launcher click -> mount(ctx) -> panel drawn in the launcher's shadow root
 //	  -> OTR worker started (otr.js: worker + wasm fetched with integrity)
@@ -9,8 +10,15 @@
 //	  -> OTR query to <skin>@D (not for policy "plaintext"); the component
 //	     holds it while the chat is queued and hands it to the operator
 //	  -> the operator's client starts the AKE; the worker completes it and
-//	     reports the operator's fingerprint
-//	  -> exactly one sentence of §6 is shown, in an ARIA live region.
+//	     reports the operator's instance and fingerprint
+//	  -> exactly one security sentence is shown, in an ARIA live region.
+//
+// Every security decision — which sentence, where typed text may go, what
+// is held, what the transcript must say — is made by trust.js, a pure state
+// machine; this file only wires it to Strophe, the worker and the DOM.
+// Everything the service sends (skin title and greeting, operator names,
+// bodies, OTR error texts) passes speak.js before it is shown, so none of
+// it can read like the widget's own security line.
 //
 // Messages from <skin>@D carry the operator's bodies (relayed by the
 // component), chat states (XEP-0085) and otrdesk's control channel
@@ -19,7 +27,7 @@
 //
 // What survives a reload or a navigation within the site lives in
 // sessionStorage under "otrdesk:<skin>": the transcript, the chat's state and
-// the OTR conversation as the engine exports it; Strophe keeps the BOSH
+// the visitor's OTR key as the worker exports it; Strophe keeps the BOSH
 // tokens itself ("strophe-bosh-session"). The transcript download is made in
 // the browser from that memory; nothing is sent anywhere.
 
@@ -27,6 +35,9 @@ import { Strophe, $msg } from 'strophe.js';
 import * as S from './strings.js';
 import { CSS } from './style.js';
 import { startOTR } from './otr.js';
+import { Trust, NOTES } from './trust.js';
+import { humanFP } from './pins.js';
+import { Screen, neutral, REMOVED } from './speak.js';
 
 Strophe.setLogLevel(Strophe.LogLevel.WARN);
 
@@ -40,22 +51,13 @@ const PAUSED_AFTER_MS = 5000;
 const OTR_QUERY = '?OTRv23?';
 const MAX_BACKOFF_MS = 30000;
 
-// normFP turns a fingerprint in any common form into 40 upper-case hex.
-export function normFP(s) {
-  return String(s || '').replace(/[^0-9a-fA-F]/g, '').toUpperCase();
-}
-
-// humanFP shows 40 hex digits as five groups of eight, like Pidgin.
-export function humanFP(s) {
-  return normFP(s).replace(/(.{8})(?!$)/g, '$1 ');
-}
-
-// unclaim keeps the verified sentence out of chat text: only the widget may
-// say it, and only while it is true (design §6: with any other key the page
-// must not contain it anywhere). An operator who writes it sees it replaced.
-export function unclaim(text) {
-  return String(text || '').split(S.VERIFIED).join('[a sentence about encryption, removed: the line at the top says whether this chat is verified]');
-}
+// The words next to a message that did not come from the session the
+// security line describes.
+const MARKS = {
+  unencrypted: '(unencrypted) ',
+  'other-session': '(not from the encrypted session described at the top) ',
+  'peer-error': "(an error reported by the operator's side) ",
+};
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -89,29 +91,34 @@ class Chat {
   constructor(ctx) {
     this.ctx = ctx;
     this.skin = ctx.skin;
-    this.policy = ['require', 'opportunistic', 'plaintext'].includes(this.skin.policy) ? this.skin.policy : 'require';
     this.jid = String(this.skin.jid || '').toLowerCase();
-    const pins = (ctx.pins || []).map(normFP).filter((f) => f.length === 40);
-    this.trusted = pins.length ? pins : (this.skin.fingerprints || []).map(normFP).filter((f) => f.length === 40);
+    this.trust = new Trust({
+      skinPolicy: this.skin.policy,
+      skinFingerprints: this.skin.fingerprints,
+      fingerprintAttr: ctx.pinAttr ?? null,
+      // A signer pin trusts nothing until its keyring has been verified.
+      signer: ctx.signerAttr == null ? null : { ok: true },
+    });
+    this.policy = this.trust.policy; // "require" on a pinned page, whatever the skin says
+    this.screen = new Screen(); // the service's strings, in the order they are shown
     this.store = storage();
     this.key = ctx.storePrefix + this.skin.name;
 
     // Chat state; the persisted part is saved after every change.
-    this.saved = this.load() || { v: 1, transcript: [], security: 'pending', fingerprint: '', operator: '', hadAke: false, otr: null, ended: false };
+    this.saved = this.load() || { v: 1, transcript: [], operator: '', otr: null, ended: false };
     this.restoring = !!this.load() && !this.saved.ended;
-    // The engine cannot carry a running OTR session across a page load: a
-    // restored chat runs a fresh AKE and says so until it completes.
-    if (this.restoring && (this.saved.security === 'verified' || this.saved.security === 'unverified')) this.saved.security = 'pending';
+    // A message that had not gone out when the page went away did not go:
+    // the engine cannot carry a running OTR session across a page load.
+    for (const m of this.saved.transcript) if (m.state === 'held' || m.state === 'sending') m.state = 'dropped';
 
     this.conn = null;
     this.connected = false; // the XMPP session is up (connected or attached)
     this.hadSession = false;
     this.otr = null; // the worker, once started
     this.otrReady = null; // promise of the worker
-    this.outbox = []; // visitor messages waiting for encryption
-    this.otrSeen = false; // an OTR message arrived since our last query
-    this.querySent = false;
-    this.secure = false;
+    /** @type {Map<number, {li: HTMLElement, m: any}>} the visitor's messages by trust id */
+    this.mine = new Map();
+    this.confirmFor = null; // the session the confirm button was offered for
     this.ending = false;
     this.composing = false;
     this.pausedTimer = 0;
@@ -154,18 +161,29 @@ class Chat {
     const p = el('section', 'p');
     p.id = 'otrdesk-panel';
     p.setAttribute('role', 'dialog');
-    p.setAttribute('aria-label', this.skin.title || 'Chat');
+    // The skin's title is the service's words: checked like any of them.
+    const titleText = this.screen.next(String(this.skin.title || '')) || 'Chat';
+    p.setAttribute('aria-label', titleText === REMOVED ? 'Chat' : titleText);
     const h = el('div', 'h');
-    const title = el('h2', '', this.skin.title || 'Chat');
+    const title = el('h2', '', titleText);
     const min = el('button', 'min', '–');
     min.type = 'button';
     min.setAttribute('aria-label', 'Minimise chat');
     min.addEventListener('click', () => this.hide());
     h.append(title, min);
 
+    // The widget's own line: an icon and colours the skin cannot set (its
+    // only style is the accent colour, used elsewhere), and the text is
+    // replaced wholesale, so no other sentence remains anywhere.
     this.securityEl = el('p', 's');
     this.securityEl.setAttribute('role', 'status');
     this.securityEl.setAttribute('aria-live', 'polite');
+    this.confirmEl = el('div', 'c');
+    this.confirmEl.hidden = true;
+    this.confirmBtn = el('button', 'confirm', S.CONFIRM);
+    this.confirmBtn.type = 'button';
+    this.confirmBtn.addEventListener('click', () => this.confirm());
+    this.confirmEl.append(this.confirmBtn);
     this.statusEl = el('p', 'q');
     this.statusEl.setAttribute('aria-live', 'polite');
     this.errorEl = el('p', 'e');
@@ -224,7 +242,7 @@ class Chat {
     this.newBtn.addEventListener('click', () => this.restart());
     actions.append(this.transcriptBtn, this.endBtn, this.newBtn);
 
-    p.append(h, this.securityEl, this.statusEl, this.errorEl, this.log, form, actions);
+    p.append(h, this.securityEl, this.confirmEl, this.statusEl, this.errorEl, this.log, form, actions);
     p.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
         e.preventDefault();
@@ -237,7 +255,12 @@ class Chat {
     launcher.setAttribute('aria-expanded', 'true');
     launcher.textContent = 'Hide chat';
 
-    if (this.skin.greeting) this.note(this.skin.greeting, false);
+    if (this.skin.greeting) {
+      // The greeting is the website's words, shown as a quote from it.
+      const g = el('li', 'greet');
+      g.append(el('span', 'who', S.FROM_WEBSITE), el('q', '', this.screen.next(String(this.skin.greeting))));
+      this.log.append(g);
+    }
     for (const m of this.saved.transcript) this.render(m);
     this.showSecurity();
     this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
@@ -262,45 +285,38 @@ class Chat {
     this.ctx.launcher.focus();
   }
 
-  // showSecurity writes exactly one sentence for the chat's state. The
-  // element is replaced wholesale, so no other sentence remains anywhere.
+  // showSecurity writes exactly one sentence for the chat's state, as
+  // trust.js decides it, and offers the choice to write to an unverified
+  // operator when that is what holds the visitor's messages.
   showSecurity() {
-    const s = this.saved.security;
-    let text;
-    switch (s) {
-      case 'verified':
-        text = S.VERIFIED;
-        break;
-      case 'unverified':
-        text = S.UNVERIFIED;
-        break;
-      case 'plaintext':
-        text = S.PLAINTEXT;
-        break;
-      case 'ended':
-        text = S.ENDED; // no session: neither encrypted nor not, just over
-        break;
-      default:
-        text = this.policy === 'plaintext' ? S.PLAINTEXT : S.STARTING;
-    }
-    this.securityEl.dataset.state = s === 'ended' ? 'pending' : this.policy === 'plaintext' ? 'plaintext' : s;
-    this.securityEl.textContent = text;
-    if (s === 'unverified' && this.saved.fingerprint) {
-      this.securityEl.title = "Operator's key: " + humanFP(this.saved.fingerprint);
+    const s = this.trust.sentence();
+    const text = {
+      verified: S.VERIFIED,
+      unverified: S.UNVERIFIED,
+      plaintext: S.PLAINTEXT,
+      ended: S.ENDED, // no session: neither encrypted nor not, just over
+      misconfigured: S.MISCONFIGURED,
+      pending: S.STARTING,
+    }[s];
+    this.securityEl.dataset.state = s === 'ended' ? 'pending' : s;
+    if (this.securityEl.textContent !== text) this.securityEl.textContent = text;
+    const latest = this.trust.latest;
+    if ((s === 'unverified' || s === 'misconfigured') && latest) {
+      this.securityEl.title = "Operator's key: " + humanFP(latest.fingerprint);
     } else {
       this.securityEl.removeAttribute('title');
     }
-  }
-
-  setSecurity(s, fingerprint) {
-    this.saved.security = s;
-    this.saved.fingerprint = fingerprint || '';
-    this.save();
-    this.showSecurity();
+    const ask = this.trust.needsConfirm();
+    this.confirmFor = ask ? latest : null;
+    if (this.confirmEl.hidden === ask) {
+      this.confirmEl.hidden = !ask;
+      this.confirmBtn.title = ask && latest ? "Operator's key: " + humanFP(latest.fingerprint) : '';
+    }
+    for (const { li, m } of this.mine.values()) this.markMine(li, m.state);
   }
 
   setStatus(text) {
-    this.statusEl.textContent = unclaim(text);
+    this.statusEl.textContent = text;
   }
 
   error(text) {
@@ -308,35 +324,98 @@ class Chat {
     this.errorEl.hidden = !text;
   }
 
+  // opName is the operator's display name as the service sends it, or
+  // "Operator" when it reads like a security sentence.
+  opName(name) {
+    const n = String(name || '').trim();
+    return !n || neutral(n) === REMOVED ? 'Operator' : n;
+  }
+
+  // render draws one transcript entry. The widget's own notes are shown as
+  // they are; everything that came from the service goes through the screen.
   render(m) {
     const li = el('li', m.dir);
-    if (m.dir === 'note') {
-      li.textContent = unclaim(m.text);
+    if (m.dir === 'note' && !m.svc) {
+      this.screen.gap();
+      li.textContent = m.text;
+    } else if (m.dir === 'note') {
+      li.textContent = this.screen.next(m.text);
+    } else if (m.dir === 'me') {
+      this.screen.gap();
+      li.append(el('span', 'who', 'You'), document.createTextNode(m.text));
+      this.markMine(li, m.state);
     } else {
-      li.append(el('span', 'who', m.dir === 'me' ? 'You' : unclaim(m.who) || 'Operator'), document.createTextNode(unclaim(m.text)));
+      const who = this.screen.next(m.who || 'Operator');
+      li.append(el('span', 'who', who === REMOVED ? 'Operator' : who));
+      if (m.mark && MARKS[m.mark]) {
+        li.dataset.mark = m.mark;
+        li.append(el('span', 'mark', MARKS[m.mark]));
+      }
+      li.append(document.createTextNode(this.screen.next(m.text)));
     }
     this.log.append(li);
     this.log.scrollTop = this.log.scrollHeight;
     return li;
   }
 
-  add(dir, text, who) {
-    const m = { t: Date.now(), dir, text, who: who || '' };
+  // markMine shows how one of the visitor's messages stands.
+  markMine(li, state) {
+    li.dataset.state = state || 'sent';
+    if (state === 'held' || state === 'sending') {
+      li.dataset.pending = 'true';
+      li.title = this.trust.needsConfirm() ? 'Not sent: waiting for your choice above' : 'Waiting for encryption';
+    } else if (state === 'dropped') {
+      delete li.dataset.pending;
+      li.title = 'Not sent';
+    } else {
+      delete li.dataset.pending;
+      li.removeAttribute('title');
+    }
+  }
+
+  add(dir, text, extra) {
+    const m = { t: Date.now(), dir, text, who: '', ...extra };
     if (dir !== 'note' || text) {
       this.saved.transcript.push(m);
       this.save();
     }
-    return this.render(m);
+    return { li: this.render(m), m };
   }
 
-  note(text, keep = true) {
-    if (keep) return this.add('note', text);
-    return this.render({ dir: 'note', text });
+  // note adds the widget's own words to the transcript; svc: they include
+  // a string from the service (an operator name).
+  note(text, svc = false) {
+    return this.add('note', text, svc ? { svc: true } : {}).li;
+  }
+
+  // apply does what trust.js decided.
+  apply(o) {
+    for (const n of o.notes) this.note(n);
+    if (o.fresh) this.freshAKE();
+    for (const m of o.send) this.toWorker((otr) => otr.send(this.trust.round, m.id, m.text, m.instance, m.fingerprint));
+    for (const m of o.plain) this.xmpp(m.text, 'active');
+    for (const st of o.status) {
+      const e = this.mine.get(st.id);
+      if (!e) continue;
+      e.m.state = st.state;
+      this.markMine(e.li, st.state);
+      if (st.state === 'sent' || st.state === 'dropped') this.mine.delete(st.id);
+    }
+    if (o.status.length) this.save();
+    if (o.send.length) this.xmpp(null, 'active');
+    this.showSecurity();
+  }
+
+  // toWorker runs f with the worker once it is up, keeping the order of calls.
+  toWorker(f) {
+    if (this.otr) f(this.otr);
+    else if (this.otrReady) this.otrReady.then((otr) => otr && f(otr));
   }
 
   // ---- start ----
 
   start() {
+    if (this.trust.misconfigured) this.note(NOTES.misconfigured);
     if (this.policy !== 'plaintext') this.startWorker();
     if (!this.restoring && this.skin.available === false) {
       this.offline();
@@ -368,15 +447,15 @@ class Chat {
       },
       (e) => {
         this.otr = null;
-        if (this.policy === 'opportunistic') {
+        const o = this.trust.engineFailed();
+        if (this.trust.sentence() === 'plaintext') {
           this.note('Encryption could not be started in this browser (' + e.message + ').');
-          this.setSecurity('plaintext');
-          this.flush();
         } else {
           this.error('Encryption could not be started in this browser (' + e.message + '), so this chat cannot be used. Please try another browser.');
           this.input.disabled = true;
           this.sendBtn.disabled = true;
         }
+        this.apply(o);
         return null;
       },
     );
@@ -461,33 +540,14 @@ class Chat {
     if (!resumed) {
       // A new XMPP session is a new visitor for the component: a new chat.
       if (this.restoring || this.hadSession) this.note('A new chat has started.');
-      this.hadSession = true;
       this.saved.operator = '';
       this.saved.started = false;
-      this.secure = false;
-      if (this.policy !== 'plaintext') {
-        this.setSecurity('pending');
-        this.freshAKE();
-      } else {
-        this.flush();
-      }
-      return;
+      this.save();
     }
-    // Attached to the same BOSH session: the same chat goes on.
+    // Attached to the same BOSH session after a reload, the same chat goes
+    // on, but the engine's session did not survive the page: a new round.
     this.hadSession = true;
-    if (this.policy === 'plaintext' || this.saved.security === 'plaintext') {
-      this.flush();
-      return;
-    }
-    (this.otrReady || Promise.resolve(null)).then((otr) => {
-      if (!otr) return;
-      if (otr.restored && (this.saved.security === 'verified' || this.saved.security === 'unverified')) {
-        this.secure = true;
-        this.flush();
-      } else {
-        this.freshAKE();
-      }
-    });
+    this.apply(this.trust.connected());
   }
 
   // abandon stops a connection whose network went away: Strophe would
@@ -510,6 +570,7 @@ class Chat {
     this.wasLost = true;
     this.connected = false;
     this.abandon();
+    this.apply(this.trust.disconnected());
     this.setStatus(S.RECONNECTING);
     const delay = this.backoff * (0.75 + Math.random() * 0.5);
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
@@ -590,16 +651,17 @@ class Chat {
     }
     const body = m.getElementsByTagName('body')[0];
     if (!body) return;
-    const text = body.textContent;
+    const text = body.textContent || '';
     this.typingEl('');
-    if (this.policy === 'plaintext' || (!this.otr && !this.otrReady)) {
-      this.add('them', text, this.saved.operator);
+    if (this.policy === 'plaintext' || !this.otrReady) {
+      this.add('them', text, { who: this.saved.operator });
       return;
     }
-    if (text.startsWith('?OTR')) this.otrSeen = true;
-    (this.otrReady || Promise.resolve(null)).then((otr) => {
-      if (otr) otr.receive(text);
-      else this.add('them', text, this.saved.operator);
+    this.trust.peer(text);
+    const round = this.trust.round;
+    this.otrReady.then((otr) => {
+      if (otr) otr.receive(round, text);
+      else this.add('them', text, { who: this.saved.operator, mark: 'unencrypted' });
     });
   }
 
@@ -609,12 +671,12 @@ class Chat {
       this.typingLine.setAttribute('aria-live', 'off');
       this.statusEl.after(this.typingLine);
     }
-    this.typingLine.textContent = unclaim(text);
+    this.typingLine.textContent = text;
   }
 
   onStatus(st) {
     const state = st.getAttribute('state');
-    const name = st.getAttribute('operator') || 'Operator';
+    const name = this.opName(st.getAttribute('operator'));
     switch (state) {
       case 'queued': {
         const pos = parseInt(st.getAttribute('position') || '', 10);
@@ -623,20 +685,20 @@ class Chat {
         this.setStatus(pos > 0 ? 'Waiting for an operator. You are number ' + pos + ' in the queue.' : 'Waiting for an operator…');
         // Back in the queue after an AKE (the operator went away): whoever
         // takes the chat next gets a new AKE, held by the component until then.
-        if (this.saved.hadAke) this.freshAKE();
+        this.apply(this.trust.status('queued'));
         break;
       }
       case 'assigned':
         this.saved.operator = name;
         this.save();
         this.setStatus('You are chatting with ' + name + '.');
-        this.note(name + ' joined the chat.');
-        if (this.saved.hadAke) this.freshAKE();
+        this.note(name + ' joined the chat.', true);
+        this.apply(this.trust.status('assigned'));
         break;
       case 'transferred':
         this.setStatus('Your chat is being transferred to another operator…');
         this.note('Your chat is being transferred.');
-        if (this.saved.hadAke) this.freshAKE();
+        this.apply(this.trust.status('transferred'));
         break;
       case 'ended':
         if (!this.ending) this.finish(S.ENDED);
@@ -645,29 +707,22 @@ class Chat {
     }
   }
 
-  // freshAKE forgets the current OTR session and asks the operator for a new one.
+  // freshAKE asks the operator for a new OTR session, for the round trust.js
+  // has just begun; the worker forgets every session of earlier rounds.
   freshAKE() {
-    if (this.policy === 'plaintext') return;
-    this.secure = false;
-    this.saved.hadAke = false;
-    this.otrSeen = false;
-    if (this.saved.security !== 'plaintext' || this.policy === 'require') this.setSecurity('pending');
-    if (this.otrReady && this.connected) {
+    if (this.policy === 'plaintext' || !this.otrReady) return;
+    const round = this.trust.round;
+    if (this.connected) {
       // The query is a constant, so it goes out now, while the wasm engine
       // may still be starting: its start-up overlaps the first round trip.
       // The worker starts a fresh conversation before it sees the answer
       // (messages to the worker stay in order).
-      this.querySent = true;
       this.xmpp(OTR_QUERY);
       const at = Date.now();
-      this.otrReady.then((otr) => otr && otr.reset(at));
+      this.toWorker((otr) => otr.reset(round, at));
       return;
     }
-    (this.otrReady || Promise.resolve(null)).then((otr) => {
-      if (!otr) return;
-      this.querySent = true;
-      otr.query();
-    });
+    this.toWorker((otr) => otr.query(round));
   }
 
   // ---- OTR worker events ----
@@ -675,44 +730,28 @@ class Chat {
   onOTR(ev) {
     switch (ev.ev) {
       case 'send':
+        // Bodies of any round go out: ciphertext to the session it was
+        // meant for when it was made, or AKE steps.
         this.xmpp(ev.body);
         break;
-      case 'show':
-        if (!ev.encrypted && this.policy === 'require') {
-          this.note('(unencrypted) ' + ev.text);
-        } else {
-          this.add('them', ev.text, this.saved.operator);
-        }
-        if (!ev.encrypted && this.policy === 'opportunistic' && !this.secure && this.otrSeen === false && this.querySent) {
-          // The operator answers in plaintext: opportunistic allows it.
-          this.setSecurity('plaintext');
-          this.flush();
-        }
-        break;
-      case 'secure': {
-        const fp = normFP(ev.fingerprint);
-        this.secure = true;
-        this.saved.hadAke = true;
-        this.setSecurity(this.trusted.includes(fp) ? 'verified' : 'unverified', fp);
-        this.flush();
+      case 'show': {
+        const o = this.trust.engine(ev);
+        if (o.show) this.add('them', o.show.text, { who: this.saved.operator, mark: o.show.mark });
+        this.apply(o);
         break;
       }
-      case 'insecure':
-        this.querySent = false; // the visitor's next message asks for a new AKE
-        if (this.secure) {
-          this.secure = false;
-          this.setSecurity('pending');
-          this.note(S.ENCRYPTION_CLOSED);
-        }
-        break;
       case 'state':
         this.saved.otr = ev.state;
         this.save();
         break;
+      case 'peer-error':
+        this.add('them', ev.message, { who: this.saved.operator, mark: 'peer-error' });
+        break;
       case 'error':
-        this.note(ev.message);
+        this.note(neutral(ev.message));
         break;
       default:
+        this.apply(this.trust.engine(ev));
     }
   }
 
@@ -725,41 +764,18 @@ class Chat {
     this.grow();
     this.composing = false;
     clearTimeout(this.pausedTimer);
-    const li = this.add('me', text);
-    if (this.policy === 'plaintext' || this.saved.security === 'plaintext') {
-      if (!this.xmpp(text, 'active')) {
-        li.dataset.pending = 'true';
-        this.outbox.push({ text, li });
-      }
-      return;
-    }
-    if (this.secure && this.otr) {
-      this.otr.send(text);
-      this.xmpp(null, 'active');
-      return;
-    }
-    li.dataset.pending = 'true';
-    li.title = 'Waiting for encryption';
-    this.outbox.push({ text, li });
-    if (!this.querySent && this.connected) this.freshAKE();
+    const o = this.trust.type(text);
+    const e = this.add('me', text, { state: 'held' });
+    this.mine.set(o.id, e);
+    this.apply(o);
   }
 
-  // flush sends what the visitor wrote before encryption (or the
-  // connection) was up.
-  flush() {
-    const queue = this.outbox;
-    this.outbox = [];
-    for (const { text, li } of queue) {
-      if (this.secure && this.otr) this.otr.send(text);
-      else if ((this.saved.security === 'plaintext' || this.policy === 'plaintext') && this.xmpp(text)) {
-        // sent in plaintext, as the policy allows
-      } else {
-        this.outbox.push({ text, li });
-        continue;
-      }
-      delete li.dataset.pending;
-      li.removeAttribute('title');
-    }
+  // confirm: the visitor chose to write to the operator although the key
+  // is not the one published, for the session the button was offered for.
+  confirm() {
+    const o = this.trust.confirm(this.confirmFor);
+    this.apply(o);
+    this.input.focus();
   }
 
   // grow fits the input to its text, up to the stylesheet's max-height.
@@ -805,8 +821,8 @@ class Chat {
       }
       this.finish(S.ENDED_BY_YOU);
     };
-    if (this.otr && this.secure) {
-      this.otr.end().then(done, done);
+    if (this.otr && this.trust.latest) {
+      this.otr.end(this.trust.round).then(done, done);
     } else {
       done();
     }
@@ -817,8 +833,7 @@ class Chat {
     this.note(text);
     this.setStatus(text);
     this.saved.ended = true;
-    this.secure = false;
-    this.setSecurity('ended');
+    this.apply(this.trust.end());
     try {
       this.store && this.store.removeItem('strophe-bosh-session');
     } catch {

@@ -55,7 +55,10 @@ function storeGet(key) {
 function start(script) {
   script.otrdeskSeen = true;
   const skin = script.dataset.skin || '';
-  const pins = (script.dataset.fingerprint || '').split(',').map((s) => s.trim()).filter(Boolean);
+  // The pins, as the page wrote them (null when absent): an attribute that
+  // is present but unreadable must not read as "no pin" (see pins.js).
+  const pinAttr = script.getAttribute('data-fingerprint');
+  const signerAttr = script.getAttribute('data-signer');
   const base = new URL('.', script.src).href;
 
   const host = document.createElement('div');
@@ -112,7 +115,7 @@ function start(script) {
     btn.textContent = 'Opening chat…';
     opening = Promise.all([fetchSkin(base, skin), loadChat(base)])
       .then(([info, api]) => {
-        chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, pins, base, assets: ASSETS, storePrefix: STORE_PREFIX });
+        chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, pinAttr, signerAttr, base, assets: ASSETS, storePrefix: STORE_PREFIX });
         btn.removeAttribute('aria-busy');
       })
       .catch((e) => fail(e && e.userMessage ? e.userMessage : 'The chat could not be opened. Please check your connection and try again.'))

@@ -1,3 +1,4 @@
+// @ts-check
 // The page side of the OTR worker.
 //
 // The worker script (assets/worker-<hash>.js: Go's wasm_exec.js followed by
@@ -5,19 +6,40 @@
 // URL, which is what a CSP with "worker-src blob:" allows for a script of
 // another origin. The worker fetches the wasm module with integrity too.
 //
-// Messages to the worker:   {op:'init', wasm:{url,integrity}, policy, state}
-//                           {op:'query'} {op:'send', text} {op:'receive', body}
-//                           {op:'reset', at}  a fresh conversation; the page sent
-//                              the query itself at Date.now() == at
-//                           {op:'end', id}
-// Messages from the worker: {ev:'ready', restored} {ev:'fatal', message}
-//                           {ev:'send', body}  a body for the network
-//                           {ev:'show', text, encrypted}
-//                           {ev:'secure', fingerprint} {ev:'insecure'}
-//                           {ev:'state', state}  the conversation, exported
-//                           {ev:'error', message} {ev:'done', id}
-//                           {ev:'timing', ake, akeCPU, init}  milliseconds: the
-//                              last AKE (wall, and inside the engine), wasm start
+// round is the page's AKE round (see trust.js). Every op carries it and
+// every event the worker posts carries the round of the op that caused it.
+//
+// Messages to the worker:
+//   {op:'init', wasm:{url,integrity}, policy, state}
+//   {op:'query', round}         a fresh conversation, and its OTR query
+//   {op:'reset', round, at}     a fresh conversation; the page sent the query
+//                               itself at Date.now() == at
+//   {op:'send', round, id, text, instance, fingerprint}
+//                               encrypt text to exactly that session
+//                               (conv.sendTo); answered by 'sent' or 'not-sent'
+//   {op:'receive', round, body} a body from the network
+//   {op:'end', round, id}       the OTR disconnect; answered by 'done'
+// Messages from the worker (each with round):
+//   {ev:'ready', restored} {ev:'fatal', message}
+//   {ev:'send', body}           a body for the network
+//   {ev:'show', text, encrypted, instance, fingerprint}
+//                               encrypted is the engine's word: false for
+//                               plaintext, also inside a fragment; instance
+//                               and fingerprint of the session that decrypted
+//                               it (0 and '' when not encrypted)
+//   {ev:'secure', instance, fingerprint, refreshed}
+//   {ev:'insecure', instance}   the operator ended that private session
+//   {ev:'sent', id} {ev:'not-sent', id}
+//                               not-sent: nothing was encrypted or sent, the
+//                               session was not (or no longer) that one
+//   {ev:'resent', instance, fingerprint}  the last message went again, to
+//                               the same session
+//   {ev:'peer-error', message}  an OTR error text from the other side (its words)
+//   {ev:'state', state}         the visitor's key and instance tag, to keep
+//   {ev:'error', message} {ev:'done', id}
+//   {ev:'timing', ake, akeCPU, init}  milliseconds: the last AKE (wall, and
+//                               inside the engine), wasm start
+// Fingerprints in events are 40 upper-case hex digits.
 
 export async function startOTR({ base, assets, policy, state, onEvent }) {
   if (!assets.worker || !assets.wasm) throw new Error('the encryption engine is missing from this build');
@@ -41,15 +63,15 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
   const api = {
     restored: false,
     lastAKE: 0,
-    query: () => worker.postMessage({ op: 'query' }),
-    reset: (at) => worker.postMessage({ op: 'reset', at }),
-    send: (text) => worker.postMessage({ op: 'send', text }),
-    receive: (body) => worker.postMessage({ op: 'receive', body }),
-    end: () =>
+    query: (round) => worker.postMessage({ op: 'query', round }),
+    reset: (round, at) => worker.postMessage({ op: 'reset', round, at }),
+    send: (round, id, text, instance, fingerprint) => worker.postMessage({ op: 'send', round, id, text, instance, fingerprint }),
+    receive: (round, body) => worker.postMessage({ op: 'receive', round, body }),
+    end: (round) =>
       new Promise((resolve) => {
         const id = nextID++;
         waiting.set(id, resolve);
-        worker.postMessage({ op: 'end', id });
+        worker.postMessage({ op: 'end', round, id });
       }),
     terminate: () => worker.terminate(),
   };

@@ -1,5 +1,7 @@
-// The sentences a visitor reads. The three security sentences are fixed by
-// design §6; the widget shows exactly one of them for the chat's state.
+// The sentences a visitor reads. The three security sentences are fixed
+// (tests and documentation outside the widget quote them); the widget shows
+// exactly one of them for the chat's state, or MISCONFIGURED when the page's
+// pin cannot be read, or STARTING/ENDED when there is no session.
 
 export const VERIFIED = 'This chat uses end-to-end encryption.';
 export const UNVERIFIED = "Encrypted, but this operator's key is not the one published for this chat.";
@@ -11,4 +13,8 @@ export const RECONNECTING = 'Connection lost. Reconnecting…';
 export const OFFLINE = 'Nobody is available to chat right now. Please try again later.';
 export const ENDED_BY_YOU = 'You ended the chat.';
 export const ENDED = 'The chat has ended.';
-export const ENCRYPTION_CLOSED = 'The operator closed the encrypted session. Messages will not be sent until encryption is set up again.';
+export const MISCONFIGURED = "This page's chat is set up wrongly, so no operator's key can be verified. Please tell the website owner.";
+// The choice to write to an operator whose key is not the published one.
+export const CONFIRM = 'Send to an unverified operator';
+// The label of the skin's greeting: the website's words, not the widget's.
+export const FROM_WEBSITE = 'From the website';

@@ -10,11 +10,18 @@ export const CSS = `
 .h h2{flex:1;margin:0;font-size:17px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .h button{min-width:44px;min-height:44px;border:0;border-radius:8px;background:transparent;color:inherit;font:inherit;cursor:pointer}
 button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{outline:3px solid #000;outline-offset:1px;box-shadow:0 0 0 5px #fff}
-.s{margin:0;padding:8px 12px;font-size:14px;border-bottom:1px solid #ddd}
+.s{margin:0;padding:8px 12px 8px 36px;font-size:14px;border-bottom:1px solid #ddd;position:relative}
+.s::before{position:absolute;left:12px;top:8px;width:16px;text-align:center;font-weight:700}
 .s[data-state=verified]{background:#e6f4ea;color:#0d5323}
-.s[data-state=unverified]{background:#fff4e5;color:#7a3e00;font-weight:600}
+.s[data-state=verified]::before{content:"\\2713"}
+.s[data-state=unverified],.s[data-state=misconfigured]{background:#fff4e5;color:#7a3e00;font-weight:600}
+.s[data-state=unverified]::before,.s[data-state=misconfigured]::before,.s[data-state=plaintext]::before{content:"!"}
 .s[data-state=plaintext]{background:#fdecea;color:#8a1111;font-weight:600}
 .s[data-state=pending]{background:#f3f3f3;color:#333}
+.s[data-state=pending]::before{content:"\\2026"}
+.c{padding:8px 12px;background:#fff4e5;border-bottom:1px solid #ddd}
+.c[hidden]{display:none}
+.c button{min-height:44px;padding:0 14px;border:2px solid #7a3e00;border-radius:8px;background:#fff;color:#7a3e00;font:inherit;font-size:15px;font-weight:600;cursor:pointer}
 .q{margin:0;padding:4px 12px;min-height:1.4em;font-size:14px;color:#444}
 .m{flex:1;margin:0;padding:8px 12px;overflow-y:auto;list-style:none}
 .m li{margin:6px 0;max-width:85%;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}
@@ -22,6 +29,11 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .m .them{background:#eee;color:#1a1a1a}
 .m .note{max-width:none;padding:2px 0;color:#555;font-size:14px;text-align:center}
 .m .who{display:block;font-size:12px;opacity:.8}
+.m .greet{max-width:none;margin:4px 0 10px;padding:6px 10px;border-left:4px solid #888;border-radius:0;background:#f7f7f7;color:#333}
+.m .greet q{quotes:"\\201C" "\\201D"}
+.m .mark{display:block;font-size:12px;font-weight:600;color:#8a1111}
+.m [data-state=held],.m [data-state=sending]{opacity:.7}
+.m [data-state=dropped]{opacity:.6;text-decoration:line-through}
 .f{display:flex;gap:8px;padding:8px 12px;border-top:1px solid #ddd}
 .f textarea{flex:1;box-sizing:border-box;height:44px;min-height:44px;max-height:120px;padding:10px 8px;line-height:1.4;overflow-y:hidden;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
 .f button,.a button{min-height:44px;padding:0 14px;border:0;border-radius:8px;background:var(--otrdesk-accent,#1b5e9f);color:#fff;font:inherit;font-size:16px;cursor:pointer}

@@ -1,21 +1,27 @@
+// @ts-check
 // The OTR worker: runs the Go OTR engine (web/wasm, compiled to WebAssembly)
 // off the page's main thread and speaks the small message protocol described
 // in otr.js. Go's wasm_exec.js is prepended to this file at build time, so
 // globalThis.Go exists here; nothing is loaded with importScripts.
 //
-// Page -> worker: init {wasm:{url,integrity}, policy, state}, query, reset
-// {at}, send {text}, receive {body}, end {id}. Worker -> page: see otr.js.
+// Every op from the page carries the page's AKE round; every event this
+// worker posts carries the round of the op that caused it, so the page can
+// drop what belongs to an older round. Ops are handled one at a time, in
+// the order they were posted.
 
 /* global Go */
+/** @type {any} */
 let engine = null; // adapter over the wasm API, see bind()
 let akeStart = 0; // wall clock at the query (or the first AKE message)
 let akeCPU = 0; // time spent inside the engine since then
 let initMs = 0; // fetch + compile + start of the wasm module
+let opRound = 0; // the round of the op being handled
 
-const post = (m) => self.postMessage(m);
+const post = (m) => self.postMessage({ ...m, round: opRound });
 
 self.onmessage = async (e) => {
   const m = e.data || {};
+  opRound = Number.isInteger(m.round) ? m.round : 0;
   try {
     if (m.op === 'init') {
       await init(m);
@@ -25,8 +31,7 @@ self.onmessage = async (e) => {
     switch (m.op) {
       case 'query':
         // A fresh AKE starts from a fresh conversation (same key and
-        // instance tag), so no session with an earlier operator remains
-        // for send() to pick.
+        // instance tag), so no session of an earlier round remains.
         engine.reset();
         akeStart = performance.now();
         akeCPU = 0;
@@ -37,9 +42,19 @@ self.onmessage = async (e) => {
         akeStart = performance.now() - Math.max(0, Date.now() - m.at);
         akeCPU = 0;
         break;
-      case 'send':
-        deliver(engine.send(m.text));
+      case 'send': {
+        // Only to the session the page named: the engine refuses when that
+        // instance is not encrypted with that key, and then nothing is sent
+        // and nothing is kept for later.
+        const r = engine.sendTo(m.instance, m.fingerprint, m.text);
+        if (!r || r.notSent || (r.error && !(r.send && r.send.length))) {
+          post({ ev: 'not-sent', id: m.id });
+          break;
+        }
+        deliver(r);
+        post({ ev: 'sent', id: m.id });
         break;
+      }
       case 'receive':
         if (!akeStart && /^\?OTR:AAM[CK]/.test(m.body)) {
           akeStart = performance.now();
@@ -56,6 +71,7 @@ self.onmessage = async (e) => {
   } catch (err) {
     post({ ev: 'error', message: 'Encryption error: ' + ((err && err.message) || String(err)) });
     if (m.op === 'end') post({ ev: 'done', id: m.id });
+    if (m.op === 'send') post({ ev: 'not-sent', id: m.id });
   }
 };
 
@@ -95,28 +111,61 @@ function timed(f) {
 // deliver turns the engine's Result into events for the page.
 function deliver(r) {
   if (!r) return;
-  for (const body of r.send || []) post({ ev: 'send', body });
-  for (const msg of r.show || []) post({ ev: 'show', text: msg.text, encrypted: !!msg.encrypted });
+  let send = r.send || [];
+  for (const ev of r.events || []) {
+    if (ev.type !== 'resent') continue;
+    // The engine sends the last message again after the operator's session
+    // restarted. That is only ever right to the very session it was first
+    // encrypted to; the engine promises it, and this checks it: a resend
+    // towards anything else is dropped here.
+    const fp = ev.fingerprint ? canon(ev.fingerprint) : lastTo.fingerprint;
+    if (!lastTo.instance || ev.instance !== lastTo.instance || fp !== lastTo.fingerprint) {
+      send = send.filter((b) => !/^\?OTR:AA[IM]D/.test(b));
+      ev.type = 'resend-refused';
+    }
+  }
+  for (const body of send) post({ ev: 'send', body });
+  for (const msg of r.show || []) {
+    post({ ev: 'show', text: msg.text, encrypted: !!msg.encrypted, instance: msg.instance || 0, fingerprint: canon(msg.fingerprint) });
+  }
   for (const ev of r.events || []) {
     switch (ev.type) {
       case 'secure':
         if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart, akeCPU, init: initMs });
         akeStart = 0;
-        post({ ev: 'secure', fingerprint: ev.fingerprint, refreshed: !!ev.refreshed });
+        post({ ev: 'secure', instance: ev.instance, fingerprint: canon(ev.fingerprint), refreshed: !!ev.refreshed });
         break;
       case 'insecure':
-        post({ ev: 'insecure' });
+        post({ ev: 'insecure', instance: ev.instance || 0 });
+        break;
+      case 'resent':
+        post({ ev: 'resent', instance: ev.instance, fingerprint: lastTo.fingerprint });
+        break;
+      case 'resend-refused':
+        post({ ev: 'error', message: 'The operator\u2019s side asked for your last message again under another key; it was not sent again.' });
+        break;
+      case 'peer-error':
+        // The words come from the other side: the page shows them as such.
+        post({ ev: 'peer-error', message: String(ev.message || '') });
         break;
       case 'unencrypted':
       case 'error':
-      case 'peer-error':
         if (ev.message) post({ ev: 'error', message: ev.message });
         break;
       default:
     }
   }
-  if (r.error) post({ ev: 'error', message: 'A message could not be handled securely (' + r.error.replace(/^otr: /, '') + ').' });
+  if (r.error && !r.notSent) post({ ev: 'error', message: 'A message could not be handled securely (' + String(r.error).replace(/^otr: /, '') + ').' });
 }
+
+// canon is a fingerprint as 40 upper-case hex digits ('' for none).
+function canon(fp) {
+  const s = String(fp || '').replace(/[\s:]/g, '').toUpperCase();
+  return /^[0-9A-F]{40}$/.test(s) ? s : '';
+}
+
+// The session the last message was encrypted to, in this conversation.
+let lastTo = { instance: 0, fingerprint: '' };
 
 // bind adapts the JS API that web/wasm/main.go registers on globalThis.otrdesk
 // (documented at the top of that file). The engine cannot export a running
@@ -142,9 +191,14 @@ async function bind(policy, state) {
   return {
     reset: () => {
       conv = api.newConversation({ policy, key, instanceTag: tag });
+      lastTo = { instance: 0, fingerprint: '' };
     },
     query: () => conv.query(),
-    send: (text) => conv.send(text),
+    sendTo: (instance, fingerprint, text) => {
+      const r = conv.sendTo(instance, fingerprint, text);
+      if (r && !r.notSent && !r.error) lastTo = { instance, fingerprint: canon(fingerprint) };
+      return r;
+    },
     receive: (body) => conv.receive(body),
     end: () => conv.end(),
   };
