@@ -107,7 +107,8 @@ type KeyRegistration struct {
 
 // Errors callers can test. Their texts are safe to show to anyone.
 var (
-	ErrUnauthorized = errors.New("admin: missing or wrong admin token")
-	ErrBadRequest   = errors.New("admin: bad request")
-	ErrGone         = errors.New("admin: this otrdesk no longer generates keys in the service: run 'otrdesk keys generate' from the same version as serve, it makes the key where it runs and sends only the public key")
+	ErrUnauthorized    = errors.New("admin: missing or wrong admin token")
+	ErrBadRequest      = errors.New("admin: bad request")
+	ErrTooManyFailures = errors.New("admin: too many failed admin logins: wait before trying again (the right token is refused too until then)")
+	ErrGone            = errors.New("admin: this otrdesk no longer generates keys in the service: run 'otrdesk keys generate' from the same version as serve, it makes the key where it runs and sends only the public key")
 )

@@ -25,7 +25,10 @@ func newAPI(t *testing.T) (*httptest.Server, *store.Store, *Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(Handler(&Local{Store: st}, st, "s3cret-token"))
+	// Limits high enough that the refusal tests below meet 401, not 429
+	// (ratelimit_test.go tests the limits).
+	lots := loginLimits{PerAddr: 1e6, PerAddrEvery: time.Second, Total: 1e6, TotalEvery: time.Second, MaxAddrs: 10}
+	srv := httptest.NewServer(newHandler(&Local{Store: st}, st, "s3cret-token", newLoginLimiter(lots, time.Now)))
 	t.Cleanup(srv.Close)
 	return srv, st, &Client{BaseURL: srv.URL, Token: "s3cret-token", HTTP: srv.Client()}
 }

@@ -51,6 +51,9 @@ func (c *Client) do(method, path string, in, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		_ = json.NewDecoder(io.LimitReader(resp.Body, maxRequestBytes)).Decode(&e)
+		if ra := resp.Header.Get("Retry-After"); ra != "" && e.Error != "" {
+			e.Error += " (retry after " + ra + " s)"
+		}
 		return remoteError(resp.StatusCode, e)
 	}
 	if out == nil {
@@ -63,11 +66,12 @@ func (c *Client) do(method, path string, in, out any) error {
 // errors.Is works the same on Local and Client.
 func remoteError(code int, e errorBody) error {
 	sentinel := map[string]error{
-		"not-found":    store.ErrNotFound,
-		"exists":       store.ErrExists,
-		"unauthorized": ErrUnauthorized,
-		"bad-request":  ErrBadRequest,
-		"gone":         ErrGone,
+		"not-found":         store.ErrNotFound,
+		"exists":            store.ErrExists,
+		"unauthorized":      ErrUnauthorized,
+		"bad-request":       ErrBadRequest,
+		"gone":              ErrGone,
+		"too-many-failures": ErrTooManyFailures,
 	}[e.Code]
 	if e.Error == "" {
 		e.Error = http.StatusText(code)

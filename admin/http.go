@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"otrdesk.im/otrdesk/store"
 )
@@ -18,9 +20,16 @@ const maxRequestBytes = 64 << 10
 
 // Handler serves the admin API for svc under /admin/v1/. An empty token
 // disables the API: every request gets 401, since an API without a token
-// would let anyone who reaches the port rewrite the skins.
+// would let anyone who reaches the port rewrite the skins. Failed logins
+// are rate-limited per client address and in total (see loginLimits): over
+// the limit every request, even one with the right token, gets 429 and
+// Retry-After until the limit has passed.
 func Handler(svc Service, st *store.Store, token string) http.Handler {
-	h := &handler{svc: svc, st: st, token: []byte(token)}
+	return newHandler(svc, st, token, newLoginLimiter(defaultLoginLimits, time.Now))
+}
+
+func newHandler(svc Service, st *store.Store, token string, limiter *loginLimiter) http.Handler {
+	h := &handler{svc: svc, st: st, token: []byte(token), limiter: limiter}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/v1/skins", h.list)
 	mux.HandleFunc("POST /admin/v1/skins", h.create)
@@ -37,15 +46,25 @@ func Handler(svc Service, st *store.Store, token string) http.Handler {
 }
 
 type handler struct {
-	svc   Service
-	st    *store.Store
-	token []byte
+	svc     Service
+	st      *store.Store
+	token   []byte
+	limiter *loginLimiter
 }
 
 func (h *handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		// Over the limit the token is not compared at all, so a guess made
+		// then learns nothing, right or wrong.
+		if wait := h.limiter.limited(addr); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, http.StatusTooManyRequests, ErrTooManyFailures)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if len(h.token) == 0 || !ok || subtle.ConstantTimeCompare([]byte(got), h.token) != 1 {
+			h.limiter.failed(addr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="otrdesk admin"`)
 			writeError(w, http.StatusUnauthorized, ErrUnauthorized)
 			return
@@ -75,6 +94,8 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, "bad-request"
 	case errors.Is(err, ErrGone):
 		return http.StatusGone, "gone"
+	case errors.Is(err, ErrTooManyFailures):
+		return http.StatusTooManyRequests, "too-many-failures"
 	}
 	return http.StatusInternalServerError, "internal"
 }

@@ -72,12 +72,12 @@ func TestSkinThroughAdminAPI(t *testing.T) {
 	body += "[admin]\ntoken_file = \"TOKEN\"\n"
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600)
+	os.WriteFile(tokenFile, []byte("tok-123-0123456789abcdef0123456789\n"), 0o600)
 	cfgPath := writeConfig(t, strings.Replace(body, `"TOKEN"`, `"`+tokenFile+`"`, 1), "secret")
 	cfg, st := openStoreOf(t, cfgPath)
 	defer st.Close()
 	var changed atomic.Int32
-	srv := &http.Server{Handler: admin.Handler(&admin.Local{Store: st, OnChange: func() { changed.Add(1) }}, st, "tok-123")}
+	srv := &http.Server{Handler: admin.Handler(&admin.Local{Store: st, OnChange: func() { changed.Add(1) }}, st, "tok-123-0123456789abcdef0123456789")}
 	go srv.Serve(ln)
 	defer srv.Close()
 

@@ -52,7 +52,12 @@ type HTTPConfig struct {
 type AdminConfig struct {
 	TokenFile string   `toml:"token_file"`
 	Admins    []string `toml:"admins"`
+	Listen    string   `toml:"listen"` // empty: the admin API and /metrics share http.listen
 }
+
+// minAdminToken is the shortest admin token accepted: 32 bytes of a
+// random token cannot be guessed through a rate-limited login.
+const minAdminToken = 32
 
 type RoutingConfig struct {
 	MaxChatsPerOperator int      `toml:"max_chats_per_operator"`
@@ -201,6 +206,21 @@ func (c *Config) complete() error {
 	}
 	if c.adminToken, err = readSecret("admin.token_file", c.Admin.TokenFile, "OTRDESK_ADMIN_TOKEN"); err != nil {
 		return err
+	}
+	if c.adminToken != "" && len(c.adminToken) < minAdminToken {
+		from := "admin.token_file " + c.Admin.TokenFile
+		if c.Admin.TokenFile == "" {
+			from = "OTRDESK_ADMIN_TOKEN"
+		}
+		return fmt.Errorf("the admin token in %s is %d bytes, shorter than %d: make a new one with: head -c 32 /dev/urandom | base64 > FILE", from, len(c.adminToken), minAdminToken)
+	}
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen %q is not host:port, e.g. \"127.0.0.1:8081\"", c.Admin.Listen)
+		}
+		if c.Admin.Listen == c.HTTP.Listen {
+			return fmt.Errorf("admin.listen %q is http.listen too: give the admin API an address of its own, or leave admin.listen out", c.Admin.Listen)
+		}
 	}
 	for _, p := range []struct {
 		name string

@@ -70,8 +70,9 @@ func TestConfigExampleLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, f := range []string{"secret", "admin-token"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte("x\n"), 0o600); err != nil {
+	const token = "example-admin-token-0123456789abcdef"
+	for f, v := range map[string]string{"secret": "x", "admin-token": token} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +85,7 @@ func TestConfigExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.toml does not load: %v", err)
 	}
-	if c.Component.Domain != "chat.example.org" || c.Admin.Admins[0] != "admin@example.org" || c.adminToken != "x" {
+	if c.Component.Domain != "chat.example.org" || c.Admin.Admins[0] != "admin@example.org" || c.adminToken != token || c.Admin.Listen != "127.0.0.1:8081" {
 		t.Errorf("example loaded wrong: %+v", c)
 	}
 }
@@ -93,28 +94,31 @@ func TestConfigErrors(t *testing.T) {
 	for name, tc := range map[string]struct {
 		body, want string
 	}{
-		"unknown key":      {minimalConfig + "[routing]\nmax_chat = 3\n", "unknown key routing.max_chat"},
-		"unknown section":  {minimalConfig + "[bogus]\nx = 1\n", "unknown key bogus"},
-		"no domain":        {strings.Replace(minimalConfig, `domain = "chat.example.org"`, "", 1), "component.domain is missing"},
-		"domain with user": {strings.Replace(minimalConfig, `"chat.example.org"`, `"a@chat.example.org"`, 1), "is not a domain name"},
-		"no server":        {strings.Replace(minimalConfig, `server = "127.0.0.1:5347"`, "", 1), "component.server is missing"},
-		"bad server":       {strings.Replace(minimalConfig, `"127.0.0.1:5347"`, `"localhost"`, 1), "is not host:port"},
-		"no store":         {strings.Replace(minimalConfig, `path = "DB"`, "", 1), "store.path is missing"},
-		"no listen":        {strings.Replace(minimalConfig, `listen = "127.0.0.1:8080"`, "", 1), "http.listen is missing"},
-		"bad duration":     {minimalConfig + "[routing]\nguest_idle_timeout = \"soon\"\n", "is not a duration"},
-		"negative limit":   {minimalConfig + "[limits]\nmax_body_bytes = -1\n", "limits.max_body_bytes must be a whole number above zero"},
-		"huge body":        {minimalConfig + "[limits]\nmax_body_bytes = 9000000\n", "at most 524288"},
-		"bad admin":        {minimalConfig + "[admin]\nadmins = [\"admin@example.org/phone\"]\n", "not a bare JID"},
-		"bad public_url":   {strings.Replace(minimalConfig, "[http]\n", "[http]\npublic_url = \"ftp://x\"\n", 1), "http.public_url"},
-		"missing secret":   {strings.Replace(minimalConfig, `"SECRET"`, `"/nonexistent/secret"`, 1), "component.secret_file: cannot read /nonexistent/secret"},
-		"toml syntax":      {minimalConfig + "[limits\n", "line"},
+		"unknown key":                 {minimalConfig + "[routing]\nmax_chat = 3\n", "unknown key routing.max_chat"},
+		"unknown section":             {minimalConfig + "[bogus]\nx = 1\n", "unknown key bogus"},
+		"no domain":                   {strings.Replace(minimalConfig, `domain = "chat.example.org"`, "", 1), "component.domain is missing"},
+		"domain with user":            {strings.Replace(minimalConfig, `"chat.example.org"`, `"a@chat.example.org"`, 1), "is not a domain name"},
+		"no server":                   {strings.Replace(minimalConfig, `server = "127.0.0.1:5347"`, "", 1), "component.server is missing"},
+		"bad server":                  {strings.Replace(minimalConfig, `"127.0.0.1:5347"`, `"localhost"`, 1), "is not host:port"},
+		"no store":                    {strings.Replace(minimalConfig, `path = "DB"`, "", 1), "store.path is missing"},
+		"no listen":                   {strings.Replace(minimalConfig, `listen = "127.0.0.1:8080"`, "", 1), "http.listen is missing"},
+		"bad duration":                {minimalConfig + "[routing]\nguest_idle_timeout = \"soon\"\n", "is not a duration"},
+		"negative limit":              {minimalConfig + "[limits]\nmax_body_bytes = -1\n", "limits.max_body_bytes must be a whole number above zero"},
+		"huge body":                   {minimalConfig + "[limits]\nmax_body_bytes = 9000000\n", "at most 524288"},
+		"bad admin":                   {minimalConfig + "[admin]\nadmins = [\"admin@example.org/phone\"]\n", "not a bare JID"},
+		"bad public_url":              {strings.Replace(minimalConfig, "[http]\n", "[http]\npublic_url = \"ftp://x\"\n", 1), "http.public_url"},
+		"missing secret":              {strings.Replace(minimalConfig, `"SECRET"`, `"/nonexistent/secret"`, 1), "component.secret_file: cannot read /nonexistent/secret"},
+		"toml syntax":                 {minimalConfig + "[limits\n", "line"},
+		"short token":                 {minimalConfig + "[admin]\ntoken_file = \"SECRET\"\n", "is 13 bytes, shorter than 32"},
+		"bad admin listen":            {minimalConfig + "[admin]\nlisten = \"8081\"\n", "admin.listen \"8081\" is not host:port"},
+		"admin listen is http listen": {minimalConfig + "[admin]\nlisten = \"127.0.0.1:8080\"\n", "give the admin API an address of its own"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(writeConfig(t, tc.body, "s3cret-canary"))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "s3cret-canary") {
+			if strings.Contains(err.Error(), "s3cret-canary") || strings.Contains(err.Error(), "s3cret") {
 				t.Fatal("the secret appears in the error")
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -134,5 +138,18 @@ func TestConfigSecretFromEnv(t *testing.T) {
 	c, err := loadConfig(writeConfig(t, body, ""))
 	if err != nil || c.secret != "from-env" {
 		t.Fatalf("secret from env: %v %q", err, c.secret)
+	}
+}
+
+// serve refuses to start with a short admin token, in one line that says
+// how to make a good one, and never shows the token.
+func TestServeRefusesShortAdminToken(t *testing.T) {
+	t.Setenv("OTRDESK_ADMIN_TOKEN", "short-token-canary")
+	_, errOut, code := otrdesk(t, "serve", "-config", writeConfig(t, minimalConfig, "secret"))
+	if code != 1 || !strings.Contains(errOut, "OTRDESK_ADMIN_TOKEN is 18 bytes, shorter than 32") || !strings.Contains(errOut, "head -c 32 /dev/urandom") {
+		t.Fatalf("serve with a short token: exit %d, %q", code, errOut)
+	}
+	if strings.Count(strings.TrimSpace(errOut), "\n") != 0 || strings.Contains(errOut, "short-token-canary") {
+		t.Fatalf("not one line, or the token shows: %q", errOut)
 	}
 }

@@ -105,7 +105,7 @@ func cmdBackup(c *cli, args []string) error {
 		n, err = st.Backup(tmp)
 		st.Close()
 	case errors.Is(err, store.ErrInUse) && cfg.adminToken != "":
-		cl := &admin.Client{BaseURL: localURL(cfg.HTTP.Listen), Token: cfg.adminToken, HTTP: &http.Client{Timeout: 10 * time.Minute}}
+		cl := &admin.Client{BaseURL: cfg.adminURL(), Token: cfg.adminToken, HTTP: &http.Client{Timeout: 10 * time.Minute}}
 		n, err = cl.Backup(tmp)
 	case errors.Is(err, store.ErrInUse):
 		err = errors.New("otrdesk serve holds the store; set admin.token_file so backup can ask it for a consistent copy")

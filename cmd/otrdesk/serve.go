@@ -79,27 +79,51 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged}
-	handler := web.New(web.Config{
+	adminAPI := admin.Handler(svc, st, cfg.adminToken)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	webCfg := web.Config{
 		PublicURL:        cfg.HTTP.PublicURL,
 		BOSHURL:          cfg.HTTP.BOSHURL,
 		AnonymousDomain:  cfg.HTTP.AnonymousDomain,
 		ComponentDomain:  cfg.Component.Domain,
 		Store:            st,
 		Component:        comp,
-		Admin:            admin.Handler(svc, st, cfg.adminToken),
-		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Logger:           log.With("part", "http"),
 		FingerprintGrace: cfg.Keys.PreviousFingerprintGrace.Duration,
-	})
+	}
+	// With admin.listen the admin API and /metrics live only there, and the
+	// public listener answers 404 for them.
+	var adminMux *http.ServeMux
+	if cfg.Admin.Listen == "" {
+		webCfg.Admin, webCfg.Metrics = adminAPI, metrics
+	} else {
+		adminMux = http.NewServeMux()
+		adminMux.Handle("/admin/v1/", adminAPI)
+		adminMux.Handle("GET /metrics", metrics)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(ln) }()
+	servers := []*http.Server{{Handler: web.New(webCfg), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	adminAddr := ln.Addr().String()
+	if adminMux != nil {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
+		}
+		servers = append(servers, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, aln)
+		adminAddr = aln.Addr().String()
+	}
+	httpErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { httpErr <- srv.Serve(listeners[i]) }()
+	}
 	log.Info("otrdesk serving", "version", version, "domain", cfg.Component.Domain,
-		"server", cfg.Component.Server, "http", ln.Addr().String(), "store", cfg.Store.Path)
+		"server", cfg.Component.Server, "http", ln.Addr().String(), "admin", adminAddr, "store", cfg.Store.Path)
 
 	go purgeGuests(ctx, st, cfg.Store.GuestRetention.Duration, log)
 	go remindRotations(ctx, st, comp, cfg.Keys.RotationReminder.Duration, log)
@@ -115,7 +139,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

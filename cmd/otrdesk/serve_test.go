@@ -105,7 +105,7 @@ func TestServe(t *testing.T) {
 	// in serve's debug log, not in /metrics.
 	t.Run("key through the admin API leaves no trace", func(t *testing.T) {
 		token := filepath.Join(t.TempDir(), "token")
-		os.WriteFile(token, []byte("admin-token-5521\n"), 0o600)
+		os.WriteFile(token, []byte("admin-token-5521-0123456789abcdefghijklmn\n"), 0o600)
 		cfg := serveConfig(t, srv, secret, "[admin]", `token_file = "`+token+`"`)
 		logs, stop := startServe(t, cfg)
 		defer stop()
@@ -139,6 +139,50 @@ func TestServe(t *testing.T) {
 		}
 		if !bytes.Contains(db, []byte(k.Fingerprint().Hex())) {
 			t.Errorf("the store does not hold the fingerprint it publishes")
+		}
+	})
+
+	// admin.listen: /admin/v1 and /metrics answer there and only there; the
+	// CLI finds the API there while serve runs.
+	t.Run("admin.listen", func(t *testing.T) {
+		token := filepath.Join(t.TempDir(), "token")
+		os.WriteFile(token, []byte("admin-token-7731-0123456789abcdefghijklmn\n"), 0o600)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		adminAddr := ln.Addr().String()
+		ln.Close()
+		cfg := serveConfig(t, srv, secret, "[admin]", `token_file = "`+token+`"`, `listen = "`+adminAddr+`"`)
+		_, stop := startServe(t, cfg)
+		defer stop()
+		mustRun(t, "skin", "add", "clinic", "--title", "Clinic", "--operators", "doc@example.org", "-config", cfg.path)
+		get := func(url string) int {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Authorization", "Bearer admin-token-7731-0123456789abcdefghijklmn")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		public, private := localURL(cfg.HTTP.Listen), localURL(adminAddr)
+		for _, tc := range []struct {
+			url  string
+			want int
+		}{
+			{public + "/admin/v1/skins", 404},
+			{public + "/admin/v1/skins/clinic", 404},
+			{public + "/metrics", 404},
+			{public + "/skins/clinic.json", 200},
+			{private + "/admin/v1/skins", 200},
+			{private + "/metrics", 200},
+			{private + "/skins/clinic.json", 404},
+		} {
+			if got := get(tc.url); got != tc.want {
+				t.Errorf("GET %s: %d, want %d", tc.url, got, tc.want)
+			}
 		}
 	})
 }

@@ -28,7 +28,16 @@ func openService(cfg *Config) (admin.Service, func(), error) {
 	if cfg.adminToken == "" {
 		return nil, nil, errors.New("otrdesk serve holds the store, and without admin.token_file (or OTRDESK_ADMIN_TOKEN) this command cannot use its admin API: set one, or stop serve")
 	}
-	return &admin.Client{BaseURL: localURL(cfg.HTTP.Listen), Token: cfg.adminToken, HTTP: &http.Client{Timeout: 30 * time.Second}}, func() {}, nil
+	return &admin.Client{BaseURL: cfg.adminURL(), Token: cfg.adminToken, HTTP: &http.Client{Timeout: 30 * time.Second}}, func() {}, nil
+}
+
+// adminURL is where this machine reaches serve's admin API: admin.listen
+// when set, else http.listen.
+func (c *Config) adminURL() string {
+	if c.Admin.Listen != "" {
+		return localURL(c.Admin.Listen)
+	}
+	return localURL(c.HTTP.Listen)
 }
 
 // localURL turns a listen address into a URL this machine can reach.

@@ -228,7 +228,7 @@ func writeConfig(dir, path string, srv *xmpptest.Server, secret, httpAddr string
 		return err
 	}
 	tokenFile := filepath.Join(dir, "admin-token")
-	if err := os.WriteFile(tokenFile, []byte(random()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(random()+random()+"\n"), 0o600); err != nil {
 		return err
 	}
 	cfg := fmt.Sprintf(`# Written by make demo.
