@@ -47,6 +47,7 @@ demo: deps build
 
 test: deps build
 	$(GO) vet ./...
+	cd web && node --test test/
 	$(GO) test $(TESTFLAGS) ./...
 
 bench: deps build

@@ -31,7 +31,9 @@
 //     the skin says: plaintext from the other side is shown as unencrypted
 //     and never makes the chat plaintext. A pin that is present but
 //     unreadable trusts nothing, and the line says the page is
-//     misconfigured.
+//     misconfigured. A signer pin trusts nothing until its keyring has been
+//     verified (anchor('signer', keys)); until then an untrusted session gets
+//     no verdict ("pending") and no choice is offered.
 //
 // Inputs: connected(), disconnected(), status(state), peer(body), engine(ev),
 // type(text), confirm(session), engineFailed(), anchor(name, keys), end().
@@ -108,6 +110,8 @@ export class Trust {
     this.misconfigured = (pins.present && !pins.ok) || (!!signer && !signer.ok);
     /** @type {Map<string, string[]>} trusted keys by the anchor that vouches for them */
     this.anchors = new Map();
+    /** @type {Set<string>} anchors whose keys have not arrived yet */
+    this.awaiting = new Set(signer && signer.ok ? ['signer'] : []);
     if (this.misconfigured) {
       // nothing is trusted
     } else if (this.pinned) {
@@ -148,7 +152,9 @@ export class Trust {
     if (this.ended) return 'ended';
     if (this.misconfigured) return 'misconfigured';
     if (this.plain) return 'plaintext';
-    if (this.latest) return this.isTrusted(this.latest.fingerprint) ? 'verified' : 'unverified';
+    if (this.latest && this.isTrusted(this.latest.fingerprint)) return 'verified';
+    // Not trusted yet, but an anchor may still vouch for it: no verdict.
+    if (this.latest && !this.awaiting.size) return 'unverified';
     return 'pending';
   }
 
@@ -160,7 +166,7 @@ export class Trust {
 
   /** The visitor must choose before anything goes to the latest session. */
   needsConfirm() {
-    return !this.ended && !this.plain && !!this.latest && !this.bound();
+    return !this.ended && !this.plain && !!this.latest && !this.bound() && !this.awaiting.size;
   }
 
   // ---- inputs ----
@@ -243,7 +249,7 @@ export class Trust {
         this.accepted = !prev && this.policy === 'opportunistic';
         const ok = this.isTrusted(fp);
         if (prev) o.notes.push(ok ? NOTES.changedTrusted(humanFP(fp)) : NOTES.changedUntrusted(humanFP(fp)));
-        else if (!ok && !this.accepted) o.notes.push(NOTES.unverifiedHeld(humanFP(fp)));
+        else if (!ok && !this.accepted && !this.awaiting.size) o.notes.push(NOTES.unverifiedHeld(humanFP(fp)));
         return this.flush(o);
       }
       case 'insecure': {
@@ -348,7 +354,9 @@ export class Trust {
     if (!this.pinned || this.misconfigured) return o;
     const before = this.sentence();
     this.anchors.set(name, keys.map(canonFP).filter(Boolean));
+    this.awaiting.delete(name);
     if (before === 'unverified' && this.sentence() === 'verified') o.notes.push(NOTES.nowVerified);
+    if (this.latest && this.sentence() === 'unverified' && !this.accepted) o.notes.push(NOTES.unverifiedHeld(humanFP(this.latest.fingerprint)));
     return this.flush(o);
   }
 

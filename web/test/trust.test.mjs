@@ -232,13 +232,26 @@ test('a signer pin: nothing trusted until its keyring vouches; union with data-f
   assert.equal(t.policy, 'require');
   const m = t.type('secret');
   secure(t, 0x101, GOOD);
-  assert.equal(t.sentence(), 'unverified', 'the skin list is not an anchor on a pinned page');
+  assert.equal(t.sentence(), 'pending', 'no verdict while the keyring is being verified; the skin list is not an anchor');
+  assert.equal(t.needsConfirm(), false);
+  assert.equal(t.bound(), null);
   const k = t.anchor('signer', [GOOD]);
   assert.equal(t.sentence(), 'verified');
-  assert.ok(k.notes.includes(NOTES.nowVerified));
   assert.deepEqual(k.send.map((s) => s.id), [m.id]);
 
+  // A keyring that fails verification vouches for nothing.
+  const { t: f } = chat({ signer: { ok: true }, skinFingerprints: [GOOD] });
+  f.type('secret');
+  secure(f, 0x101, GOOD);
+  const r = f.anchor('signer', []);
+  assert.equal(f.sentence(), 'unverified');
+  assert.equal(f.needsConfirm(), true);
+  assert.deepEqual(r.send, []);
+  assert.ok(r.notes.includes(NOTES.unverifiedHeld(grouped(GOOD))));
+
   const { t: both } = chat({ signer: { ok: true }, fingerprintAttr: GOOD2 });
+  secure(both, 0x100, GOOD2);
+  assert.equal(both.sentence(), 'verified', 'the fingerprint pin vouches while the keyring is on its way');
   both.anchor('signer', [GOOD]);
   secure(both, 0x101, GOOD);
   assert.equal(both.sentence(), 'verified');
