@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +147,7 @@ func TestRegisterKey(t *testing.T) {
 	}
 	for _, n := range []string{"a", "b"} {
 		s, _ := st.Skin(n)
-		if len(s.Keys) != 1 || s.Keys[0].Fingerprint != k.Fingerprint().Hex() || !bytes.Equal(s.Keys[0].PublicKey, k.PublicKey.Bytes()) {
+		if len(s.Keys) != 1 || s.Keys[0].Fingerprint != k.Fingerprint() || !bytes.Equal(s.Keys[0].PublicKey, k.PublicKey.Bytes()) {
 			t.Errorf("skin %s keys %+v", n, s.Keys)
 		}
 	}
@@ -204,14 +205,14 @@ func TestRotationHistoryAndGrace(t *testing.T) {
 	s, _ := st.Skin("bank")
 	for name, tc := range map[string]struct {
 		at   time.Time
-		want []string
+		want []otr.Fingerprint
 	}{
-		"right after":  {now, []string{second.Fingerprint().String(), first.Fingerprint().String()}},
-		"inside grace": {now.Add(23 * time.Hour), []string{second.Fingerprint().String(), first.Fingerprint().String()}},
-		"after grace":  {now.Add(25 * time.Hour), []string{second.Fingerprint().String()}},
-		"long after":   {now.Add(365 * 24 * time.Hour), []string{second.Fingerprint().String()}},
+		"right after":  {now, []otr.Fingerprint{second.Fingerprint(), first.Fingerprint()}},
+		"inside grace": {now.Add(23 * time.Hour), []otr.Fingerprint{second.Fingerprint(), first.Fingerprint()}},
+		"after grace":  {now.Add(25 * time.Hour), []otr.Fingerprint{second.Fingerprint()}},
+		"long after":   {now.Add(365 * 24 * time.Hour), []otr.Fingerprint{second.Fingerprint()}},
 	} {
-		if got := Published(s, tc.at, 24*time.Hour); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+		if got := Published(s, tc.at, 24*time.Hour); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: published %v, want %v", name, got, tc.want)
 		}
 	}

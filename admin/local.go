@@ -127,7 +127,7 @@ func (l *Local) RegisterKey(r KeyRegistration) ([]store.Skin, error) {
 			return nil, err
 		}
 		for i, k := range s.Keys {
-			if k.Fingerprint == fp.Hex() && (i > 0 || !k.Retired.IsZero() || k.Revoked) {
+			if k.Fingerprint == fp && (i > 0 || !k.Retired.IsZero() || k.Revoked) {
 				return nil, fmt.Errorf("%w: skin %q used the key %v before and retired or revoked it: generate a new key", ErrBadRequest, n, fp)
 			}
 		}
@@ -136,7 +136,7 @@ func (l *Local) RegisterKey(r KeyRegistration) ([]store.Skin, error) {
 	var out []store.Skin
 	for _, n := range names {
 		s, err := l.Store.UpdateSkin(n, func(s *store.Skin) error {
-			if len(s.Keys) > 0 && s.Keys[0].Fingerprint == fp.Hex() && s.Keys[0].Retired.IsZero() && !s.Keys[0].Revoked {
+			if len(s.Keys) > 0 && s.Keys[0].Fingerprint == fp && s.Keys[0].Retired.IsZero() && !s.Keys[0].Revoked {
 				return nil // already the current key
 			}
 			for i := range s.Keys {
@@ -145,7 +145,7 @@ func (l *Local) RegisterKey(r KeyRegistration) ([]store.Skin, error) {
 				}
 			}
 			s.Keys = slices.Insert(s.Keys, 0, store.SkinKey{
-				Fingerprint: fp.Hex(),
+				Fingerprint: fp,
 				PublicKey:   pub.Bytes(),
 				Created:     now,
 			})
@@ -194,17 +194,13 @@ func (l *Local) Revoke(names []string, all bool) ([]store.Skin, error) {
 
 // Published returns the fingerprints a skin's JSON lists at time now: the
 // current key first, then retired (not revoked) keys still inside grace.
-func Published(s store.Skin, now time.Time, grace time.Duration) []string {
-	var fps []string
+func Published(s store.Skin, now time.Time, grace time.Duration) []otr.Fingerprint {
+	var fps []otr.Fingerprint
 	for _, k := range s.Keys {
 		if k.Revoked || (!k.Retired.IsZero() && now.Sub(k.Retired) > grace) {
 			continue
 		}
-		f, err := otr.ParseFingerprint(k.Fingerprint)
-		if err != nil {
-			continue
-		}
-		fps = append(fps, f.String())
+		fps = append(fps, k.Fingerprint)
 	}
 	return fps
 }

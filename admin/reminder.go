@@ -11,7 +11,7 @@ import (
 // Rotation is a skin whose current key is older than the reminder age.
 type Rotation struct {
 	Skin        string
-	Fingerprint string // human form
+	Fingerprint otr.Fingerprint
 	Created     time.Time
 }
 
@@ -26,11 +26,7 @@ func DueRotations(skins []store.Skin, now time.Time, age time.Duration) []Rotati
 				continue
 			}
 			if now.Sub(k.Created) > age {
-				fp := k.Fingerprint
-				if f, err := otr.ParseFingerprint(fp); err == nil {
-					fp = f.String()
-				}
-				out = append(out, Rotation{Skin: s.Name, Fingerprint: fp, Created: k.Created})
+				out = append(out, Rotation{Skin: s.Name, Fingerprint: k.Fingerprint, Created: k.Created})
 			}
 			break
 		}

@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
 func TestReminderOncePerDayUntilRotated(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-	old := store.Skin{Name: "bank", Keys: []store.SkinKey{{Fingerprint: "1921c1b48ac86d702a3ada33a2d7a86a1771fc70", Created: t0}}}
-	fresh := store.Skin{Name: "shop", Keys: []store.SkinKey{{Fingerprint: "00112233445566778899aabbccddeeff00112233", Created: t0.Add(6 * 24 * time.Hour)}}}
+	old := store.Skin{Name: "bank", Keys: []store.SkinKey{{Fingerprint: mustFingerprint("1921c1b48ac86d702a3ada33a2d7a86a1771fc70"), Created: t0}}}
+	fresh := store.Skin{Name: "shop", Keys: []store.SkinKey{{Fingerprint: mustFingerprint("00112233445566778899aabbccddeeff00112233"), Created: t0.Add(6 * 24 * time.Hour)}}}
 	nokey := store.Skin{Name: "empty"}
 	m := &Reminder{Age: 7 * 24 * time.Hour}
 	skins := []store.Skin{old, fresh, nokey}
@@ -31,7 +32,7 @@ func TestReminderOncePerDayUntilRotated(t *testing.T) {
 		var got []string
 		for _, r := range m.Due(skins, s.at) {
 			got = append(got, r.Skin)
-			if !strings.Contains(r.Text(s.at), "otrdesk keys generate --skin "+r.Skin) || !strings.Contains(r.Text(s.at), r.Fingerprint) {
+			if !strings.Contains(r.Text(s.at), "otrdesk keys generate --skin "+r.Skin) || !strings.Contains(r.Text(s.at), r.Fingerprint.String()) {
 				t.Errorf("%s: reminder text %q", s.name, r.Text(s.at))
 			}
 		}
@@ -41,7 +42,7 @@ func TestReminderOncePerDayUntilRotated(t *testing.T) {
 	}
 	// Rotating stops the reminders.
 	rotated := old
-	rotated.Keys = []store.SkinKey{{Fingerprint: "aa112233445566778899aabbccddeeff00112233", Created: t0.Add(15 * 24 * time.Hour)}, {Fingerprint: old.Keys[0].Fingerprint, Created: t0, Retired: t0.Add(15 * 24 * time.Hour)}}
+	rotated.Keys = []store.SkinKey{{Fingerprint: mustFingerprint("aa112233445566778899aabbccddeeff00112233"), Created: t0.Add(15 * 24 * time.Hour)}, {Fingerprint: old.Keys[0].Fingerprint, Created: t0, Retired: t0.Add(15 * 24 * time.Hour)}}
 	at := t0.Add(16 * 24 * time.Hour)
 	for _, r := range m.Due([]store.Skin{rotated, fresh}, at) {
 		if r.Skin == "bank" {
@@ -96,4 +97,13 @@ func TestReminderBeforeKeyringExpiry(t *testing.T) {
 	if due := m.Due(skins, t0.Add(12*24*time.Hour)); len(due) != 0 {
 		t.Errorf("key reminders for skins without keys: %+v", due)
 	}
+}
+
+// mustFingerprint reads a fingerprint written in a test.
+func mustFingerprint(s string) otr.Fingerprint {
+	f, err := otr.ParseFingerprint(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
 // Policy is a skin's OTR policy: require, opportunistic or plaintext.
@@ -45,7 +47,7 @@ type Skin struct {
 
 // SkinKey is one OTR public key a skin has published.
 type SkinKey struct {
-	Fingerprint string    // 40 lower-case hex digits: SHA-1 over MPI p‖q‖g‖y
+	Fingerprint otr.Fingerprint // SHA-1 over MPI p‖q‖g‖y; stored as 40 lower-case hex digits
 	PublicKey   []byte    // OTR encoding 0x0000 ‖ MPI p ‖ q ‖ g ‖ y; may be empty
 	Created     time.Time // when it was generated
 	Retired     time.Time // when a newer key replaced it; zero while current
@@ -93,7 +95,7 @@ func encodeSkin(sk Skin) ([]byte, error) {
 		Created: sk.Created, Updated: sk.Updated,
 	}
 	for _, k := range sk.Keys {
-		r.Keys = append(r.Keys, keyRecord(k))
+		r.Keys = append(r.Keys, keyRecord{Fingerprint: k.Fingerprint.Hex(), PublicKey: k.PublicKey, Created: k.Created, Retired: k.Retired, Revoked: k.Revoked})
 	}
 	return json.Marshal(r)
 }
@@ -114,7 +116,14 @@ func decodeSkin(name string, b []byte) (Skin, error) {
 		Created: r.Created, Updated: r.Updated,
 	}
 	for _, k := range r.Keys {
-		sk.Keys = append(sk.Keys, SkinKey(k))
+		var fp otr.Fingerprint
+		if len(k.Fingerprint) != hex.EncodedLen(len(fp)) {
+			return Skin{}, failf(ErrCorrupt, "skin %q: the stored record is damaged: a fingerprint is not 40 hex digits", name)
+		}
+		if _, err := hex.Decode(fp[:], []byte(k.Fingerprint)); err != nil {
+			return Skin{}, failf(ErrCorrupt, "skin %q: the stored record is damaged: a fingerprint is not 40 hex digits", name)
+		}
+		sk.Keys = append(sk.Keys, SkinKey{Fingerprint: fp, PublicKey: k.PublicKey, Created: k.Created, Retired: k.Retired, Revoked: k.Revoked})
 	}
 	return sk, nil
 }
@@ -199,7 +208,7 @@ func checkSkin(sk Skin) (Skin, error) {
 		return sk, in(invalid("%d keys in the history: keep at most %d", len(sk.Keys), maxKeys))
 	}
 	var keys []SkinKey
-	seenKey := make(map[string]bool)
+	seenKey := make(map[otr.Fingerprint]bool)
 	for i, k := range sk.Keys {
 		if err := checkKey(k); err != nil {
 			return sk, in(fmt.Errorf("key %d: %w", i, unprefix(err)))
@@ -225,13 +234,8 @@ func checkSkin(sk Skin) (Skin, error) {
 // checkKey validates one published key.
 func checkKey(k SkinKey) error {
 	fp := k.Fingerprint
-	ok := len(fp) == 40
-	for i := 0; ok && i < len(fp); i++ {
-		c := fp[i]
-		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f'
-	}
-	if !ok {
-		return invalid("fingerprint %q is not 40 lower-case hex digits", fp)
+	if fp.IsZero() {
+		return invalid("the fingerprint is missing")
 	}
 	if len(k.PublicKey) > maxPublicKey {
 		return invalid("public key is %d bytes: an OTR DSA public key is at most %d", len(k.PublicKey), maxPublicKey)
@@ -240,9 +244,8 @@ func checkKey(k SkinKey) error {
 		if len(k.PublicKey) < 3 || k.PublicKey[0] != 0 || k.PublicKey[1] != 0 {
 			return invalid("public key does not start with the OTR DSA key type 0x0000")
 		}
-		sum := sha1.Sum(k.PublicKey[2:])
-		if got := hex.EncodeToString(sum[:]); got != fp {
-			return invalid("fingerprint %s does not match the public key (whose fingerprint is %s)", fp, got)
+		if got := otr.Fingerprint(sha1.Sum(k.PublicKey[2:])); got != fp {
+			return invalid("fingerprint %v does not match the public key (whose fingerprint is %v)", fp, got)
 		}
 	}
 	if k.Created.IsZero() {

@@ -3,12 +3,13 @@ package store
 import (
 	"bytes"
 	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"otrdesk.im/otrdesk/otr"
 )
 
 func demoSkin() Skin {
@@ -32,7 +33,7 @@ func testKey(seed byte, created time.Time) SkinKey {
 		pub = append(pub, 0, 0, 0, 4, seed, byte(i), 1, 2)
 	}
 	sum := sha1.Sum(pub[2:])
-	return SkinKey{Fingerprint: hex.EncodeToString(sum[:]), PublicKey: pub, Created: created}
+	return SkinKey{Fingerprint: sum, PublicKey: pub, Created: created}
 }
 
 func TestValidSkinName(t *testing.T) {
@@ -215,11 +216,11 @@ func TestSkinValidation(t *testing.T) {
 		{"origin no host", func(sk *Skin) { sk.Origins = []string{"https://"} }, "no host"},
 		{"origin bad port", func(sk *Skin) { sk.Origins = []string{"https://example.com:99999"} }, "port"},
 		{"origin user", func(sk *Skin) { sk.Origins = []string{"https://u:p@example.com"} }, "user information"},
-		{"fingerprint upper case", func(sk *Skin) {
+		{"fingerprint missing", func(sk *Skin) {
 			k := testKey(1, t0)
-			k.Fingerprint = strings.ToUpper(k.Fingerprint)
+			k.Fingerprint, k.PublicKey = otr.Fingerprint{}, nil
 			sk.Keys = []SkinKey{k}
-		}, "40 lower-case hex"},
+		}, "fingerprint is missing"},
 		{"fingerprint of another key", func(sk *Skin) {
 			k := testKey(1, t0)
 			k.Fingerprint = testKey(2, t0).Fingerprint
@@ -290,5 +291,33 @@ func TestSkinValuesAreCopies(t *testing.T) {
 	b, _ := s.Skin("demo")
 	if want := testKey(1, t0).PublicKey; !bytes.Equal(b.Keys[0].PublicKey, want) || b.Operators[0] != "alice@example.org" {
 		t.Fatalf("stored skin changed through a returned value: %+v", b)
+	}
+}
+
+// A fingerprint is bytes in the program and 40 lower-case hex digits in the
+// database, as it was when SkinKey.Fingerprint was a string: records
+// written before read the same, and records written now read the same in
+// an older otrdesk.
+func TestSkinKeyStoredForm(t *testing.T) {
+	const stored = `{"title":"T","policy":"require","keys":[{"fingerprint":"1921c1b48ac86d702a3ada33a2d7a86a1771fc70","created":"2026-11-01T00:00:00Z"}],"created":"2026-11-01T00:00:00Z","updated":"2026-11-01T00:00:00Z"}`
+	sk, err := decodeSkin("bank", []byte(stored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := otr.ParseFingerprint("1921C1B4 8AC86D70 2A3ADA33 A2D7A86A 1771FC70")
+	if len(sk.Keys) != 1 || sk.Keys[0].Fingerprint != want {
+		t.Fatalf("decoded %+v", sk.Keys)
+	}
+	b, err := encodeSkin(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, []byte(stored)) {
+		t.Fatalf("encoded\n%s\nwant the stored form\n%s", b, stored)
+	}
+	for _, bad := range []string{"1921C1B48AC86D702A3ADA33A2D7A86A1771FC7", "not hex at all", "1921c1b48ac86d702a3ada33a2d7a86a1771fc7011"} {
+		if _, err := decodeSkin("bank", []byte(strings.Replace(stored, "1921c1b48ac86d702a3ada33a2d7a86a1771fc70", bad, 1))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("fingerprint %q: %v, want ErrCorrupt", bad, err)
+		}
 	}
 }

@@ -11,7 +11,6 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +164,7 @@ func skinWithKey(name string, policy store.Policy, k *otr.PrivateKey, ops ...opS
 		}
 	}
 	if k != nil {
-		sk.Keys = []store.SkinKey{{Fingerprint: k.PublicKey.Fingerprint().Hex(), PublicKey: k.PublicKey.Bytes(), Created: time.Now()}}
+		sk.Keys = []store.SkinKey{{Fingerprint: k.PublicKey.Fingerprint(), PublicKey: k.PublicKey.Bytes(), Created: time.Now()}}
 	}
 	return sk
 }
@@ -841,7 +840,7 @@ func TestLibotrOperator(t *testing.T) {
 	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Account: "ada@" + xmpptest.Domain, PeerName: "visitor@" + componentDomain})
 	fp := peer.Fingerprint()
 	sk := skinWithKey("shop", store.PolicyRequire, nil, opSpec{user: "ada", name: "Ada"})
-	sk.Keys = []store.SkinKey{{Fingerprint: hex.EncodeToString(fp[:]), Created: time.Now()}}
+	sk.Keys = []store.SkinKey{{Fingerprint: otr.Fingerprint(fp), Created: time.Now()}}
 	s := newStack(t, []store.Skin{sk}, nil)
 	c, err := s.srv.Dial(s.ctx, "ada", "pw-ada", "pidgin")
 	if err != nil {

@@ -270,9 +270,9 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Component != nil {
 		available = s.cfg.Component.Available(name)
 	}
-	fps := admin.Published(sk, s.cfg.Now(), s.cfg.FingerprintGrace)
-	if fps == nil {
-		fps = []string{}
+	fps := []string{} // for people and the widget alike: five groups of eight upper-case hex digits
+	for _, f := range admin.Published(sk, s.cfg.Now(), s.cfg.FingerprintGrace) {
+		fps = append(fps, f.String())
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-cache")

@@ -134,7 +134,7 @@ func addKey(t *testing.T, st *store.Store, skin string, created, retired time.Ti
 	}
 	fp := k.Fingerprint()
 	if _, err := st.UpdateSkin(skin, func(s *store.Skin) error {
-		s.Keys = append(s.Keys, store.SkinKey{Fingerprint: fp.Hex(), PublicKey: k.PublicKey.Bytes(), Created: created, Retired: retired, Revoked: revoked})
+		s.Keys = append(s.Keys, store.SkinKey{Fingerprint: fp, PublicKey: k.PublicKey.Bytes(), Created: created, Retired: retired, Revoked: revoked})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

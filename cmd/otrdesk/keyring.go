@@ -10,7 +10,6 @@ import (
 
 	"otrdesk.im/otrdesk/admin"
 	"otrdesk.im/otrdesk/keyring"
-	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -134,11 +133,7 @@ func buildKeyring(s store.Skin, prevSerial uint64, now time.Time, valid, grace t
 		return keyring.Keyring{}, fmt.Errorf("skin %s: the keyring serial cannot grow past %d", s.Name, prevSerial)
 	}
 	k := keyring.Keyring{Skin: s.Name, Serial: serial, NotAfter: now.Add(valid).UTC().Truncate(time.Second)}
-	for _, p := range admin.Published(s, now, grace) {
-		f, err := otr.ParseFingerprint(p)
-		if err != nil {
-			return keyring.Keyring{}, err
-		}
+	for _, f := range admin.Published(s, now, grace) {
 		k.Keys = append(k.Keys, keyring.Key{Kind: keyring.KindOTR, Value: strings.ToUpper(f.Hex())})
 	}
 	return k, nil
@@ -214,7 +209,7 @@ func snippetSigned(s store.Skin, cfg *Config, now time.Time, w web.Widget, signe
 		if len(fps) == 0 {
 			return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or leave out --fingerprint", s.Name, s.Name)
 		}
-		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(strings.Join(fps, ",")))
+		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(joinFingerprints(fps)))
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\"%s async></script>\n",
 		html.EscapeString(cfg.HTTP.PublicURL), w.Hash, w.SRI, html.EscapeString(s.Name), pins), nil

@@ -43,10 +43,10 @@ func addSkinWithKeys(t *testing.T, cfgPath, name string) {
 	now := time.Now()
 	if err := st.CreateSkin(store.Skin{Name: name, Title: name, Policy: store.PolicyRequire, Operators: []string{"ann@example.org"},
 		Keys: []store.SkinKey{
-			{Fingerprint: fpCurrent, Created: now.Add(-time.Hour)},
-			{Fingerprint: fpGrace, Created: now.Add(-48 * time.Hour), Retired: now.Add(-time.Hour)},
-			{Fingerprint: fpOld, Created: now.Add(-96 * time.Hour), Retired: now.Add(-48 * time.Hour)},
-			{Fingerprint: fpRevoked, Created: now.Add(-72 * time.Hour), Retired: now.Add(-30 * time.Minute), Revoked: true},
+			{Fingerprint: mustFingerprint(fpCurrent), Created: now.Add(-time.Hour)},
+			{Fingerprint: mustFingerprint(fpGrace), Created: now.Add(-48 * time.Hour), Retired: now.Add(-time.Hour)},
+			{Fingerprint: mustFingerprint(fpOld), Created: now.Add(-96 * time.Hour), Retired: now.Add(-48 * time.Hour)},
+			{Fingerprint: mustFingerprint(fpRevoked), Created: now.Add(-72 * time.Hour), Retired: now.Add(-30 * time.Minute), Revoked: true},
 		}}); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestSnippetWithSigner(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	sk := store.Skin{Name: "library", Keys: []store.SkinKey{{Fingerprint: fpCurrent, Created: now}}}
+	sk := store.Skin{Name: "library", Keys: []store.SkinKey{{Fingerprint: mustFingerprint(fpCurrent), Created: now}}}
 	pub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
 	out, err := snippetSigned(sk, cfg, now, w, pub, false)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/admin"
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -71,7 +72,17 @@ func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widg
 		return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or use --floating", s.Name, s.Name)
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\" data-fingerprint=\"%s\" async></script>\n",
-		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(strings.Join(fps, ","))), nil
+		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(joinFingerprints(fps))), nil
+}
+
+// joinFingerprints writes fingerprints as a page pins them: each as people
+// read it (five groups of eight upper-case hex digits), comma-separated.
+func joinFingerprints(fps []otr.Fingerprint) string {
+	s := make([]string, len(fps))
+	for i, f := range fps {
+		s[i] = f.String()
+	}
+	return strings.Join(s, ",")
 }
 
 func cmdBackup(c *cli, args []string) error {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/admin"
-	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -215,18 +214,10 @@ func cmdSkin(c *cli, args []string) error {
 func currentFingerprint(s store.Skin) string {
 	for _, k := range s.Keys {
 		if k.Retired.IsZero() && !k.Revoked {
-			return humanFingerprint(k.Fingerprint)
+			return k.Fingerprint.String()
 		}
 	}
 	return "-"
-}
-
-func humanFingerprint(hex string) string {
-	f, err := otr.ParseFingerprint(hex)
-	if err != nil {
-		return hex
-	}
-	return f.String()
 }
 
 func printSkin(c *cli, s store.Skin, cfg *Config) {
@@ -254,7 +245,7 @@ func printSkin(c *cli, s store.Skin, cfg *Config) {
 		case !k.Retired.IsZero():
 			state = "retired " + k.Retired.Format(time.DateOnly)
 		}
-		fmt.Fprintf(w, "key:        %s  created %s  %s\n", humanFingerprint(k.Fingerprint), k.Created.Format(time.DateOnly), state)
+		fmt.Fprintf(w, "key:        %s  created %s  %s\n", k.Fingerprint, k.Created.Format(time.DateOnly), state)
 	}
 	fmt.Fprintf(w, "created:    %s\nupdated:    %s\n", s.Created.Format(time.RFC3339), s.Updated.Format(time.RFC3339))
 }

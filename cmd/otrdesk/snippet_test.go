@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -32,8 +33,8 @@ func TestSnippetMatchesServedWidget(t *testing.T) {
 	cfg.HTTP.PublicURL = srv.URL
 	now := time.Now()
 	sk := store.Skin{Name: "library", Keys: []store.SkinKey{
-		{Fingerprint: "1921c1b48ac86d702a3ada33a2d7a86a1771fc70", Created: now},
-		{Fingerprint: "00112233445566778899aabbccddeeff00112233", Created: now.Add(-time.Hour), Retired: now.Add(-time.Minute)},
+		{Fingerprint: mustFingerprint("1921c1b48ac86d702a3ada33a2d7a86a1771fc70"), Created: now},
+		{Fingerprint: mustFingerprint("00112233445566778899aabbccddeeff00112233"), Created: now.Add(-time.Hour), Retired: now.Add(-time.Minute)},
 	}}
 	out, err := snippet(sk, cfg, false, now, w)
 	if err != nil {
@@ -65,4 +66,13 @@ func TestSnippetMatchesServedWidget(t *testing.T) {
 	if _, err := snippet(store.Skin{Name: "nokey"}, cfg, false, now, w); err == nil || !strings.Contains(err.Error(), "keys generate") {
 		t.Fatalf("a skin without keys must say to generate one: %v", err)
 	}
+}
+
+// mustFingerprint reads a fingerprint written in a test.
+func mustFingerprint(s string) otr.Fingerprint {
+	f, err := otr.ParseFingerprint(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
