@@ -38,6 +38,7 @@ import { startOTR } from './otr.js';
 import { Trust, NOTES } from './trust.js';
 import { humanFP } from './pins.js';
 import { Screen, neutral, REMOVED } from './speak.js';
+import { parseSigner, verifyKeyring, sentence as keyringProblem } from './keyring.js';
 
 Strophe.setLogLevel(Strophe.LogLevel.WARN);
 
@@ -92,12 +93,15 @@ class Chat {
     this.ctx = ctx;
     this.skin = ctx.skin;
     this.jid = String(this.skin.jid || '').toLowerCase();
+    // data-signer pins the admin's signing key: the skin's keyring is then
+    // trusted once its signature, skin, expiry and serial check out.
+    const signer = ctx.signerAttr == null ? null : parseSigner(ctx.signerAttr);
+    this.signerKey = signer && signer.ok ? signer.key : null;
     this.trust = new Trust({
       skinPolicy: this.skin.policy,
       skinFingerprints: this.skin.fingerprints,
       fingerprintAttr: ctx.pinAttr ?? null,
-      // A signer pin trusts nothing until its keyring has been verified.
-      signer: ctx.signerAttr == null ? null : { ok: true },
+      signer: signer ? { ok: signer.ok } : null,
     });
     this.policy = this.trust.policy; // "require" on a pinned page, whatever the skin says
     this.screen = new Screen(); // the service's strings, in the order they are shown
@@ -416,6 +420,7 @@ class Chat {
 
   start() {
     if (this.trust.misconfigured) this.note(NOTES.misconfigured);
+    if (this.signerKey) this.loadKeyring();
     if (this.policy !== 'plaintext') this.startWorker();
     if (!this.restoring && this.skin.available === false) {
       this.offline();
@@ -459,6 +464,42 @@ class Chat {
         return null;
       },
     );
+  }
+
+  // loadKeyring fetches the skin's signed keyring and lets trust.js know
+  // which keys the page's signer vouches for (none when it does not verify).
+  // The highest serial seen is remembered in this browser, so an older
+  // keyring (one listing a revoked key) is refused later.
+  async loadKeyring() {
+    const skin = String(this.ctx.skinName || this.skin.name || '');
+    const seenKey = 'otrdesk-keyring:' + skin + ':' + this.ctx.signerAttr.trim();
+    let keys = [];
+    let problem = '';
+    try {
+      const res = await fetch(this.ctx.base + 'skins/' + encodeURIComponent(skin) + '.keyring', { credentials: 'omit', cache: 'no-store' });
+      const text = res.ok ? new Uint8Array(await res.arrayBuffer()) : '';
+      let minSerial = '0';
+      try {
+        minSerial = window.localStorage.getItem(seenKey) || '0';
+      } catch {
+        // no storage: only this page load's keyring counts
+      }
+      const r = await verifyKeyring({ text, signer: this.signerKey, skin, minSerial });
+      if (r.ok) {
+        keys = r.keys.filter((k) => k.kind === 'otr').map((k) => k.value);
+        try {
+          window.localStorage.setItem(seenKey, String(r.serial));
+        } catch {
+          // as above
+        }
+      } else {
+        problem = keyringProblem(r.reason);
+      }
+    } catch {
+      problem = keyringProblem('malformed');
+    }
+    if (problem) this.note(problem);
+    this.apply(this.trust.anchor('signer', keys));
   }
 
   // ---- XMPP ----

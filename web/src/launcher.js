@@ -115,7 +115,7 @@ function start(script) {
     btn.textContent = 'Opening chat…';
     opening = Promise.all([fetchSkin(base, skin), loadChat(base)])
       .then(([info, api]) => {
-        chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, pinAttr, signerAttr, base, assets: ASSETS, storePrefix: STORE_PREFIX });
+        chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, skinName: skin, pinAttr, signerAttr, base, assets: ASSETS, storePrefix: STORE_PREFIX });
         btn.removeAttribute('aria-busy');
       })
       .catch((e) => fail(e && e.userMessage ? e.userMessage : 'The chat could not be opened. Please check your connection and try again.'))
