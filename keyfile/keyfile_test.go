@@ -432,3 +432,160 @@ func FuzzParseOTRJS(f *testing.F) {
 		}
 	})
 }
+
+// Read tells every form apart, and a bare public key gives nothing private.
+func TestRead(t *testing.T) {
+	k := mustEphemeral(t)
+	var f PrivateKeys
+	if err := f.Set("ann@example.org", "prpl-jabber", k); err != nil {
+		t.Fatal(err)
+	}
+	other := mustEphemeral(t)
+	var two PrivateKeys
+	two.Set("ann@example.org", "prpl-jabber", k)
+	two.Set("bob@example.org", "xmpp", other)
+	two.Set("ann@example.org", "xmpp", k)
+	var bundle bytes.Buffer
+	if err := WriteBundle(&bundle, "pass", Bundle{Skins: []string{"a"}, Fingerprint: k.Fingerprint(), PrivateKeys: &f}, 10); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, pass string
+		in         []byte
+		want       []otr.Fingerprint
+		private    bool
+		err        error
+	}{
+		{"otr.private_key", "", f.Bytes(), []otr.Fingerprint{k.Fingerprint()}, true, nil},
+		{"two keys", "", two.Bytes(), []otr.Fingerprint{k.Fingerprint(), other.Fingerprint()}, true, nil},
+		{"otr.js", "", MarshalOTRJS(k), []otr.Fingerprint{k.Fingerprint()}, true, nil},
+		{"bundle", "pass", bundle.Bytes(), []otr.Fingerprint{k.Fingerprint()}, true, nil},
+		{"public", "", MarshalPublic(&k.PublicKey), []otr.Fingerprint{k.Fingerprint()}, false, nil},
+		{"bundle without passphrase", "", bundle.Bytes(), nil, false, ErrNeedPassphrase},
+		{"bundle, wrong passphrase", "nope", bundle.Bytes(), nil, false, ErrWrongPassphrase},
+		{"shopping list", "", []byte("eggs\nmilk\n"), nil, false, ErrNotKeyFile},
+		{"empty", "", nil, nil, false, ErrNotKeyFile},
+		{"broken sexp", "", []byte("(privkeys (account"), nil, false, ErrNotPrivateKeyFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, err := Read(tc.in, tc.pass)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			var got []otr.Fingerprint
+			for _, p := range ks.PublicKeys() {
+				got = append(got, p.Fingerprint())
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("public keys %v, want %v", got, tc.want)
+			}
+			if private := ks.Key != nil || len(ks.Accounts) > 0; private != tc.private {
+				t.Errorf("private part: %v, want %v", private, tc.private)
+			}
+		})
+	}
+}
+
+func TestPublicForm(t *testing.T) {
+	k := exampleKey()
+	s := string(MarshalPublic(&k.PublicKey))
+	if strings.Contains(s, b64(k.X.Bytes())) {
+		t.Fatal("the public form holds x")
+	}
+	pub, err := ParsePublic(s)
+	if err != nil || pub.Fingerprint() != k.Fingerprint() {
+		t.Fatalf("round trip: %v", err)
+	}
+	for name, in := range map[string]string{
+		"private form": string(MarshalOTRJS(k)),
+		"not base64":   "!!",
+		"cut":          b64(k.PublicKey.Bytes()[:100]),
+	} {
+		if _, err := ParsePublic(in); !errors.Is(err, ErrBadPublicKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestEncode(t *testing.T) {
+	k := exampleKey()
+	for _, tc := range []struct {
+		o     EncodeOptions
+		proto string
+		err   error
+	}{
+		{EncodeOptions{Format: Pidgin, Accounts: []string{"ann@example.org"}}, "prpl-jabber", nil},
+		{EncodeOptions{Format: Profanity, Accounts: []string{"ann@example.org"}}, "xmpp", nil},
+		{EncodeOptions{Format: Mcabber, Accounts: []string{"ann@example.org"}}, "jabber", nil},
+		{EncodeOptions{Format: OTRJS}, "", nil},
+		{EncodeOptions{Format: Age, Accounts: []string{"ann@example.org"}, Passphrase: "p", WorkFactor: 10}, "prpl-jabber", nil},
+		{EncodeOptions{Format: Age, Accounts: []string{"ann@example.org"}}, "", ErrNeedPassphrase},
+		{EncodeOptions{Format: "gajim", Accounts: []string{"ann@example.org"}}, "", ErrUnknownFormat},
+		{EncodeOptions{Format: Pidgin, Accounts: []string{"ann@example.org/laptop"}}, "", ErrBadAccount},
+		{EncodeOptions{Format: Pidgin}, "", nil},
+	} {
+		b, err := Encode(k, tc.o)
+		if tc.o.Format == Pidgin && len(tc.o.Accounts) == 0 {
+			if err == nil {
+				t.Errorf("pidgin without accounts: no error")
+			}
+			continue
+		}
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%+v: err %v, want %v", tc.o, err, tc.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		ks, err := Read(b, tc.o.Passphrase)
+		if err != nil || len(ks.PublicKeys()) != 1 || ks.PublicKeys()[0].Fingerprint() != k.Fingerprint() {
+			t.Errorf("%s: reads back as %+v, %v", tc.o.Format, ks, err)
+			continue
+		}
+		if tc.proto != "" && (len(ks.Accounts) != 1 || ks.Accounts[0].Protocol != tc.proto || ks.Accounts[0].Name != "ann@example.org") {
+			t.Errorf("%s: accounts %+v, want ann@example.org on %s", tc.o.Format, ks.Accounts, tc.proto)
+		}
+	}
+}
+
+func TestClientPaths(t *testing.T) {
+	for _, tc := range []struct{ client, want string }{
+		{Pidgin, "/d/otr.private_key"},
+		{Profanity, "/d/otr/ann_at_example.org/keys.txt"},
+		{Mcabber, "/d/otr/ann@example.org.key"},
+	} {
+		if got, err := Path(tc.client, "ann@example.org", "/d"); err != nil || got != tc.want {
+			t.Errorf("%s: %q %v, want %q", tc.client, got, err, tc.want)
+		}
+	}
+	if _, err := Path("gajim", "ann@example.org", ""); !errors.Is(err, ErrUnknownClient) {
+		t.Errorf("unknown client: %v", err)
+	}
+	for _, a := range []string{"example.org", "ann@example.org/res", "ANN@example.org ", ""} {
+		if err := CheckAccount(a); !errors.Is(err, ErrBadAccount) {
+			t.Errorf("account %q: %v", a, err)
+		}
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	k := exampleKey()
+	var pk PrivateKeys
+	pk.Set("ann@example.org", "prpl-jabber", k)
+	f.Add(pk.Bytes())
+	f.Add(MarshalOTRJS(k))
+	f.Add(MarshalPublic(&k.PublicKey))
+	f.Add([]byte("-----BEGIN AGE ENCRYPTED FILE-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ks, err := Read(b, "")
+		if err != nil {
+			return
+		}
+		for _, p := range ks.PublicKeys() {
+			if _, rest, ok := otr.ParsePublicKey(p.Bytes()); !ok || len(rest) != 0 {
+				t.Fatal("Read gave a public key that does not parse back")
+			}
+		}
+	})
+}

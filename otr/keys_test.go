@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -155,4 +156,29 @@ func ExamplePublicKey_Fingerprint() {
 	// Output:
 	// 6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955
 	// 6ae246d7ce41a5ef36f611e77cbfd12c5c1c7955
+}
+
+// A fingerprint is 40 upper-case hex digits between programs and reads
+// back from every form people paste.
+func TestFingerprintText(t *testing.T) {
+	f := exampleKey().Fingerprint()
+	b, err := f.MarshalText()
+	if err != nil || string(b) != "6AE246D7CE41A5EF36F611E77CBFD12C5C1C7955" {
+		t.Fatalf("MarshalText %q %v", b, err)
+	}
+	for _, in := range []string{
+		"6AE246D7CE41A5EF36F611E77CBFD12C5C1C7955",
+		"6ae246d7ce41a5ef36f611e77cbfd12c5c1c7955",
+		"6AE246D7 CE41A5EF 36F611E7 7CBFD12C 5C1C7955",
+		"6A:E2:46:D7:CE:41:A5:EF:36:F6:11:E7:7C:BF:D1:2C:5C:1C:79:55",
+	} {
+		var g Fingerprint
+		if err := g.UnmarshalText([]byte(in)); err != nil || g != f {
+			t.Errorf("%q: %v %v", in, g, err)
+		}
+	}
+	var g Fingerprint
+	if err := g.UnmarshalText([]byte("6AE246D7")); !errors.Is(err, ErrBadFingerprint) || !g.IsZero() {
+		t.Errorf("short: %v %v", g, err)
+	}
 }

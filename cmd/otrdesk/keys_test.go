@@ -272,3 +272,44 @@ func TestKeysAgeBundleToProfanity(t *testing.T) {
 		t.Fatalf("libotr reads %+v from Profanity's file, want xmpp %s", keys, fa[0])
 	}
 }
+
+// keys register without serve: the key's public part goes into the skin,
+// whatever form the file is in; files it cannot use change nothing.
+func TestKeysRegister(t *testing.T) {
+	cfg := writeConfig(t, minimalConfig, "secret")
+	mustRun(t, "skin", "add", "bank", "--title", "Bank", "--operators", "ann@example.org", "-config", cfg)
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "otr.private_key")
+	libotrtest.GenerateKey(t, lib, "ann@example.org", "prpl-jabber")
+	keys := libotrtest.ReadKeys(t, lib)
+	out := mustRun(t, "keys", "register", "--skin", "bank", "--public-key", lib, "-config", cfg)
+	if fps := publishedFingerprints(t, cfg, "bank"); len(fps) != 1 || fps[0] != keys[0].Fingerprint || !strings.Contains(out, fps[0]) {
+		t.Fatalf("after register: published %v, said %q, libotr %s", fps, out, keys[0].Fingerprint)
+	}
+	two := filepath.Join(dir, "two")
+	libotrtest.GenerateKey(t, two, "ann@example.org", "prpl-jabber")
+	libotrtest.GenerateKey(t, two, "bob@example.org", "prpl-jabber")
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"two keys":      {[]string{"--skin", "bank", "--public-key", two}, "2 different keys"},
+		"not a key":     {[]string{"--skin", "bank", "--public-key", writeTemp(t, "eggs\n")}, "not an OTR private key"},
+		"no file":       {[]string{"--skin", "bank"}, "--public-key FILE"},
+		"no skin":       {[]string{"--public-key", lib}, "--skin NAME or --all"},
+		"unknown skin":  {[]string{"--skin", "nope", "--public-key", lib}, "nope"},
+		"same key back": {[]string{"--skin", "bank", "--public-key", lib}, ""},
+	} {
+		_, errOut, code := otrdesk(t, append([]string{"keys", "register", "-config", cfg}, tc.args...)...)
+		if tc.want == "" {
+			if code != 0 {
+				t.Errorf("%s: exit %d %q", name, code, errOut)
+			}
+		} else if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d %q, want %q", name, code, errOut, tc.want)
+		}
+	}
+	if fps := publishedFingerprints(t, cfg, "bank"); len(fps) != 1 || fps[0] != keys[0].Fingerprint {
+		t.Fatalf("refused registrations changed the published keys: %v", fps)
+	}
+}
