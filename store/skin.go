@@ -48,10 +48,10 @@ type Skin struct {
 // SkinKey is one OTR public key a skin has published.
 type SkinKey struct {
 	Fingerprint otr.Fingerprint // SHA-1 over MPI p‖q‖g‖y; stored as 40 lower-case hex digits
-	PublicKey   []byte    // OTR encoding 0x0000 ‖ MPI p ‖ q ‖ g ‖ y; may be empty
-	Created     time.Time // when it was generated
-	Retired     time.Time // when a newer key replaced it; zero while current
-	Revoked     bool      // dropped at once, no grace
+	PublicKey   []byte          // OTR encoding 0x0000 ‖ MPI p ‖ q ‖ g ‖ y; may be empty
+	Created     time.Time       // when it was generated
+	Retired     time.Time       // when a newer key replaced it; zero while current
+	Revoked     bool            // dropped at once, no grace
 }
 
 // Size limits for skin fields.
