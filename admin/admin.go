@@ -5,15 +5,19 @@
 //	otrdesk skin/keys CLI ──(serve running)──► Client ──HTTP /admin/v1──► Handler ──► Local ──► store
 //
 // Service is the interface both Local and Client satisfy, so the CLI does not
-// care which one it holds. The HTTP API needs a bearer token, compared in
-// constant time.
+// care which one it holds. The HTTP API needs a bearer token (at least 32
+// bytes; the configuration refuses less), compared in constant time; failed
+// logins are limited per client address and in total, and over the limit
+// every request gets 429 with Retry-After, the right token included
+// (ratelimit.go). serve can put the API on a listener of its own
+// (admin.listen), away from the public one.
 //
 // Private keys never come here. `otrdesk keys generate` makes a skin's DSA
 // key on the machine where the command runs, writes the private key there
 // in the client's file format, and hands this package only the public key
 // (RegisterKey), which the skins publish. So a running service, its admin
-// API, its request log and its store never see a private key, even when
-// the CLI talks to serve over HTTP.
+// API, its log and its store never see a private key, even when the CLI
+// talks to serve over HTTP.
 //
 // API (JSON bodies, bearer token):
 //
