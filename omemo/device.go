@@ -309,7 +309,10 @@ func (d *Device) encryptTo(ctx context.Context, t *tx, r Recipient, material []b
 			return Key{}, ErrNoSession
 		}
 		if err := builder.ProcessBundle(ctx, d.signalBundle(r)); err != nil {
-			return Key{}, mapError(err)
+			if errors.Is(err, signalerror.ErrUntrustedIdentity) {
+				return Key{}, ErrIdentityChanged
+			}
+			return Key{}, fmt.Errorf("%w: %v", ErrBadBundle, err)
 		}
 	}
 	msg, err := session.NewCipher(builder, addr).Encrypt(ctx, material)
@@ -429,8 +432,6 @@ func mapError(err error) error {
 		return ErrReplay
 	case errors.Is(err, signalerror.ErrNoSessionForUser):
 		return ErrNoSession
-	case errors.Is(err, signalerror.ErrInvalidSignature), errors.Is(err, signalerror.ErrNoSignedPreKey):
-		return fmt.Errorf("%w: %v", ErrBadBundle, err)
 	}
 	return fmt.Errorf("%w: %v", ErrDecrypt, err)
 }

@@ -16,7 +16,7 @@ type pair struct {
 	vAddr, oAddr Address
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t testing.TB) *pair {
 	t.Helper()
 	v, err := NewDevice(Options{PreKeys: 5})
 	if err != nil {
@@ -122,7 +122,7 @@ func usedPreKey(t *testing.T, old *Bundle, d *Device) uint32 {
 }
 
 // established returns a pair that exchanged one message each way.
-func established(t *testing.T) *pair {
+func established(t testing.TB) *pair {
 	t.Helper()
 	p := newPair(t)
 	e, err := p.v.Encrypt([]byte("hi"), []Recipient{{p.oAddr, p.o.Bundle()}})
