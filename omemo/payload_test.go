@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
+	mrand "math/rand/v2"
 	"testing"
 )
 
@@ -83,5 +85,27 @@ func TestFingerprint(t *testing.T) {
 	fp := d.Fingerprint()
 	if fp != Fingerprint(b.IdentityKey) || !bytes.Equal(b.IdentityKey.wire()[1:], fp[:]) {
 		t.Error("fingerprint is not the identity key")
+	}
+}
+
+// The fingerprint is the X25519 public key of the identity's private key,
+// computed here by the standard library from the same random bytes.
+func TestFingerprintIsX25519PublicKey(t *testing.T) {
+	d, err := NewDevice(Options{Rand: mrand.NewChaCha8([32]byte{9}), PreKeys: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := mrand.NewChaCha8([32]byte{9})
+	var id [4]byte
+	var priv [32]byte
+	stream.Read(id[:]) // the device ID comes first
+	stream.Read(priv[:])
+	key, err := ecdh.X25519().NewPrivateKey(priv[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := d.Fingerprint()
+	if !bytes.Equal(key.PublicKey().Bytes(), fp[:]) {
+		t.Fatalf("fingerprint %v is not the X25519 public key %x", fp, key.PublicKey().Bytes())
 	}
 }
