@@ -75,6 +75,17 @@
 // a Fingerprint, the 32 bytes of the Curve25519 key, shown in eight groups
 // of eight hex digits as the clients show it.
 //
+// # Tests
+//
+// Two Devices talk in memory (device_test.go), and a Device talks to
+// python-axolotl, the library under Gajim's OMEMO plugin in Debian 12
+// (Debian package python3-axolotl), through testdata/axolotl_peer.py,
+// which writes its own XML and payload as that plugin does: sessions built
+// from bundles in both directions, many messages, bursts out of order, a
+// lost message, replays, prekeys used up and replaced, an identity key
+// that changed refused on both sides. Every parser and Decrypt have fuzz
+// targets.
+//
 // # Left to the component and the widget
 //
 // Serving PEP for visitor aliases (device list and bundle of the visitor's
