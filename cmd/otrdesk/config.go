@@ -69,6 +69,8 @@ type LimitsConfig struct {
 	MaxBodyBytes           int `toml:"max_body_bytes"`
 	GuestsPerSkin          int `toml:"guests_per_skin"`
 	GuestMessagesPerMinute int `toml:"guest_messages_per_minute"`
+	NewChatsPerMinute      int `toml:"new_chats_per_minute"`
+	NewChatsPerMinuteTotal int `toml:"new_chats_per_minute_total"`
 }
 
 type KeysConfig struct {
@@ -97,8 +99,9 @@ func defaultConfig() Config {
 	return Config{
 		Store:   StoreConfig{GuestRetention: duration{720 * time.Hour}},
 		Routing: RoutingConfig{MaxChatsPerOperator: 4, GuestIdleTimeout: duration{30 * time.Minute}, AKEStallTimeout: duration{10 * time.Second}},
-		Limits:  LimitsConfig{MaxBodyBytes: 65536, GuestsPerSkin: 1000, GuestMessagesPerMinute: 120},
-		Keys:    KeysConfig{RotationReminder: duration{168 * time.Hour}, PreviousFingerprintGrace: duration{24 * time.Hour}},
+		Limits: LimitsConfig{MaxBodyBytes: 65536, GuestsPerSkin: 1000, GuestMessagesPerMinute: 120,
+			NewChatsPerMinute: 600, NewChatsPerMinuteTotal: 3000},
+		Keys: KeysConfig{RotationReminder: duration{168 * time.Hour}, PreviousFingerprintGrace: duration{24 * time.Hour}},
 	}
 }
 
@@ -230,6 +233,8 @@ func (c *Config) complete() error {
 		{"limits.max_body_bytes", c.Limits.MaxBodyBytes},
 		{"limits.guests_per_skin", c.Limits.GuestsPerSkin},
 		{"limits.guest_messages_per_minute", c.Limits.GuestMessagesPerMinute},
+		{"limits.new_chats_per_minute", c.Limits.NewChatsPerMinute},
+		{"limits.new_chats_per_minute_total", c.Limits.NewChatsPerMinuteTotal},
 	} {
 		if p.v <= 0 {
 			return fmt.Errorf("%s must be a whole number above zero", p.name)

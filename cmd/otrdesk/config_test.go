@@ -53,6 +53,8 @@ func TestConfigDefaults(t *testing.T) {
 		"max_body":               {c.Limits.MaxBodyBytes, 65536},
 		"guests_per_skin":        {c.Limits.GuestsPerSkin, 1000},
 		"per_minute":             {c.Limits.GuestMessagesPerMinute, 120},
+		"new_chats":              {c.Limits.NewChatsPerMinute, 600},
+		"new_chats_total":        {c.Limits.NewChatsPerMinuteTotal, 3000},
 		"retention":              {c.Store.GuestRetention.Duration, 720 * time.Hour},
 		"rotation":               {c.Keys.RotationReminder.Duration, 168 * time.Hour},
 		"grace":                  {c.Keys.PreviousFingerprintGrace.Duration, 24 * time.Hour},

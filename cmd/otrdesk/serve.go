@@ -71,6 +71,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		MaxBodyBytes:           cfg.Limits.MaxBodyBytes,
 		GuestsPerSkin:          cfg.Limits.GuestsPerSkin,
 		GuestMessagesPerMinute: cfg.Limits.GuestMessagesPerMinute,
+		NewChatsPerMinute:      cfg.Limits.NewChatsPerMinute,
+		NewChatsPerMinuteTotal: cfg.Limits.NewChatsPerMinuteTotal,
 		Logger:                 log.With("part", "component"),
 		Registerer:             reg,
 	}, st)
