@@ -680,7 +680,9 @@ class Chat {
       const err = m.getElementsByTagName('error')[0];
       let cond = '';
       if (err) for (const c of err.children) if (c.localName !== 'text') cond = c.localName;
-      this.error(ERROR_WORDS[cond] || 'A message could not be delivered (' + (cond || 'unknown error') + ').');
+      // The condition's name is the service's word too.
+      const named = /^[a-z-]{1,40}$/.test(cond) && neutral(cond) === cond ? cond : 'unknown error';
+      this.error((Object.prototype.hasOwnProperty.call(ERROR_WORDS, cond) ? ERROR_WORDS[cond] : '') || 'A message could not be delivered (' + named + ').');
       return;
     }
     const status = m.getElementsByTagNameNS(NS_OTRDESK, 'status')[0];
