@@ -194,21 +194,7 @@ func TestKeyringSignAndShow(t *testing.T) {
 	}
 
 	// Revocation: keys revoke, then sign, gives a keyring without the key.
-	func() {
-		_, st := openStoreOf(t, cfg)
-		defer st.Close()
-		if _, err := st.UpdateSkin("library", func(s *store.Skin) error {
-			for i := range s.Keys {
-				s.Keys[i].Revoked = true
-				if s.Keys[i].Retired.IsZero() {
-					s.Keys[i].Retired = time.Now()
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}()
+	mustRun(t, "keys", "revoke", "--skin", "library", "-config", cfg)
 	out, errOut, code := otrdesk(t, "keyring", "sign", "--all", "--signer", signerFile, "-config", cfg)
 	if code != 0 || !strings.Contains(out, "skin bank") || !strings.Contains(out, "skin library") || !strings.Contains(errOut, "skin library has no current key") {
 		t.Fatalf("sign --all after revoke: %d\n%s%s", code, out, errOut)
