@@ -4,8 +4,8 @@ package web_test
 // chromium) driven with chromedp, a private Prosody (internal/xmpptest), the
 // real component (component.New/Run), the real HTTP handler (web.New) and
 // internal/operator as the operator holding the skin key. The embedding page
-// is served from another origin than otrdesk under the strict CSP of design
-// §6. Screenshots of each state go to t.ArtifactDir() (kept with
+// is served from another origin than otrdesk under the strict CSP a site is
+// told to use (see sitePages). Screenshots of each state go to t.ArtifactDir() (kept with
 // go test -artifacts) or to $OTRDESK_ARTIFACTS/<test> when that is set.
 
 import (
@@ -41,7 +41,7 @@ import (
 	"otrdesk.im/otrdesk/web"
 )
 
-// The sentences of design §6.
+// The widget's three security sentences (web/src/strings.js).
 const (
 	sentVerified   = "This chat uses end-to-end encryption."
 	sentUnverified = "Encrypted, but this operator's key is not the one published for this chat."
@@ -320,7 +320,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // sitePages is the embedding website: / puts the script tag in the page
 // DOM, /shadow adds it inside an open shadow root from a script of the
-// site. Both send the CSP of design §6 (plus 'self' for the site's own
+// site. Both send the strict CSP a site embedding the widget is told to use (plus 'self' for the site's own
 // script on /shadow).
 func (s *stack) sitePages() http.Handler {
 	bosh := s.srv.BOSHURL
@@ -1192,7 +1192,7 @@ func TestMobileLayoutAndErrors(t *testing.T) {
 
 // BenchmarkWidget reports, in one run: the asset sizes (raw, gzip, brotli,
 // from the build's dist/sizes.json); the time from the click to the first
-// sentence of design §6 in headless Chromium on loopback (each iteration a
+// security sentence in headless Chromium on loopback (each iteration a
 // new visitor: ended chat, cleared session storage, page loaded again with
 // assets from the HTTP cache); the AKE as the browser's worker sees it —
 // wall time from the query to "secure" (network round trips through BOSH,
