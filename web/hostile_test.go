@@ -308,6 +308,15 @@ func (s *hostileStack) transcript(b *browser) string {
 	  return lines.join('\n'); })()`)
 }
 
+// notesJS counts the widget's own notes in the transcript.
+var notesJS = `(() => { const r = ` + widgetRoot + `; return r ? r.querySelectorAll('.m li.note').length : 0; })()`
+
+func (s *hostileStack) notes(b *browser) int {
+	var n int
+	fmt.Sscan(b.eval(`String(`+notesJS+`)`), &n)
+	return n
+}
+
 // say types a message with a unique canary and returns the canary. When
 // the input is disabled the visitor cannot write; that is reported and ""
 // returned.
@@ -465,7 +474,6 @@ func TestHostileSecondInstance(t *testing.T) {
 				s.att.HoldOperator(all)
 			}
 			s.open(b)
-			var changedFrom int
 			if tc.attackerFirst {
 				s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
 				t.Logf("after the attacker's AKE the visitor sees %q", b.securityText())
@@ -480,15 +488,20 @@ func TestHostileSecondInstance(t *testing.T) {
 					return countIn(sn.Sent, otr.KindEncoded, otr.Sig) == 1
 				})
 				b.waitSentence(sentVerified) // the real operator, pinned: correct
-				changedFrom = len(s.watch(b).Sentences)
+				changedFrom := len(s.watch(b).Sentences)
+				notes := s.notes(b)
 				if err := s.att.StartAKE(s.ctx, 0); err != nil {
 					t.Fatal(err)
 				}
 				s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
 				// Another instance finishing an AKE after the verified one is
-				// a visible change: the line must not go on saying verified.
+				// a visible change: the line must not go on saying verified,
+				// and the transcript says so in words.
 				if !s.waitJS(b, `window.__hostile.sentences.length > `+fmt.Sprint(changedFrom)) {
 					t.Errorf("a second instance with the attacker's key finished an AKE after the verified one and the security line did not change from %q", b.securityText())
+				}
+				if !s.waitJS(b, notesJS+` > `+fmt.Sprint(notes)) {
+					t.Errorf("a second instance with the attacker's key finished an AKE after the verified one and the transcript says nothing about it")
 				}
 			}
 			if tc.attackerSpeaks {
@@ -543,6 +556,7 @@ func TestHostileForgedErrorResend(t *testing.T) {
 			s.att.HoldOperator(func(otr.Info) bool { return true })
 			sn := s.att.Snapshot()
 			before := len(s.watch(b).Sentences)
+			notes := s.notes(b)
 			if err := s.att.Inject(s.ctx, otr.ErrorMessage("Error setting up private conversation: Malformed message received")); err != nil {
 				t.Fatal(err)
 			}
@@ -562,6 +576,9 @@ func TestHostileForgedErrorResend(t *testing.T) {
 			cancel()
 			if !s.waitJS(b, `window.__hostile.sentences.length > `+fmt.Sprint(before)+` && window.__hostile.sentences[window.__hostile.sentences.length-1] !== `+jsString(sentVerified)) {
 				t.Errorf("after the attacker's AKE (%s) the security line still says %q", tc.name, b.securityText())
+			}
+			if !s.waitJS(b, notesJS+` > `+fmt.Sprint(notes)) {
+				t.Errorf("after the attacker's AKE (%s) the transcript says nothing about the change", tc.name)
 			}
 			second := s.say(b, "after-error")
 			t.Logf("the second message went to: %s", or(s.settle(second), "nobody within "+settleTime.String()))
