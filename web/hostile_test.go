@@ -13,9 +13,12 @@ package web_test
 // skin key the page pins) and attacking with OTR of its own.
 //
 // What every test asserts, on real bytes:
-//   - the attacker decrypts nothing the visitor typed after the verified
-//     sentence was on the page (each visitor message carries a unique
-//     canary; the attacker tries every body with its own sessions);
+//   - the attacker reads nothing the visitor typed (each visitor message
+//     carries a unique canary; the attacker tries every body with its own
+//     sessions): the page pins a key the attacker does not hold, so it is
+//     "require", and the visitor never chooses to write to an unverified
+//     operator here; a message typed after the verified sentence was on
+//     the page is reported as such;
 //   - if the attacker could read anything the visitor typed, the verified
 //     sentence was never anywhere in the page (text and attributes, shadow
 //     roots included), watched continuously by a MutationObserver for the
@@ -419,7 +422,10 @@ func (s *hostileStack) verdict(b *browser) watch {
 		if w.VerifiedAt >= 0 && w.VerifiedAt <= i {
 			t.Errorf("the visitor's message %d (%s), typed after the page said %q, was read by the attacker: it %s", i+1, c, sentVerified, how)
 		} else {
-			t.Logf("the attacker read the visitor's message %d (%s), typed while the page did not say it was verified: it %s", i+1, c, how)
+			// A pinned page is "require": text goes to a key that is not
+			// pinned only once the visitor chose to write to it, and no
+			// test here makes that choice.
+			t.Errorf("the visitor's message %d (%s) was read by the attacker although the visitor never chose to write to an unverified operator: it %s", i+1, c, how)
 		}
 	}
 	if leaked && w.VerifiedAt >= 0 {
@@ -460,11 +466,13 @@ func TestHostileSecondInstance(t *testing.T) {
 		name           string
 		attackerFirst  bool
 		attackerSpeaks bool
+		spoof          bool // the attacker's AKE runs under the operator's instance tag: a re-key
 	}{
-		{"attacker-first-then-operator", true, false},
-		{"attacker-first-then-operator-then-attacker-writes", true, true},
-		{"operator-first-then-attacker", false, false},
-		{"operator-first-then-attacker-then-attacker-writes", false, true},
+		{"attacker-first-then-operator", true, false, false},
+		{"attacker-first-then-operator-then-attacker-writes", true, true, false},
+		{"operator-first-then-attacker", false, false, false},
+		{"operator-first-then-attacker-then-attacker-writes", false, true, false},
+		{"operator-first-then-attacker-rekeys-operator-instance", false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newHostile(t, hostileOpts{operator: true, answerQueries: tc.attackerFirst, operatorName: "Ada"})
@@ -490,7 +498,11 @@ func TestHostileSecondInstance(t *testing.T) {
 				b.waitSentence(sentVerified) // the real operator, pinned: correct
 				changedFrom := len(s.watch(b).Sentences)
 				notes := s.notes(b)
-				if err := s.att.StartAKE(s.ctx, 0); err != nil {
+				tag := uint32(0)
+				if tc.spoof {
+					tag = s.att.Snapshot().OperatorTag
+				}
+				if err := s.att.StartAKE(s.ctx, tag); err != nil {
 					t.Fatal(err)
 				}
 				s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
@@ -631,6 +643,23 @@ func TestHostilePolicyDowngrade(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostileOpportunisticFirstSession: the skin JSON says
+// "opportunistic" (under which, on an unpinned page, the round's first
+// session may be written to at once) and the attacker alone runs an AKE,
+// on a page that pins the operator's key. The pin makes the chat
+// "require": the line says not verified and nothing goes to the attacker
+// until the visitor chooses so.
+func TestHostileOpportunisticFirstSession(t *testing.T) {
+	s := newHostile(t, hostileOpts{answerQueries: true, operatorName: "Ada", skin: skinDoc{Policy: "opportunistic"}})
+	b := newBrowser(t)
+	s.open(b)
+	b.waitSentence(sentUnverified)
+	c := s.say(b, "opportunistic-first")
+	s.settle(c)
+	w := s.verdict(b)
+	s.noVerified(w, "the only key is the attacker's")
 }
 
 // shownUnencrypted reports whether the transcript entry holding text says,
