@@ -2,11 +2,13 @@ package admin
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"otrdesk.im/otrdesk/keyring"
 	"otrdesk.im/otrdesk/store"
@@ -21,9 +23,10 @@ import (
 //	PUT /admin/v1/skins/{name}/keyring   store one             body: the signed bytes -> store.Keyring
 type Keyrings interface {
 	// PutKeyring stores a signed keyring for the named skin. It must parse,
-	// name that skin, and have a serial above the stored one. The service
-	// cannot check who signed it: the signer's public key is in the pages
-	// that embed the chat, and the widget checks it there.
+	// name that skin, and have a serial above the stored one. Who signed it
+	// is checked only when the service knows the signers (keys.signers):
+	// the signer that counts is the one in the pages that embed the chat,
+	// and the widget checks it there.
 	PutKeyring(name string, signed []byte) (store.Keyring, error)
 	// Keyring returns the skin's stored keyring (store.ErrNotFound: none).
 	Keyring(name string) (store.Keyring, error)
@@ -37,6 +40,9 @@ func (l *Local) PutKeyring(name string, signed []byte) (store.Keyring, error) {
 	}
 	if k.Skin != name {
 		return store.Keyring{}, fmt.Errorf("%w: the keyring is signed for skin %q, not %q", ErrBadRequest, k.Skin, name)
+	}
+	if len(l.Signers) > 0 && !slices.ContainsFunc(l.Signers, func(pub ed25519.PublicKey) bool { return k.Verify(pub) == nil }) {
+		return store.Keyring{}, fmt.Errorf("%w: the keyring is not signed by any signer in keys.signers: sign it with one of them, or add its signer there", ErrBadRequest)
 	}
 	out, err := l.Store.PutKeyring(signed)
 	if err == nil {

@@ -107,3 +107,28 @@ func TestKeyringAPI(t *testing.T) {
 		t.Fatalf("PUT without a token: %v %v", resp, err)
 	}
 }
+
+// With keys.signers set, the service stores only keyrings they signed.
+func TestKeyringSignersConfigured(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ours := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)) // signKeyring's key
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
+	l := &Local{Store: st, Signers: []ed25519.PublicKey{other.Public().(ed25519.PublicKey)}}
+	if _, err := l.CreateSkin(store.Skin{Name: "bank", Title: "Bank"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PutKeyring("bank", signKeyring(t, "bank", 1)); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "keys.signers") {
+		t.Fatalf("a keyring of an unlisted signer: %v", err)
+	}
+	if _, err := st.Keyring("bank"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused keyring was stored: %v", err)
+	}
+	l.Signers = append(l.Signers, ours.Public().(ed25519.PublicKey))
+	if _, err := l.PutKeyring("bank", signKeyring(t, "bank", 1)); err != nil {
+		t.Fatalf("a keyring of a listed signer: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"time"
@@ -16,6 +17,9 @@ type Local struct {
 	Store    *store.Store
 	OnChange func()
 	Now      func() time.Time // for tests; time.Now when nil
+	// Signers, when set, are the only keys whose keyrings PutKeyring
+	// stores (keys.signers in the configuration).
+	Signers []ed25519.PublicKey
 }
 
 var _ Service = (*Local)(nil)

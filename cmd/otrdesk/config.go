@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"mellium.im/xmpp/jid"
+
+	"otrdesk.im/otrdesk/keyring"
 )
 
 // Config is otrdesk.toml. Every key is documented in config.example.toml at
@@ -29,6 +32,8 @@ type Config struct {
 	secret     string
 	adminToken string
 	path       string
+
+	signers []ed25519.PublicKey // keys.signers, read
 }
 
 type ComponentConfig struct {
@@ -76,6 +81,7 @@ type LimitsConfig struct {
 type KeysConfig struct {
 	RotationReminder         duration `toml:"rotation_reminder"`
 	PreviousFingerprintGrace duration `toml:"previous_fingerprint_grace"`
+	Signers                  []string `toml:"signers"` // parsed into Config.signers
 }
 
 // duration is a time.Duration written as a Go duration string ("30m").
@@ -239,6 +245,14 @@ func (c *Config) complete() error {
 		if p.v <= 0 {
 			return fmt.Errorf("%s must be a whole number above zero", p.name)
 		}
+	}
+	c.signers = nil
+	for i, s := range c.Keys.Signers {
+		pub, err := keyring.ParseSigner(s)
+		if err != nil {
+			return fmt.Errorf("keys.signers[%d] %q is not a signer: use the otrdesk-signer:... line that 'otrdesk signer generate' printed", i, s)
+		}
+		c.signers = append(c.signers, pub)
 	}
 	// Prosody closes streams whose stanzas exceed 512 KiB; a larger limit here
 	// would turn a clear policy-violation into a dropped connection.

@@ -418,3 +418,20 @@ func TestServeKeyringReminder(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyringSignersInConfig(t *testing.T) {
+	signerFile, public := newSigner(t)
+	_, other := newSigner(t)
+	bad := writeConfig(t, minimalConfig+"[keys]\nsigners = [\"otrdesk-signer:nope\"]\n", "secret")
+	if _, errOut, code := otrdesk(t, "skin", "list", "-config", bad); code != 1 || !strings.Contains(errOut, "keys.signers[0]") {
+		t.Fatalf("an unreadable signer in the config: %d %q", code, errOut)
+	}
+	onlyOther := writeConfig(t, minimalConfig+"[keys]\nsigners = [\""+other+"\"]\n", "secret")
+	addSkinWithKeys(t, onlyOther, "library")
+	if _, errOut, code := otrdesk(t, "keyring", "sign", "--skin", "library", "--signer", signerFile, "-config", onlyOther); code != 1 || !strings.Contains(errOut, "not signed by any signer in keys.signers") {
+		t.Fatalf("signing with a signer the service does not list: %d %q", code, errOut)
+	}
+	both := writeConfig(t, minimalConfig+"[keys]\nsigners = [\""+other+"\", \""+public+"\"]\n", "secret")
+	addSkinWithKeys(t, both, "library")
+	mustRun(t, "keyring", "sign", "--skin", "library", "--signer", signerFile, "-config", both)
+}

@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 
-	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged}
+	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged, Signers: cfg.signers}
 	adminAPI := admin.Handler(svc, st, cfg.adminToken)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	webCfg := web.Config{

@@ -20,7 +20,7 @@ var ageWorkFactor = 0
 func openService(cfg *Config) (admin.Service, func(), error) {
 	st, err := store.Open(cfg.Store.Path)
 	if err == nil {
-		return &admin.Local{Store: st}, func() { st.Close() }, nil
+		return &admin.Local{Store: st, Signers: cfg.signers}, func() { st.Close() }, nil
 	}
 	if !errors.Is(err, store.ErrInUse) {
 		return nil, nil, err
