@@ -16,7 +16,9 @@ import (
 // and the fields otrdesk reads from them to check uploads and remind
 // admins before expiry. The store cannot check the signature: the signer's
 // private key never reaches the service, and its public key lives in the
-// pages that embed the chat.
+// pages that embed the chat. Removing a skin keeps its keyring, so that if
+// a skin of that name comes back its serials still only grow (the HTTP
+// side serves keyrings of existing skins only).
 type Keyring struct {
 	Skin     string
 	Serial   uint64
