@@ -68,6 +68,15 @@ type Options struct {
 	// Debug sets the server's log level to debug (in Server.LogFile). With
 	// these configs neither server logs stanza contents even then.
 	Debug bool
+
+	// Prosody only (ejabberd refuses them): PluginPaths are added to
+	// plugin_paths, HostModules are enabled on the operators' host
+	// (Domain) only, and HostOptions are set there as string options
+	// (names must be Lua identifiers), for tests of a module of our own
+	// such as contrib/prosody/mod_otrdesk.lua.
+	PluginPaths []string
+	HostModules []string
+	HostOptions map[string]string
 }
 
 // Server is a private XMPP server on loopback.
@@ -118,7 +127,11 @@ type templateData struct {
 	C2SPort, ComponentPort, HTTPPort int
 	Components                       []component
 	Archive                          bool
+	PluginPaths, HostModules         []string
+	HostOptions                      []hostOption
 }
+
+type hostOption struct{ Name, Value string }
 
 type component struct{ Domain, Secret string }
 
@@ -172,6 +185,10 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 			return nil, templateData{}, fmt.Errorf("xmpptest: invalid secret for component %q", d)
 		}
 	}
+	hostOptions, err := prosodyExtras(kind, opts)
+	if err != nil {
+		return nil, templateData{}, err
+	}
 	s := &Server{Kind: kind, Domain: Domain, AnonDomain: AnonDomain, opts: opts, Dir: opts.Dir}
 	if s.Dir == "" {
 		d, err := os.MkdirTemp("", "xmpptest-"+kind+"-")
@@ -209,6 +226,9 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 		ComponentPort: ports[1],
 		HTTPPort:      ports[2],
 		Archive:       !opts.NoArchive,
+		PluginPaths:   opts.PluginPaths,
+		HostModules:   opts.HostModules,
+		HostOptions:   hostOptions,
 	}
 	if opts.Debug {
 		data.LogLevel = "debug"
@@ -235,6 +255,40 @@ func newServer(kind string, opts Options, dirMode os.FileMode) (*Server, templat
 	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(data.ComponentPort))
 	s.BOSHURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(data.HTTPPort)) + "/http-bind"
 	return s, data, nil
+}
+
+// prosodyExtras checks Options.PluginPaths, HostModules and HostOptions
+// and returns the options sorted by name.
+func prosodyExtras(kind string, opts Options) ([]hostOption, error) {
+	if len(opts.PluginPaths)+len(opts.HostModules)+len(opts.HostOptions) == 0 {
+		return nil, nil
+	}
+	if kind != "prosody" {
+		return nil, fmt.Errorf("xmpptest: plugin paths, host modules and host options are for prosody, not %s", kind)
+	}
+	for _, d := range opts.PluginPaths {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("xmpptest: plugin path %q is not absolute", d)
+		}
+	}
+	var out []hostOption
+	for name, v := range opts.HostOptions {
+		if !isLuaName(name) {
+			return nil, fmt.Errorf("xmpptest: host option name %q is not a Lua identifier", name)
+		}
+		out = append(out, hostOption{Name: name, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func isLuaName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (s *Server) cleanupDir() {
