@@ -147,9 +147,11 @@ func NewDevice(opts Options) (*Device, error) {
 	}
 	sig := ecc.CalculateSignature(d.identity.PrivateKey(), spk.PublicKey().Serialize())
 	d.signed = record.NewSignedPreKey(1, 0, spk, sig, serializer.SignedPreKeyRecord)
-	if err := d.replenish(); err != nil {
+	keys, err := d.freshKeys(n)
+	if err != nil {
 		return nil, err
 	}
+	d.addPreKeys(keys)
 	return d, nil
 }
 
@@ -161,14 +163,25 @@ func (d *Device) keyPair() (*ecc.ECKeyPair, error) {
 	return ecc.CreateKeyPair(priv[:]), nil
 }
 
-// replenish makes one-time prekeys until the device holds its target,
-// with IDs never used before (a peer may hold an old bundle).
-func (d *Device) replenish() error {
-	for len(d.state.preKeys) < d.target {
+// freshKeys makes n key pairs for one-time prekeys. They are made before
+// anything changes, so that a failure to read randomness leaves the
+// device as it was.
+func (d *Device) freshKeys(n int) ([]*ecc.ECKeyPair, error) {
+	keys := make([]*ecc.ECKeyPair, 0, n)
+	for range n {
 		kp, err := d.keyPair()
 		if err != nil {
-			return err
+			return nil, err
 		}
+		keys = append(keys, kp)
+	}
+	return keys, nil
+}
+
+// addPreKeys installs one-time prekeys under IDs never used before (a peer
+// may hold an old bundle naming a used one).
+func (d *Device) addPreKeys(keys []*ecc.ECKeyPair) {
+	for _, kp := range keys {
 		id := d.nextPre
 		d.nextPre++
 		if d.nextPre > maxKeyID {
@@ -176,7 +189,6 @@ func (d *Device) replenish() error {
 		}
 		d.state.preKeys[id] = record.NewPreKey(id, kp, serializer.PreKeyRecord)
 	}
-	return nil
 }
 
 // ID is the device ID, published in the device list and sent as sid.
@@ -413,12 +425,15 @@ func (d *Device) Decrypt(from string, e *Encrypted) (*Message, error) {
 		return nil, fmt.Errorf("%w: no identity after decrypting", ErrDecrypt)
 	}
 	m.Fingerprint = fp.Fingerprint()
-	if t.commit() > 0 {
-		if err := d.replenish(); err != nil {
-			return nil, err
-		}
-		m.Republish = true
+	// A used one-time prekey is replaced at once, so that the bundle to
+	// republish is full again.
+	fresh, err := d.freshKeys(len(t.removed))
+	if err != nil {
+		return nil, err
 	}
+	t.commit()
+	d.addPreKeys(fresh)
+	m.Republish = len(fresh) > 0
 	return m, nil
 }
 

@@ -2,6 +2,7 @@ package omemo
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"testing"
 )
@@ -451,5 +452,48 @@ func TestNewDeviceOptions(t *testing.T) {
 	}
 	if _, err := ParseBundle(d.Bundle().Marshal()); err != nil {
 		t.Errorf("own bundle does not parse: %v", err)
+	}
+}
+
+// switchableRand reads crypto/rand until broken.
+type switchableRand struct{ broken bool }
+
+func (r *switchableRand) Read(p []byte) (int, error) {
+	if r.broken {
+		return 0, errors.New("no entropy")
+	}
+	return rand.Read(p)
+}
+
+// Without randomness, neither sending nor receiving changes the device.
+func TestRandomnessFailureChangesNothing(t *testing.T) {
+	r := &switchableRand{}
+	o, err := NewDevice(Options{Rand: r, PreKeys: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewDevice(Options{PreKeys: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := v.Encrypt([]byte("hi"), []Recipient{{Address{operatorJID, o.ID()}, o.Bundle()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.broken = true
+	before := snapshot(o)
+	if _, err := o.Decrypt(visitorJID, e); err == nil {
+		t.Fatal("a prekey message decrypted with no randomness to replace the prekey")
+	}
+	if _, err := o.Encrypt([]byte("x"), []Recipient{{Address{visitorJID, v.ID()}, v.Bundle()}}); err == nil {
+		t.Fatal("encrypted with no randomness")
+	}
+	if snapshot(o) != before {
+		t.Fatal("the device changed")
+	}
+	r.broken = false
+	m, err := o.Decrypt(visitorJID, e)
+	if err != nil || string(m.Plaintext) != "hi" || !m.Republish {
+		t.Fatalf("once randomness is back: %v, %v", m, err)
 	}
 }

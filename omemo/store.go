@@ -49,9 +49,8 @@ func (d *Device) begin() *tx {
 	}
 }
 
-// commit applies the writes and returns how many one-time prekeys were
-// used up.
-func (t *tx) commit() int {
+// commit applies the writes.
+func (t *tx) commit() {
 	for k, v := range t.sessions {
 		t.d.state.sessions[k] = v
 	}
@@ -61,7 +60,6 @@ func (t *tx) commit() int {
 	for id := range t.removed {
 		delete(t.d.state.preKeys, id)
 	}
-	return len(t.removed)
 }
 
 var serializer = serialize.NewProtoBufSerializer()
