@@ -497,3 +497,23 @@ func TestRandomnessFailureChangesNothing(t *testing.T) {
 		t.Fatalf("once randomness is back: %v, %v", m, err)
 	}
 }
+
+// A bundle whose one-time prekeys are all gone still gives a session
+// (X3DH on the signed prekey alone), as libsignal allows.
+func TestBundleWithoutPreKeys(t *testing.T) {
+	p := newPair(t)
+	b := p.o.Bundle()
+	b.PreKeys = nil
+	b, err := ParseBundle(b.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := p.v.Encrypt([]byte("no prekey"), []Recipient{{p.oAddr, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.o.Decrypt(visitorJID, e)
+	if err != nil || string(m.Plaintext) != "no prekey" || !m.PreKey || m.Republish {
+		t.Fatalf("got %v, %v", m, err)
+	}
+}
