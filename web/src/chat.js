@@ -109,7 +109,7 @@ class Chat {
     this.key = ctx.storePrefix + this.skin.name;
 
     // Chat state; the persisted part is saved after every change.
-    this.saved = this.load() || { v: 1, transcript: [], operator: '', otr: null, ended: false };
+    this.saved = this.load() || { v: 2, transcript: [], operator: '', otr: null, ended: false };
     this.restoring = !!this.load() && !this.saved.ended;
     // A message that had not gone out when the page went away did not go:
     // the engine cannot carry a running OTR session across a page load.
@@ -137,7 +137,9 @@ class Chat {
     if (!this.store) return null;
     try {
       const v = JSON.parse(this.store.getItem(this.key) || 'null');
-      return v && v.v === 1 ? v : null;
+      // Version 2 marks which transcript lines hold the service's words
+      // (shown through the screen); an older transcript is not shown again.
+      return v && v.v === 2 ? v : null;
     } catch {
       return null;
     }
@@ -909,9 +911,15 @@ class Chat {
       'Saved ' + new Date().toISOString(),
       '',
     ];
+    // The file says what the panel said: the service's words screened, and
+    // lines not from the described session marked.
     for (const m of this.saved.transcript) {
-      const who = m.dir === 'me' ? 'You' : m.dir === 'them' ? m.who || 'Operator' : '*';
-      lines.push('[' + new Date(m.t).toISOString().slice(11, 19) + '] ' + who + ': ' + m.text);
+      const who = m.dir === 'me' ? 'You' : m.dir === 'them' ? this.opName(m.who) : '*';
+      let text = m.text;
+      if (m.dir === 'them') text = (MARKS[m.mark] || '') + neutral(text);
+      else if (m.svc) text = neutral(text);
+      else if (m.dir === 'me' && m.state === 'dropped') text += ' (not sent)';
+      lines.push('[' + new Date(m.t).toISOString().slice(11, 19) + '] ' + who + ': ' + text);
     }
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/plain;charset=utf-8' });
     const a = document.createElement('a');
