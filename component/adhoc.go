@@ -53,7 +53,7 @@ func findAdhoc(node string) *adhocCommand {
 func (r *router) adhocItems(t toks) toks {
 	t = t.start(nsDiscoItems, "query", "node", nsCommands)
 	for _, c := range adhocCommands {
-		t = t.empty("", "item", "jid", r.c.domain.String(), "node", c.node, "name", c.name)
+		t = t.empty("", "item", "jid", r.service(), "node", c.node, "name", c.name)
 	}
 	return t.end(nsDiscoItems, "query")
 }

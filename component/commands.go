@@ -29,13 +29,13 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 		return
 	}
 	text := r.command(from, string(b.text))
-	r.send(toks{}.start(nsAccept, "message", "from", r.c.domain.String(), "to", from.String(), "type", "chat").
+	r.send(toks{}.start(nsAccept, "message", "from", r.service(), "to", from.String(), "type", "chat").
 		text("", "body", []byte(text)).end(nsAccept, "message"))
 }
 
 // isAdmin reports whether a bare JID is in [admin] admins.
 func (r *router) isAdmin(bare string) bool {
-	for _, a := range r.c.cfg.Admins {
+	for _, a := range r.cfg.Admins {
 		if a == bare {
 			return true
 		}
@@ -70,8 +70,8 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 			return
 		}
 		o.onDuty = strings.ToLower(fields[0]) == "on"
-		if err := r.c.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
-			r.c.log.Error("saving operator", "err", err)
+		if err := r.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
+			r.log.Error("saving operator", "err", err)
 			reply("Could not save your duty flag; try again.")
 			return
 		}
@@ -95,8 +95,8 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 			return
 		}
 		o.nick = name
-		if err := r.c.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
-			r.c.log.Error("saving operator", "err", err)
+		if err := r.st.PutOperator(store.Operator{JID: o.bare, OnDuty: o.onDuty, Nick: o.nick}); err != nil {
+			r.log.Error("saving operator", "err", err)
 			reply("Could not save your name; try again.")
 			return
 		}
@@ -106,31 +106,31 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 			reply("Usage: end guest-<id>")
 			return
 		}
-		g := r.guestByName(fields[1])
-		if g == nil || !r.mayAct(g, bare, admin) {
+		ch := r.guestByName(fields[1])
+		if ch == nil || !r.mayAct(ch, bare, admin) {
 			reply("No such chat of yours: " + fields[1])
 			return
 		}
-		r.endChat(g, "the operator ended the chat")
+		r.endChat(ch, "the operator ended the chat")
 		reply("Ended " + fields[1] + ".")
 	case "transfer":
 		if len(fields) != 3 {
 			reply("Usage: transfer guest-<id> <operator-bare-jid|skin-name>")
 			return
 		}
-		g := r.guestByName(fields[1])
-		if g == nil || !r.mayAct(g, bare, admin) {
+		ch := r.guestByName(fields[1])
+		if ch == nil || !r.mayAct(ch, bare, admin) {
 			reply("No such chat of yours: " + fields[1])
 			return
 		}
-		reply(r.transfer(g, fields[2]))
+		reply(r.transfer(ch, fields[2]))
 	case "block":
 		if len(fields) < 2 || len(fields) > 3 {
-			reply("Usage: block guest-<id> [duration, e.g. 24h]")
+			reply("Usage: block guest-<id> [duration, e.ch. 24h]")
 			return
 		}
-		g := r.guestByName(fields[1])
-		if g == nil || !r.mayAct(g, bare, admin) {
+		ch := r.guestByName(fields[1])
+		if ch == nil || !r.mayAct(ch, bare, admin) {
 			reply("No such chat of yours: " + fields[1])
 			return
 		}
@@ -143,15 +143,15 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 				return
 			}
 		}
-		if len(r.blocked) >= r.c.cfg.GuestsPerSkin*max(len(r.skins), 1) {
+		if len(r.blocked) >= r.cfg.GuestsPerSkin*max(len(r.skins), 1) {
 			reply("Too many visitors are blocked already.")
 			return
 		}
 		until := r.now().Add(d)
-		r.blocked[g.rec.Skin+"\x00"+g.rec.RealJID] = until
-		r.endChat(g, "the visitor was blocked")
-		if err := r.c.st.PutBlock(store.Block{Skin: g.rec.Skin, RealJID: g.rec.RealJID, Until: until}); err != nil {
-			r.c.log.Error("saving a block", "skin", g.rec.Skin, "err", err)
+		r.blocked[realKey(ch.rec.Skin, ch.rec.RealJID)] = until
+		r.endChat(ch, "the visitor was blocked")
+		if err := r.st.PutBlock(store.Block{Skin: ch.rec.Skin, RealJID: ch.rec.RealJID, Until: until}); err != nil {
+			r.log.Error("saving a block", "skin", ch.rec.Skin, "err", err)
 			reply(fmt.Sprintf("Blocked %s for %s, but only until otrdesk restarts: the block could not be saved.", fields[1], d))
 			return
 		}
@@ -164,87 +164,26 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 
 const helpText = `Commands: help, status, on, off, chats, nick NAME, transfer guest-<id> <operator-bare-jid|skin-name>, end guest-<id>, block guest-<id> [duration].`
 
-// transfer moves a chat to an operator (bare JID) or to a skin's queue. The
-// visitor's widget gets "transferred" (and later "assigned") and starts a
-// fresh AKE; the old operator is told and gets nothing more.
-func (r *router) transfer(g *guest, target string) string {
-	var res *resource
-	skin := ""
-	if strings.Contains(target, "@") {
-		j, err := jid.Parse(target)
-		if err != nil {
-			return "Not a JID: " + target
-		}
-		o := r.ops[j.Bare().String()]
-		if o == nil {
-			return target + " is not an operator of any skin."
-		}
-		for _, x := range o.res {
-			if res == nil || x.eligible() && !res.eligible() || x.eligible() == res.eligible() && (x.prio > res.prio || x.prio == res.prio && x.full < res.full) {
-				res = x
-			}
-		}
-		if res == nil {
-			return target + " is not online."
-		}
-		if res.full == g.rec.Operator {
-			return "The chat is already with " + target + "."
-		}
-	} else {
-		if _, ok := r.skins[target]; !ok {
-			return "No such skin: " + target
-		}
-		skin = target
-	}
-	if g.rec.State == stateAssigned {
-		r.send(toks{}.start(nsAccept, "message", "from", r.c.aliasJID(g.rec.ID), "to", g.rec.Operator, "type", "chat").
-			text("", "body", []byte("This chat was transferred; you will receive nothing more from it.")).end(nsAccept, "message"))
-		r.unpin(g)
-	} else if g.rec.State == stateQueued {
-		r.dequeue(g)
-	}
-	r.setOTR(g, otrPlaintext)
-	g.akeStart, g.revealAt = time.Time{}, time.Time{}
-	r.sendStatus(g, "transferred", 0, "")
-	r.c.log.Info("chat transferred", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
-	if res != nil {
-		r.assign(g, res)
-		return "Transferred guest-" + g.rec.ID + " to " + target + "."
-	}
-	if skin != g.rec.Skin {
-		g.queueSkin = skin
-	} else {
-		g.queueSkin = ""
-	}
-	r.enqueue(g, false)
-	r.assignQueued()
-	if g.rec.State == stateQueued {
-		r.sendStatus(g, "queued", r.position(g), "")
-		return "guest-" + g.rec.ID + " waits in the queue of " + skin + "."
-	}
-	return "Transferred guest-" + g.rec.ID + " to " + skin + "."
-}
-
-func (r *router) guestByName(name string) *guest {
+func (r *router) guestByName(name string) *chat {
 	j, err := jid.Parse(name)
 	if err != nil {
 		return nil
 	}
-	if j.Domainpart() != r.c.domain.Domainpart() {
-		j, err = jid.New(j.Domainpart(), r.c.domain.Domainpart(), "")
+	if j.Domainpart() != r.domain.Domainpart() {
+		j, err = jid.New(j.Domainpart(), r.domain.Domainpart(), "")
 		if err != nil {
 			return nil
 		}
 	}
-	return r.guests[r.c.guestIDOf(j)]
+	return r.chats[r.guestIDOf(j)]
 }
 
 // mayAct: only operators of the chat's skin and admins act on a chat.
-func (r *router) mayAct(g *guest, bare string, admin bool) bool {
+func (r *router) mayAct(ch *chat, bare string, admin bool) bool {
 	if admin {
 		return true
 	}
-	for _, skin := range []string{g.rec.Skin, g.queueSkin} {
+	for _, skin := range []string{ch.rec.Skin, ch.queueSkin} {
 		for _, op := range r.skins[skin].Operators {
 			if op == bare {
 				return true
@@ -261,7 +200,7 @@ func (r *router) statusText(o *operator) string {
 		if o.onDuty {
 			duty = "on duty"
 		}
-		fmt.Fprintf(&b, "You are %s with %d open chats (at most %d).", duty, o.chats, r.c.cfg.MaxChatsPerOperator)
+		fmt.Fprintf(&b, "You are %s with %d open chats (at most %d).", duty, o.chats, r.cfg.MaxChatsPerOperator)
 	}
 	names := make([]string, 0, len(r.skins))
 	for n := range r.skins {
@@ -270,11 +209,9 @@ func (r *router) statusText(o *operator) string {
 	sort.Strings(names)
 	for _, n := range names {
 		avail := "no operator available"
-		r.c.snap.Lock()
-		if r.c.available[n] {
+		if r.avail[n] {
 			avail = "available"
 		}
-		r.c.snap.Unlock()
 		fmt.Fprintf(&b, "\n%s: %s, %d waiting.", n, avail, len(r.queues[n]))
 	}
 	return b.String()
@@ -282,11 +219,11 @@ func (r *router) statusText(o *operator) string {
 
 func (r *router) chatsText(bare string, admin bool) string {
 	var lines []string
-	for _, g := range r.guests {
-		if !r.mayAct(g, bare, admin) {
+	for _, ch := range r.chats {
+		if !r.mayAct(ch, bare, admin) {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("guest-%s (%s, %s)", g.rec.ID, g.rec.Skin, g.rec.State))
+		lines = append(lines, fmt.Sprintf("guest-%s (%s, %s)", ch.rec.ID, ch.rec.Skin, ch.rec.State))
 	}
 	if len(lines) == 0 {
 		return "No open chats."

@@ -42,10 +42,18 @@
 // Concurrency: Run owns one connection loop (dial, handshake, read tokens,
 // reconnect with exponential backoff and jitter) and one router goroutine
 // that owns every piece of chat state (skins, operator resources, active
-// guests, queues) and receives typed events. An idle guest is a store
-// record, not a goroutine and not a map entry: active guests are dropped
+// chats, queues) and receives typed events. An idle guest is a store
+// record, not a goroutine and not a map entry: active chats are dropped
 // from memory after guest_idle_timeout. The HTTP side reads Ready and
-// Available from a small snapshot guarded by a mutex.
+// Available from a small snapshot guarded by a mutex. The router commits
+// the guest records a batch of events changed in one store transaction
+// (writes.go).
+//
+// Chats: a chat's state (queued, assigned; then ended or idle) changes
+// only through its own methods (chat.go), which keep the queues, the
+// per-skin and per-operator counts and the gauges in step. Every stanza
+// refused or dropped is counted under one named reason (drop.go), which
+// also says which stanza error answers it.
 //
 // Presence: on every (re)connect each skin probes each of its operators,
 // asks for a presence subscription and announces itself (probe first:
@@ -58,11 +66,16 @@
 // Privacy: bodies never reach a log line, an error text, the store or a
 // metric label. Logs carry metadata only (skin, alias, state, sizes).
 //
-// Files: component.go (API, config), stream.go (dial, handshake, read loop,
-// reconnect), stanza.go (the small element tree, token building),
-// router.go (chat state, messages, queues), presence.go, iq.go,
-// commands.go and adhoc.go (operators' commands), otr.go (OTR-aware
-// routing), metrics.go.
+// Files, one per concern: component.go (API, config, addresses),
+// stream.go (dial, handshake, read loop, reconnect), stanza.go (the small
+// element tree, token building), router.go (the router, its events and
+// dispatch), chat.go (a chat's states and bookkeeping), drop.go (reasons),
+// visitor.go (a visitor's message), admit.go and rate.go (admitting new
+// chats), queue.go (queue and assignment), relay.go (what crosses, both
+// ways), transfer.go, end.go (ending, idling, the router's clock),
+// writes.go (coalesced store writes), presence.go, iq.go, commands.go and
+// adhoc.go (operators' commands), otr.go (OTR-aware routing), notify.go,
+// metrics.go.
 package component
 
 import (
@@ -129,6 +142,9 @@ const (
 	handshakeTimeout = 10 * time.Second
 	// writeTimeout bounds writing one stanza.
 	writeTimeout = 10 * time.Second
+	// maxBatch bounds the events handled before the guest records they
+	// changed are committed.
+	maxBatch = 64
 )
 
 // Component is the otrdesk XMPP component. Create it with New, start it with
@@ -136,26 +152,44 @@ const (
 type Component struct {
 	// Set by New, read-only afterwards.
 	cfg    Config
-	st     *store.Store
 	log    *slog.Logger
 	m      *metrics
 	domain jid.JID
 	events chan any
-	debug  bool // the logger wants debug records (stanza metadata)
 	// skinsChanged holds at most one pending reload request.
 	skinsChanged chan struct{}
 
-	// Snapshot for the HTTP side, guarded by snap.
-	snap      sync.Mutex
-	ready     bool
-	reason    string
-	available map[string]bool
+	// snap is what the HTTP side reads (Ready, Available).
+	snap *snapshot
 	// connects counts successful handshakes (tests poll it across a
 	// server restart).
 	connects atomic.Int64
 
-	// Owned by the router goroutine (see router.go).
-	r router
+	// r owns every piece of chat state; only the goroutine running Run
+	// touches it.
+	r *router
+}
+
+// snapshot is the little the HTTP side needs to know, guarded by a mutex:
+// whether the stream is up, and which skins have an operator available.
+// The router publishes availability; the connection loop readiness.
+type snapshot struct {
+	mu        sync.Mutex
+	ready     bool
+	reason    string
+	available map[string]bool
+}
+
+func (s *snapshot) setAvailable(avail map[string]bool) {
+	s.mu.Lock()
+	s.available = avail
+	s.mu.Unlock()
+}
+
+func (s *snapshot) isAvailable(skin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.available[skin]
 }
 
 // New checks cfg and returns a component that uses st for skins, guests and
@@ -206,42 +240,39 @@ func New(cfg Config, st *store.Store) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
+	log = log.With("domain", d.String())
+	snap := &snapshot{reason: "not connected yet", available: map[string]bool{}}
 	c := &Component{
 		cfg:          cfg,
-		st:           st,
-		log:          log.With("domain", d.String()),
+		log:          log,
 		m:            m,
 		domain:       d,
 		events:       make(chan any, 256),
 		skinsChanged: make(chan struct{}, 1),
-		reason:       "not connected yet",
-		available:    map[string]bool{},
+		snap:         snap,
 	}
-	c.debug = log.Enabled(context.Background(), slog.LevelDebug)
-	c.r.init(c)
+	c.r = newRouter(cfg, st, log, m, d, snap)
 	return c, nil
 }
 
 // Ready reports whether the component stream is authenticated. When it is
 // not, reason says why in a few words.
 func (c *Component) Ready() (ok bool, reason string) {
-	c.snap.Lock()
-	defer c.snap.Unlock()
-	return c.ready, c.reason
+	c.snap.mu.Lock()
+	defer c.snap.mu.Unlock()
+	return c.snap.ready, c.snap.reason
 }
 
 func (c *Component) setReady(ok bool, reason string) {
-	c.snap.Lock()
-	c.ready, c.reason = ok, reason
-	c.snap.Unlock()
+	c.snap.mu.Lock()
+	c.snap.ready, c.snap.reason = ok, reason
+	c.snap.mu.Unlock()
 }
 
 // Available reports whether an operator of the skin is on duty and available
 // (online with show "chat" or no show).
 func (c *Component) Available(skin string) bool {
-	c.snap.Lock()
-	defer c.snap.Unlock()
-	return c.available[skin]
+	return c.snap.isAvailable(skin)
 }
 
 // SkinsChanged makes the component re-read the skins from the store and ask
@@ -281,7 +312,21 @@ func (c *Component) Run(ctx context.Context) error {
 			// Wait for the connection loop to finish so no goroutine outlives Run.
 			done = nil
 		case ev := <-c.events:
-			c.r.handle(ev)
+			// Handle what is already waiting, then commit the guest
+			// records these events changed in one transaction: under
+			// load many writes share one fsync, and when idle each event
+			// is committed at once.
+			c.r.handleOne(ev)
+		more:
+			for range maxBatch - 1 {
+				select {
+				case ev := <-c.events:
+					c.r.handleOne(ev)
+				default:
+					break more
+				}
+			}
+			c.r.flush()
 		case <-c.skinsChanged:
 			c.r.handle(evSkinsChanged{})
 		case now := <-tick.C:
@@ -301,19 +346,23 @@ func tickEvery(idle, stall time.Duration) time.Duration {
 	return t
 }
 
+// names are the component's addresses for domain D: the service D, skins
+// <skin>@D and aliases guest-<id>@D.
+type names struct{ domain jid.JID }
+
 // skinOf returns the skin name of a skin address, "" if j is not one.
-func (c *Component) skinOf(j jid.JID) string {
+func (n names) skinOf(j jid.JID) string {
 	l := j.Localpart()
-	if l == "" || strings.HasPrefix(l, "guest-") || j.Domainpart() != c.domain.Domainpart() {
+	if l == "" || strings.HasPrefix(l, "guest-") || j.Domainpart() != n.domain.Domainpart() {
 		return ""
 	}
 	return l
 }
 
 // guestIDOf returns the guest id of an alias, "" if j is not one.
-func (c *Component) guestIDOf(j jid.JID) string {
+func (n names) guestIDOf(j jid.JID) string {
 	l := j.Localpart()
-	if j.Domainpart() != c.domain.Domainpart() || !strings.HasPrefix(l, "guest-") {
+	if j.Domainpart() != n.domain.Domainpart() || !strings.HasPrefix(l, "guest-") {
 		return ""
 	}
 	id := l[len("guest-"):]
@@ -329,5 +378,6 @@ func (c *Component) guestIDOf(j jid.JID) string {
 	return id
 }
 
-func (c *Component) skinJID(skin string) string { return skin + "@" + c.domain.String() }
-func (c *Component) aliasJID(id string) string  { return "guest-" + id + "@" + c.domain.String() }
+func (n names) service() string            { return n.domain.String() }
+func (n names) skinJID(skin string) string { return skin + "@" + n.domain.String() }
+func (n names) aliasJID(id string) string  { return "guest-" + id + "@" + n.domain.String() }

@@ -72,22 +72,22 @@ func (r *router) handleIQ(el *elem) {
 
 // entity says whether j is one of the component's addresses.
 func (r *router) entity(j jid.JID) (known bool, kind, name string) {
-	if j.Domainpart() != r.c.domain.Domainpart() {
+	if j.Domainpart() != r.domain.Domainpart() {
 		return false, "", ""
 	}
 	if j.Localpart() == "" {
 		return true, "service", ""
 	}
-	if id := r.c.guestIDOf(j); id != "" {
-		if _, ok := r.guests[id]; ok {
+	if id := r.guestIDOf(j); id != "" {
+		if _, ok := r.chats[id]; ok {
 			return true, "guest", ""
 		}
-		if _, err := r.c.st.Guest(id); err == nil {
+		if _, err := r.st.Guest(id); err == nil {
 			return true, "guest", ""
 		}
 		return false, "", ""
 	}
-	if sk, ok := r.skins[r.c.skinOf(j)]; ok {
+	if sk, ok := r.skins[r.skinOf(j)]; ok {
 		return true, "skin", sk.Title
 	}
 	return false, "", ""

@@ -25,14 +25,14 @@ func idleGuestBytes(tb testing.TB, n int) (active, expired float64) {
 		f.c.r.handle(evStanza{el: el})
 	}
 	after := heapAlloc()
-	if len(f.c.r.guests) != n {
-		tb.Fatalf("%d guests active, want %d", len(f.c.r.guests), n)
+	if len(f.c.r.chats) != n {
+		tb.Fatalf("%d guests active, want %d", len(f.c.r.chats), n)
 	}
 	active = (float64(after) - float64(before)) / float64(n)
 	f.now = f.now.Add(2 * time.Minute)
 	f.c.r.expire(f.now)
-	if len(f.c.r.guests) != 0 {
-		tb.Fatalf("%d guests still in memory after expiry", len(f.c.r.guests))
+	if len(f.c.r.chats) != 0 {
+		tb.Fatalf("%d guests still in memory after expiry", len(f.c.r.chats))
 	}
 	expired = (float64(heapAlloc()) - float64(before)) / float64(n)
 	runtime.KeepAlive(f)
@@ -51,7 +51,7 @@ func heapAlloc() uint64 {
 	return m.HeapAlloc
 }
 
-// TestIdleGuestMemory checks the design target (at most 8 KiB per idle
+// TestIdleGuestMemory checks the memory target (at most 8 KiB per idle
 // guest) at a size CI affords; BenchmarkIdleGuestMemory measures 10,000.
 func TestIdleGuestMemory(t *testing.T) {
 	active, expired := idleGuestBytes(t, 300)

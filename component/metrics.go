@@ -66,6 +66,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Chats moved to another resource of their operator (instance tag or new AKE).",
 		}),
 	}
+	// Every reason starts at zero, so a dashboard sees the series before
+	// the first drop.
+	for d := range numDropReasons {
+		m.dropsC.WithLabelValues(d.String())
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -83,8 +88,10 @@ func (m *metrics) relay(direction string, msg *relayMsg) {
 func (m *metrics) otrState(state string, delta int) {
 	m.otrG.WithLabelValues(state).Add(float64(delta))
 }
-func (m *metrics) drop(reason string)           { m.dropsC.WithLabelValues(reason).Inc() }
-func (m *metrics) dropN(reason string, n int)   { m.dropsC.WithLabelValues(reason).Add(float64(n)) }
+func (m *metrics) drop(reason dropReason) { m.dropsC.WithLabelValues(reason.String()).Inc() }
+func (m *metrics) dropN(reason dropReason, n int) {
+	m.dropsC.WithLabelValues(reason.String()).Add(float64(n))
+}
 func (m *metrics) queue(skin string, n int)     { m.queueG.WithLabelValues(skin).Set(float64(n)) }
 func (m *metrics) chat(state string, delta int) { m.chatsG.WithLabelValues(state).Add(float64(delta)) }
 func (m *metrics) onDuty(skin string, n int)    { m.dutyG.WithLabelValues(skin).Set(float64(n)) }

@@ -12,14 +12,14 @@ func (c *Component) NotifyAdmins(text string) bool {
 	}
 	select {
 	case c.events <- evFunc(func(r *router) {
-		for _, a := range c.cfg.Admins {
-			r.send(toks{}.start(nsAccept, "message", "from", c.domain.String(), "to", a, "type", "chat").
+		for _, a := range r.cfg.Admins {
+			r.send(toks{}.start(nsAccept, "message", "from", r.service(), "to", a, "type", "chat").
 				text("", "body", []byte(text)).end(nsAccept, "message"))
 		}
 	}):
 		return true
 	default:
-		c.m.drop("event-queue-full")
+		c.m.drop(dropEventQueueFull)
 		return false
 	}
 }

@@ -74,8 +74,7 @@ func startsAKE(m *relayMsg) bool {
 // checkFragment refuses fragments beyond the bound.
 func (r *router) checkFragment(el *elem, m *relayMsg) bool {
 	if m.hasBody && m.info.Kind == otr.KindFragment && m.info.N > maxFragments {
-		r.c.m.drop("too-many-fragments")
-		r.replyError(el, "modify", "policy-violation", fmt.Sprintf("OTR messages of more than %d fragments are refused", maxFragments))
+		r.refuse(el, dropTooManyFragments, fmt.Sprintf("OTR messages of more than %d fragments are refused", maxFragments))
 		return false
 	}
 	return true
@@ -98,39 +97,31 @@ func (r *router) learnTag(full string, m *relayMsg) {
 
 // routeByTag re-pins a chat when the visitor's message is addressed (by
 // receiver instance tag) to another online resource of the pinned operator.
-func (r *router) routeByTag(g *guest, m *relayMsg) {
+func (r *router) routeByTag(ch *chat, m *relayMsg) {
 	if !m.hasBody || m.info.Version != 3 || m.info.ReceiverTag < otr.MinInstanceTag {
 		return
 	}
-	o := r.ops[g.opBare]
+	o := r.ops[ch.opBare]
 	if o == nil {
 		return
 	}
 	full, ok := o.tags[m.info.ReceiverTag]
-	if ok && full != g.rec.Operator && r.online(full) {
-		r.repin(g, full)
+	if ok && full != ch.rec.Operator && r.online(full) {
+		r.repin(ch, full)
 	}
-}
-
-// repin moves a chat to another resource of the same operator.
-func (r *router) repin(g *guest, full string) {
-	g.rec.Operator = full
-	r.save(g)
-	r.c.m.repins.Inc()
-	r.c.log.Info("chat re-pinned to another resource of its operator", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
 }
 
 // refusePlaintext enforces the "require" policy: plaintext is not relayed;
 // the sender is told why and gets an OTR query from its peer's address, so
 // its client starts encryption.
-func (r *router) refusePlaintext(g *guest, m *relayMsg, fromOperator bool) bool {
-	if !m.isPlaintext() || r.skins[g.rec.Skin].Policy != store.PolicyRequire {
+func (r *router) refusePlaintext(ch *chat, m *relayMsg, fromOperator bool) bool {
+	if !m.isPlaintext() || r.skins[ch.rec.Skin].Policy != store.PolicyRequire {
 		return false
 	}
-	r.c.m.drop("plaintext-refused")
-	from, to := r.c.skinJID(g.rec.Skin), g.rec.RealJID
+	r.m.drop(dropPlaintextRefused)
+	from, to := r.skinJID(ch.rec.Skin), ch.rec.RealJID
 	if fromOperator {
-		from, to = r.c.aliasJID(g.rec.ID), g.rec.Operator
+		from, to = r.aliasJID(ch.rec.ID), ch.rec.Operator
 	}
 	text := "This chat requires encryption, so your message was not sent. Encryption is starting; send it again once the chat is private."
 	r.send(toks{}.start(nsAccept, "message", "from", from, "to", to, "type", "chat").
@@ -143,7 +134,7 @@ func (r *router) refusePlaintext(g *guest, m *relayMsg, fromOperator bool) bool 
 
 // observe follows a chat's OTR state from the wire. byVisitor says which
 // side sent m.
-func (r *router) observe(g *guest, m *relayMsg, byVisitor bool) {
+func (r *router) observe(ch *chat, m *relayMsg, byVisitor bool) {
 	if !m.hasBody {
 		return
 	}
@@ -152,84 +143,67 @@ func (r *router) observe(g *guest, m *relayMsg, byVisitor bool) {
 	case otr.KindEncoded:
 		switch m.info.Type {
 		case otr.DHCommit:
-			r.setOTR(g, otrAKE)
-			g.akeStart, g.revealAt = now, time.Time{}
+			ch.setOTR(otrAKE)
+			ch.akeStart, ch.revealAt = now, time.Time{}
 		case otr.DHKey:
-			if g.otr != otrAKE {
-				r.setOTR(g, otrAKE)
-				g.akeStart = now
+			if ch.otr != otrAKE {
+				ch.setOTR(otrAKE)
+				ch.akeStart = now
 			}
 		case otr.RevealSig:
-			if g.otr != otrAKE {
-				r.setOTR(g, otrAKE)
-				g.akeStart = now
+			if ch.otr != otrAKE {
+				ch.setOTR(otrAKE)
+				ch.akeStart = now
 			}
-			g.revealAt, g.revealByVisitor = now, byVisitor
+			ch.revealAt, ch.revealByVisitor = now, byVisitor
 		case otr.Sig:
-			r.akeDone(g, now)
+			r.akeDone(ch, now)
 		case otr.Data:
 			switch {
-			case g.revealAt.IsZero():
-				r.setOTR(g, otrEncrypted)
-			case byVisitor == g.revealByVisitor:
+			case ch.revealAt.IsZero():
+				ch.setOTR(otrEncrypted)
+			case byVisitor == ch.revealByVisitor:
 				// The Reveal Signature's sender is encrypted only once it
 				// has the Signature: it arrived (perhaps in fragments).
-				r.akeDone(g, now)
+				r.akeDone(ch, now)
 			}
 		}
 	case otr.KindFragment:
 		// A Signature can travel in fragments, whose type is unreadable:
 		// the last fragment from the side that owes it counts as it.
-		if !g.revealAt.IsZero() && byVisitor != g.revealByVisitor && m.info.K == m.info.N {
-			r.akeDone(g, now)
+		if !ch.revealAt.IsZero() && byVisitor != ch.revealByVisitor && m.info.K == m.info.N {
+			r.akeDone(ch, now)
 		}
 	case otr.KindPlaintext, otr.KindTaggedPlaintext:
 		// libotr never sends plaintext while encrypted: one side ended.
-		if g.otr == otrEncrypted {
-			r.setOTR(g, otrFinished)
+		if ch.otr == otrEncrypted {
+			ch.setOTR(otrFinished)
 		}
 	}
 }
 
 // akeDone records a finished AKE.
-func (r *router) akeDone(g *guest, now time.Time) {
-	if !g.akeStart.IsZero() {
-		r.c.m.akeSeconds.Observe(now.Sub(g.akeStart).Seconds())
+func (r *router) akeDone(ch *chat, now time.Time) {
+	if !ch.akeStart.IsZero() {
+		r.m.akeSeconds.Observe(now.Sub(ch.akeStart).Seconds())
 	}
-	g.akeStart, g.revealAt = time.Time{}, time.Time{}
-	r.setOTR(g, otrEncrypted)
-}
-
-// setOTR changes a chat's OTR state and its gauge.
-func (r *router) setOTR(g *guest, state string) {
-	if g.otr == state {
-		return
-	}
-	if g.otr != "" {
-		r.c.m.otrState(g.otr, -1)
-	}
-	g.otr = state
-	if state == otrEncrypted {
-		g.encrypted = true
-	}
-	if state != "" {
-		r.c.m.otrState(state, 1)
-	}
+	ch.akeStart, ch.revealAt = time.Time{}, time.Time{}
+	ch.setOTR(otrEncrypted)
 }
 
 // checkStalls restarts AKEs whose Reveal Signature got no Signature in
 // time: the visitor's widget gets a query from the skin, as if from the
 // operator, and starts over.
 func (r *router) checkStalls(now time.Time) {
-	for _, g := range r.guests {
-		if g.revealAt.IsZero() || now.Sub(g.revealAt) < r.c.cfg.AKEStallTimeout {
+	for _, ch := range r.chats {
+		if ch.revealAt.IsZero() || now.Sub(ch.revealAt) < r.cfg.AKEStallTimeout {
 			continue
 		}
-		g.revealAt, g.akeStart = time.Time{}, now
-		r.c.m.stalls.Inc()
-		r.c.log.Warn("OTR key exchange stalled; restarting it", "skin", g.rec.Skin, "alias", "guest-"+g.rec.ID)
+		ch.revealAt, ch.akeStart = time.Time{}, now
+		r.m.stalls.Inc()
+		r.log.Warn("OTR key exchange stalled; restarting it", "skin", ch.rec.Skin, "alias", ch.alias())
 		q := &relayMsg{typ: "chat", body: []byte(otr.QueryMessage(otr.OfferV2 | otr.OfferV3)), hasBody: true}
 		q.info = otr.Classify(q.body)
-		r.send(q.toks(r.c.skinJID(g.rec.Skin), g.rec.RealJID))
+		r.send(q.toks(r.skinJID(ch.rec.Skin), ch.rec.RealJID))
 	}
 }

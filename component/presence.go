@@ -24,10 +24,9 @@ const probeGrace = 10 * time.Second
 
 // sweep re-queues assigned chats whose pinned resource is not online.
 func (r *router) sweep() {
-	for _, g := range r.guests {
-		if g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
-			r.unpin(g)
-			r.enqueue(g, true)
+	for _, ch := range r.chats {
+		if ch.rec.State == stateAssigned && !r.online(ch.rec.Operator) {
+			r.requeue(ch, true)
 		}
 	}
 	r.assignQueued()
@@ -48,7 +47,7 @@ func (r *router) greetAll() {
 			done = map[string]bool{}
 			r.subbed[name] = done
 		}
-		from := r.c.skinJID(name)
+		from := r.skinJID(name)
 		for _, op := range sk.Operators {
 			if done[op] {
 				continue
@@ -73,7 +72,7 @@ func (r *router) announceAll() {
 
 func (r *router) announce(skin, to string) {
 	title := r.skins[skin].Title
-	t := toks{}.start(nsAccept, "presence", "from", r.c.skinJID(skin), "to", to)
+	t := toks{}.start(nsAccept, "presence", "from", r.skinJID(skin), "to", to)
 	if title != "" {
 		t = t.text("", "status", []byte(title))
 	}
@@ -89,7 +88,7 @@ func (r *router) handlePresence(el *elem) {
 	if err != nil {
 		return
 	}
-	skin := r.c.skinOf(to)
+	skin := r.skinOf(to)
 	typ := el.get("type")
 	switch typ {
 	case "subscribe":
@@ -109,11 +108,11 @@ func (r *router) handlePresence(el *elem) {
 			return
 		}
 		// The pinned operator may see whether its visitor is still here.
-		if id := r.c.guestIDOf(to); id != "" {
-			if g := r.guests[id]; g != nil && g.opBare == from.Bare().String() {
-				r.send(toks{}.empty(nsAccept, "presence", "from", r.c.aliasJID(id), "to", from.String()))
-			} else if rec, err := r.c.st.Guest(id); err == nil && bareOf(rec.Operator) == from.Bare().String() {
-				r.send(toks{}.empty(nsAccept, "presence", "from", r.c.aliasJID(id), "to", from.String(), "type", "unavailable"))
+		if id := r.guestIDOf(to); id != "" {
+			if ch := r.chats[id]; ch != nil && ch.opBare == from.Bare().String() {
+				r.send(toks{}.empty(nsAccept, "presence", "from", r.aliasJID(id), "to", from.String()))
+			} else if rec, err := r.st.Guest(id); err == nil && bareOf(rec.Operator) == from.Bare().String() {
+				r.send(toks{}.empty(nsAccept, "presence", "from", r.aliasJID(id), "to", from.String(), "type", "unavailable"))
 			}
 		}
 		return
@@ -144,10 +143,9 @@ func (r *router) handlePresence(el *elem) {
 		// (Prosody also sends it to acknowledge a subscription request,
 		// so known resources are kept): chats pinned to a resource that
 		// is not online go back to the queue.
-		for _, g := range r.guests {
-			if g.opBare == o.bare && g.rec.State == stateAssigned && !r.online(g.rec.Operator) {
-				r.unpin(g)
-				r.enqueue(g, true)
+		for _, ch := range r.chats {
+			if ch.opBare == o.bare && ch.rec.State == stateAssigned && !r.online(ch.rec.Operator) {
+				r.requeue(ch, true)
 			}
 		}
 		r.publish()
@@ -182,10 +180,9 @@ func (r *router) handlePresence(el *elem) {
 // resourceGone forgets a resource; chats pinned to it go back to the queue.
 func (r *router) resourceGone(o *operator, full string) {
 	delete(o.res, full)
-	for _, g := range r.guests {
-		if g.rec.Operator == full && g.rec.State == stateAssigned {
-			r.unpin(g)
-			r.enqueue(g, true)
+	for _, ch := range r.chats {
+		if ch.rec.Operator == full && ch.rec.State == stateAssigned {
+			r.requeue(ch, true)
 		}
 	}
 	r.assignQueued()
@@ -207,17 +204,16 @@ func (r *router) publish() {
 			}
 		}
 	}
-	r.c.snap.Lock()
-	r.c.available = avail
-	r.c.snap.Unlock()
+	r.avail = avail
+	r.snap.setAvailable(avail)
 	for name, sk := range r.skins {
-		r.c.m.queue(name, len(r.queues[name]))
+		r.m.queue(name, len(r.queues[name]))
 		n := 0
 		for _, bare := range sk.Operators {
 			if o := r.ops[bare]; o != nil && o.onDuty && len(o.res) > 0 {
 				n++
 			}
 		}
-		r.c.m.onDuty(name, n)
+		r.m.onDuty(name, n)
 	}
 }

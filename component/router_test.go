@@ -76,7 +76,7 @@ func newFixture(t testing.TB, cfg Config, skins ...store.Skin) *fixture {
 	c.r.handle(evConnected{out: f.cap})
 	f.cap.take() // subscriptions, probes, own presence
 	if _, bench := t.(*testing.B); !bench {
-		t.Cleanup(func() { checkInvariants(t, &f.c.r) })
+		t.Cleanup(func() { checkInvariants(t, f.c.r) })
 	}
 	return f
 }
@@ -642,12 +642,12 @@ func TestIdleExpiryAndRevival(t *testing.T) {
 	g, _ := f.st.GuestByRealJID("help", visitor)
 	f.now = f.now.Add(59 * time.Second)
 	f.c.r.expire(f.now)
-	if len(f.c.r.guests) != 1 {
+	if len(f.c.r.chats) != 1 {
 		t.Fatal("expired too early")
 	}
 	f.now = f.now.Add(2 * time.Second)
 	f.c.r.expire(f.now)
-	if len(f.c.r.guests) != 0 || f.c.r.ops["op1@example.org"].chats != 0 {
+	if len(f.c.r.chats) != 0 || f.c.r.ops["op1@example.org"].chats != 0 {
 		t.Fatal("idle guest still in memory")
 	}
 	rec, err := f.st.Guest(g.ID)
@@ -710,7 +710,7 @@ func TestVisitorEnds(t *testing.T) {
 	if st := only(t, out, func(s sentStanza) bool { return s.to == visitor }); st.status["state"] != "ended" {
 		t.Fatalf("visitor status: %s", st.raw)
 	}
-	if f.c.r.ops["op1@example.org"].chats != 0 || len(f.c.r.guests) != 0 {
+	if f.c.r.ops["op1@example.org"].chats != 0 || len(f.c.r.chats) != 0 {
 		t.Fatal("chat not released")
 	}
 }
@@ -938,7 +938,7 @@ func checkInvariants(t testing.TB, r *router) {
 	queued := map[string]int{}
 	perSkin := map[string]int{}
 	assigned, inQueue := 0, 0
-	for id, g := range r.guests {
+	for id, g := range r.chats {
 		if g.rec.ID != id || r.byReal[g.rec.Skin+"\x00"+g.rec.RealJID] != g {
 			t.Errorf("guest %s badly indexed", id)
 		}
@@ -957,8 +957,8 @@ func checkInvariants(t testing.TB, r *router) {
 			t.Errorf("active guest %s in state %q", id, g.rec.State)
 		}
 	}
-	if len(r.byReal) != len(r.guests) {
-		t.Errorf("%d guests, %d in the real-JID index", len(r.guests), len(r.byReal))
+	if len(r.byReal) != len(r.chats) {
+		t.Errorf("%d guests, %d in the real-JID index", len(r.chats), len(r.byReal))
 	}
 	for bare, o := range r.ops {
 		if o.chats != chats[bare] {
@@ -969,7 +969,7 @@ func checkInvariants(t testing.TB, r *router) {
 		if len(q) != queued[skin] {
 			t.Errorf("queue %s holds %d, %d guests are queued there", skin, len(q), queued[skin])
 		}
-		if v := metricValue(r.c.m.queueG.WithLabelValues(skin)); int(v) != len(q) {
+		if v := metricValue(r.m.queueG.WithLabelValues(skin)); int(v) != len(q) {
 			t.Errorf("queue gauge %s = %v, want %d", skin, v, len(q))
 		}
 	}
@@ -978,18 +978,18 @@ func checkInvariants(t testing.TB, r *router) {
 			t.Errorf("skin %s counts %d guests, has %d", skin, n, perSkin[skin])
 		}
 	}
-	if v := metricValue(r.c.m.chatsG.WithLabelValues(stateAssigned)); int(v) != assigned {
+	if v := metricValue(r.m.chatsG.WithLabelValues(stateAssigned)); int(v) != assigned {
 		t.Errorf("assigned gauge %v, want %d", v, assigned)
 	}
-	if v := metricValue(r.c.m.chatsG.WithLabelValues(stateQueued)); int(v) != inQueue {
+	if v := metricValue(r.m.chatsG.WithLabelValues(stateQueued)); int(v) != inQueue {
 		t.Errorf("queued gauge %v, want %d", v, inQueue)
 	}
 	otrSum := 0.0
 	for _, st := range []string{otrPlaintext, otrAKE, otrEncrypted, otrFinished} {
-		otrSum += metricValue(r.c.m.otrG.WithLabelValues(st))
+		otrSum += metricValue(r.m.otrG.WithLabelValues(st))
 	}
-	if int(otrSum) != len(r.guests) {
-		t.Errorf("OTR state gauges sum to %v, %d guests", otrSum, len(r.guests))
+	if int(otrSum) != len(r.chats) {
+		t.Errorf("OTR state gauges sum to %v, %d guests", otrSum, len(r.chats))
 	}
 }
 
@@ -1009,7 +1009,7 @@ func TestChatStateAloneOpensNothing(t *testing.T) {
 	if out := f.sent(); len(out) != 0 {
 		t.Fatalf("bodiless messages produced stanzas: %v", out)
 	}
-	if len(f.c.r.guests) != 0 || f.c.r.ops["op1@example.org"].chats != 0 {
+	if len(f.c.r.chats) != 0 || f.c.r.ops["op1@example.org"].chats != 0 {
 		t.Fatal("a bodiless message opened a chat")
 	}
 	if _, err := f.st.GuestByRealJID("help", visitor); err == nil {

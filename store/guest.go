@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"time"
 
@@ -180,42 +181,90 @@ func guestIndexKey(skin, realJID string) []byte {
 // visitor and skin is refused with ErrExists: look it up with
 // GuestByRealJID and reuse it, or delete it first.
 func (s *Store) PutGuest(g Guest) error {
-	g, err := checkGuest(g)
+	g, err := s.prepareGuest(g)
 	if err != nil {
 		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return putGuest(tx, g) })
+}
+
+// PutGuests writes several guests in one transaction (one fsync), each as
+// PutGuest would. A guest PutGuest would refuse is left out and its error
+// returned (joined with the others'); the rest are written. An error of
+// the database itself writes nothing.
+func (s *Store) PutGuests(gs []Guest) error {
+	var refused []error
+	ok := make([]Guest, 0, len(gs))
+	for _, g := range gs {
+		g, err := s.prepareGuest(g)
+		if err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		ok = append(ok, g)
+	}
+	if len(ok) > 0 {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, g := range ok {
+				if err := putGuest(tx, g); err != nil {
+					if errors.Is(err, ErrExists) || errors.Is(err, ErrCorrupt) {
+						refused = append(refused, err)
+						continue
+					}
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return errors.Join(refused...)
+}
+
+// prepareGuest validates g and fills in Created.
+func (s *Store) prepareGuest(g Guest) (Guest, error) {
+	g, err := checkGuest(g)
+	if err != nil {
+		return g, err
 	}
 	if g.Created.IsZero() {
 		g.Created = s.now().UTC().Round(0)
 	}
+	return g, nil
+}
+
+// putGuest writes a checked guest and its index entry. A refusal
+// (ErrExists, ErrCorrupt) changes nothing.
+func putGuest(tx *bolt.Tx, g Guest) error {
 	v := encodeGuest(g)
 	id := []byte(g.ID)
-	return s.db.Update(func(tx *bolt.Tx) error {
-		guests, idx := tx.Bucket(bucketGuests), tx.Bucket(bucketGuestIdx)
-		newKey := guestIndexKey(g.Skin, g.RealJID)
-		if other := idx.Get(newKey); other != nil && !bytes.Equal(other, id) {
-			return failf(ErrExists, "guest %s: the visitor %s already has guest %s in skin %s: reuse it or delete it first",
-				g.ID, g.RealJID, other, g.Skin)
+	guests, idx := tx.Bucket(bucketGuests), tx.Bucket(bucketGuestIdx)
+	newKey := guestIndexKey(g.Skin, g.RealJID)
+	if other := idx.Get(newKey); other != nil && !bytes.Equal(other, id) {
+		return failf(ErrExists, "guest %s: the visitor %s already has guest %s in skin %s: reuse it or delete it first",
+			g.ID, g.RealJID, other, g.Skin)
+	}
+	if old := guests.Get(id); old != nil {
+		og, err := decodeGuest(g.ID, old)
+		if err != nil {
+			return err
 		}
-		if old := guests.Get(id); old != nil {
-			og, err := decodeGuest(g.ID, old)
-			if err != nil {
-				return err
-			}
-			oldKey := guestIndexKey(og.Skin, og.RealJID)
-			if !bytes.Equal(oldKey, newKey) && bytes.Equal(idx.Get(oldKey), id) {
-				if err := idx.Delete(oldKey); err != nil {
-					return fmt.Errorf("store: guest %s: dropping the old index entry: %w", g.ID, err)
-				}
+		oldKey := guestIndexKey(og.Skin, og.RealJID)
+		if !bytes.Equal(oldKey, newKey) && bytes.Equal(idx.Get(oldKey), id) {
+			if err := idx.Delete(oldKey); err != nil {
+				return fmt.Errorf("store: guest %s: dropping the old index entry: %w", g.ID, err)
 			}
 		}
-		if err := idx.Put(newKey, id); err != nil {
-			return fmt.Errorf("store: guest %s: writing the index: %w", g.ID, err)
-		}
-		if err := guests.Put(id, v); err != nil {
-			return fmt.Errorf("store: guest %s: writing: %w", g.ID, err)
-		}
-		return nil
-	})
+	}
+	if err := idx.Put(newKey, id); err != nil {
+		return fmt.Errorf("store: guest %s: writing the index: %w", g.ID, err)
+	}
+	if err := guests.Put(id, v); err != nil {
+		return fmt.Errorf("store: guest %s: writing: %w", g.ID, err)
+	}
+	return nil
 }
 
 // Guest returns the guest with the given ID, or ErrNotFound.

@@ -279,3 +279,34 @@ func TestPurgeGuests(t *testing.T) {
 		t.Fatalf("second PurgeGuests = %d, %v; want 0", n, err)
 	}
 }
+
+// PutGuests writes a batch in one transaction; a guest PutGuest would
+// refuse is left out with its error, the others are written.
+func TestPutGuests(t *testing.T) {
+	s, _ := newStore(t)
+	a, b := demoGuest(NewGuestID()), demoGuest(NewGuestID())
+	b.RealJID = "other@guest.example.org/r"
+	dup := demoGuest(NewGuestID()) // a's visitor and skin again
+	bad := demoGuest("short")
+	a2 := a
+	a2.State = "queued" // the later change of a in the same batch wins
+	err := s.PutGuests([]Guest{a, b, dup, bad, a2})
+	if !errors.Is(err, ErrExists) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("PutGuests: %v, want ErrExists and ErrInvalid for the two bad guests", err)
+	}
+	for _, want := range []Guest{a2, b} {
+		got, err := s.Guest(want.ID)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("Guest %s = %+v, %v\nwant %+v", want.ID, got, err, want)
+		}
+	}
+	for _, id := range []string{dup.ID, bad.ID} {
+		if _, err := s.Guest(id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("refused guest %s stored: %v", id, err)
+		}
+	}
+	checkIndex(t, s)
+	if err := s.PutGuests(nil); err != nil {
+		t.Fatalf("an empty batch: %v", err)
+	}
+}

@@ -1,0 +1,79 @@
+package component
+
+import (
+	"time"
+
+	"otrdesk.im/otrdesk/store"
+)
+
+// The end of a chat: ended by the visitor or an operator, or gone idle; and
+// the periodic work of the router's clock (expire).
+
+// endChat ends a chat: tells both sides, records metadata, forgets it.
+func (r *router) endChat(ch *chat, why string) {
+	if ch.rec.State == stateAssigned {
+		r.send(toks{}.start(nsAccept, "message", "from", r.aliasJID(ch.rec.ID), "to", ch.rec.Operator, "type", "chat").
+			text("", "body", []byte("This chat has ended: "+why+".")).end(nsAccept, "message"))
+	}
+	r.sendStatus(ch, stateEnded, 0, "")
+	r.retire(ch, stateEnded)
+}
+
+// retire takes a chat out of memory as ended or idle, keeping its record
+// (with its pin when idle) for the retention purge.
+func (r *router) retire(ch *chat, state string) {
+	if ch.rec.State == stateAssigned {
+		r.record(ch)
+	}
+	ch.close(state)
+	r.save(ch)
+	r.log.Info("guest inactive", "skin", ch.rec.Skin, "alias", ch.alias(), "state", state)
+	r.assignQueued()
+}
+
+// record adds the chat's statistics (metadata only).
+func (r *router) record(ch *chat) {
+	start := ch.rec.Queued
+	if start.IsZero() {
+		start = ch.rec.Created
+	}
+	rec := store.ChatRecord{
+		Skin:      ch.rec.Skin,
+		Start:     start,
+		Wait:      max(ch.rec.Assigned.Sub(start), 0),
+		Duration:  max(ch.rec.LastActive.Sub(ch.rec.Assigned), 0),
+		Encrypted: ch.encrypted,
+	}
+	if err := r.st.RecordChat(rec); err != nil {
+		r.log.Error("recording chat", "skin", ch.rec.Skin, "err", err)
+	}
+}
+
+// expire runs on the router's clock: it restarts stalled AKEs, re-queues
+// chats whose operator stayed silent after a reconnect, forgets ended
+// blocks and retires chats idle for longer than guest_idle_timeout.
+func (r *router) expire(now time.Time) {
+	r.checkStalls(now)
+	if !r.sweepAt.IsZero() && !now.Before(r.sweepAt) && r.out != nil {
+		r.sweepAt = time.Time{}
+		r.sweep()
+	}
+	expired := false
+	for k, until := range r.blocked {
+		if !now.Before(until) {
+			delete(r.blocked, k)
+			expired = true
+		}
+	}
+	if expired {
+		if _, err := r.st.PurgeBlocks(now); err != nil {
+			r.log.Error("dropping ended blocks", "err", err)
+		}
+	}
+	for _, ch := range r.chats {
+		if now.Sub(ch.rec.LastActive) >= r.cfg.GuestIdleTimeout {
+			r.retire(ch, stateIdle)
+		}
+	}
+	r.flush()
+}
