@@ -375,3 +375,34 @@ test('a secure event with no readable fingerprint changes nothing', () => {
   secure(t, 0x101, 'garbage');
   assert.equal(t.sentence(), 'pending');
 });
+
+test('a resend is noted only for the current round; a stale plaintext line is still unencrypted', () => {
+  const { t } = chat();
+  secure(t, 0x101, GOOD);
+  assert.deepEqual(t.engine({ ev: 'resent', round: 1, instance: 0x101, fingerprint: GOOD }).notes, [NOTES.resent]);
+  t.status('transferred');
+  assert.deepEqual(t.engine({ ev: 'resent', round: 1, instance: 0x101, fingerprint: GOOD }).notes, []);
+  assert.equal(show(t, 'old plain', 0, '', false, 1).show.mark, 'unencrypted');
+});
+
+test('before the XMPP session is up, nothing is asked and nothing goes', () => {
+  const t = new Trust({ skinPolicy: 'require', skinFingerprints: [GOOD] });
+  const m = t.type('early');
+  assert.equal(m.fresh, false);
+  assert.equal(t.round, 0);
+  assert.deepEqual(t.confirm(null).notes, [], 'nothing to confirm');
+  const c = t.connected();
+  assert.equal(c.fresh, true);
+  assert.deepEqual(sentIds(secure(t, 0x101, GOOD)), [m.id]);
+});
+
+test('unknown engine events and malformed ones change nothing', () => {
+  const { t } = chat();
+  secure(t, 0x101, GOOD);
+  for (const ev of [{ ev: 'nonsense', round: 1 }, { ev: 'sent', round: 1, id: 99 }, { ev: 'not-sent', round: 1, id: 99 }, { ev: 'secure', round: 1 }]) {
+    const o = t.engine(ev);
+    assert.deepEqual([o.send, o.notes, o.status, o.fresh], [[], [], [], false], JSON.stringify(ev));
+  }
+  assert.equal(t.sentence(), 'verified');
+  assert.deepEqual(t.bound(), { instance: 0x101, fingerprint: GOOD });
+});
