@@ -367,16 +367,26 @@ class Chat {
   // markMine shows how one of the visitor's messages stands.
   markMine(li, state) {
     li.dataset.state = state || 'sent';
+    let words = '';
     if (state === 'held' || state === 'sending') {
       li.dataset.pending = 'true';
-      li.title = this.trust.needsConfirm() ? 'Not sent: waiting for your choice above' : 'Waiting for encryption';
-    } else if (state === 'dropped') {
-      delete li.dataset.pending;
-      li.title = 'Not sent';
+      // (sending lasts milliseconds: no words, nothing for a screen reader to read out)
+      if (state === 'held') words = this.trust.needsConfirm() ? 'Not sent: waiting for your choice above' : 'Not sent yet: waiting for encryption';
     } else {
       delete li.dataset.pending;
-      li.removeAttribute('title');
+      if (state === 'dropped') words = 'Not sent';
     }
+    // Said in words on the message itself, not only by its colour.
+    let st = li.querySelector('.st');
+    if (!words) {
+      if (st) st.remove();
+      return;
+    }
+    if (!st) {
+      st = el('span', 'st');
+      li.append(st);
+    }
+    if (st.textContent !== words) st.textContent = words;
   }
 
   add(dir, text, extra) {

@@ -32,7 +32,8 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .m .greet{max-width:none;margin:4px 0 10px;padding:6px 10px;border-left:4px solid #888;border-radius:0;background:#f7f7f7;color:#333}
 .m .greet q{quotes:"\\201C" "\\201D"}
 .m .mark{display:block;font-size:12px;font-weight:600;color:#8a1111}
-.m [data-state=held],.m [data-state=sending]{opacity:.7}
+.m [data-state=held],.m [data-state=sending]{opacity:.75}
+.m .st{display:block;font-size:12px;font-style:italic}
 .m [data-state=dropped]{opacity:.6;text-decoration:line-through}
 .f{display:flex;gap:8px;padding:8px 12px;border-top:1px solid #ddd}
 .f textarea{flex:1;box-sizing:border-box;height:44px;min-height:44px;max-height:120px;padding:10px 8px;line-height:1.4;overflow-y:hidden;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
