@@ -5,6 +5,7 @@
 #   make demo    a private Prosody on loopback, otrdesk, a demo skin and a demo operator
 #   make test    deps, build, vet, and every test (real Prosody, ejabberd, libotr, Chromium)
 #   make bench   the benchmarks whose numbers go in issue notes (not run in CI)
+#   make fuzz    every fuzz target for FUZZTIME each, then a table (not run in CI)
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
@@ -20,7 +21,7 @@ NEEDS    := prosody:prosody /usr/sbin/ejabberdctl:ejabberd /usr/include/libotr/p
 # over two cores. The timeout is the whole run's bound, well under CI's.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 25m
 
-.PHONY: all deps build widget demo test bench clean
+.PHONY: all deps build widget demo test bench fuzz clean
 
 all: build
 
@@ -53,6 +54,11 @@ test: deps build
 
 bench: deps build
 	$(GO) run ./internal/bench
+
+# FUZZTIME is per target: a duration (1m, 10m) or a count of executions (10000x).
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) run ./internal/fuzzall -fuzztime $(FUZZTIME)
 
 clean:
 	rm -f otrdesk
