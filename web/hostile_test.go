@@ -59,7 +59,7 @@ const settleTime = 4 * time.Second
 
 // misconfigured matches the widget telling the visitor that the page's pin
 // is broken.
-const misconfiguredRE = `/misconfigur|settings are broken|pinned key cannot be read/i`
+const misconfiguredRE = `/misconfigur|set up wrongly|settings are broken|pinned key cannot be read/i`
 
 // skinDoc is the skin JSON the hostile service serves.
 type skinDoc struct {
