@@ -106,7 +106,9 @@ class Chat {
     this.policy = this.trust.policy; // "require" on a pinned page, whatever the skin says
     this.screen = new Screen(); // the service's strings, in the order they are shown
     this.store = storage();
-    this.key = ctx.storePrefix + this.skin.name;
+    // The page's data-skin names the chat; the skin JSON's own name is the service's word.
+    this.name = String(ctx.skinName || this.skin.name || '');
+    this.key = ctx.storePrefix + this.name;
 
     // Chat state; the persisted part is saved after every change.
     this.saved = this.load() || { v: 2, transcript: [], operator: '', otr: null, ended: false };
@@ -483,7 +485,7 @@ class Chat {
   // The highest serial seen is remembered in this browser, so an older
   // keyring (one listing a revoked key) is refused later.
   async loadKeyring() {
-    const skin = String(this.ctx.skinName || this.skin.name || '');
+    const skin = this.name;
     const seenKey = 'otrdesk-keyring:' + skin + ':' + this.ctx.signerAttr.trim();
     let keys = [];
     let problem = '';
@@ -917,7 +919,7 @@ class Chat {
 
   download() {
     const lines = [
-      (this.skin.title || 'Chat') + ' — transcript',
+      neutral(this.skin.title || 'Chat') + ' — transcript',
       'Saved ' + new Date().toISOString(),
       '',
     ];
@@ -934,7 +936,7 @@ class Chat {
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/plain;charset=utf-8' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = 'chat-' + this.skin.name + '-' + new Date().toISOString().slice(0, 10) + '.txt';
+    a.download = 'chat-' + this.name + '-' + new Date().toISOString().slice(0, 10) + '.txt';
     a.hidden = true;
     this.panel.append(a);
     a.click();
@@ -952,7 +954,7 @@ function mount(ctx) {
   // A new chat (or "Try again" when nobody was available) reads the skin
   // again: availability and fingerprints may have changed.
   const restart = () => {
-    fetch(ctx.base + 'skins/' + encodeURIComponent(ctx.skin.name) + '.json', { credentials: 'omit', cache: 'no-store' })
+    fetch(ctx.base + 'skins/' + encodeURIComponent(ctx.skinName || ctx.skin.name) + '.json', { credentials: 'omit', cache: 'no-store' })
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
       .then(open, () => open(ctx.skin));
   };
