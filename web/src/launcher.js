@@ -1,3 +1,4 @@
+// @ts-check
 // The otrdesk launcher, served as /widget.js.
 //
 // It draws one button and nothing else until that button is clicked. On the

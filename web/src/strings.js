@@ -1,3 +1,4 @@
+// @ts-check
 // The sentences a visitor reads. The three security sentences are fixed
 // (tests and documentation outside the widget quote them); the widget shows
 // exactly one of them for the chat's state, or MISCONFIGURED when the page's

@@ -1,3 +1,4 @@
+// @ts-check
 // The chat panel's stylesheet, adopted into the widget's shadow root as a
 // constructed stylesheet (no <style> element, so style-src is not needed).
 // The skin colour arrives as the --otrdesk-accent custom property, set through
