@@ -79,11 +79,15 @@ func (r *router) admit(skin string) bool {
 
 // load makes a guest record an active chat: assigned to its pinned
 // resource if that is online, else to a free operator if nobody waits
-// (one store write instead of queue-then-assign), else queued.
+// (one store write instead of queue-then-assign), else queued. A chat
+// without a resumption secret gets one (resume.go).
 func (r *router) load(rec store.Guest, now time.Time) *chat {
 	pinned, assignedAt := rec.Operator, rec.Assigned
 	rec.LastActive = now
 	ch := r.book.open(rec)
+	if len(ch.rec.Resume) == 0 {
+		r.newSecret(ch)
+	}
 	picked := false // assigned now, without waiting in the queue
 	switch {
 	case pinned != "" && r.online(pinned):

@@ -56,6 +56,10 @@ type chat struct {
 	revealByVisitor bool
 	// rate is the bucket for guest_messages_per_minute.
 	rate bucket
+	// resume is a resumption secret made for this chat and not yet sent to
+	// the visitor: the next status element carries it, once (resume.go).
+	// Only its hash is kept (rec.Resume).
+	resume string
 }
 
 // qskin is the skin whose queue and operators serve the chat.

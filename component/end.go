@@ -16,6 +16,8 @@ func (r *router) endChat(ch *chat, why string) {
 			text("", "body", []byte("This chat has ended: "+why+".")).end(nsAccept, "message"))
 	}
 	r.sendStatus(ch, stateEnded, 0, "")
+	// An ended chat is not resumed: its secret goes with it.
+	ch.resume, ch.rec.Resume = "", nil
 	r.retire(ch, stateEnded)
 }
 

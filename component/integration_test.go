@@ -91,6 +91,7 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 		"secure": {"op7@example.org", "op10@example.org"},
 		"multi":  {"op8@example.org"},
 		"locked": {"op9@example.org"},
+		"resume": {"op11@example.org"},
 	}
 	for name, ops := range skins {
 		sk := store.Skin{Name: name, Title: "Skin " + name, Policy: store.PolicyOpportunistic, Operators: ops,
@@ -102,7 +103,7 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 			t.Fatal(err)
 		}
 	}
-	for _, u := range []string{"op1", "op2", "op3", "op4", "op5", "op6", "op7", "op8", "op9", "op10", "visitor"} {
+	for _, u := range []string{"op1", "op2", "op3", "op4", "op5", "op6", "op7", "op8", "op9", "op10", "op11", "visitor"} {
 		srv.MustRegister(t, u, itPassword)
 	}
 	logs := &lockedBuffer{}
@@ -139,6 +140,7 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	t.Run("OTRRequire", s.otrRequire)
 	t.Run("OTRStalledAKE", s.otrStalledAKE)
 	t.Run("OTRTransfer", s.otrTransfer)
+	t.Run("Resume", s.resume)
 	t.Run("Canary", s.canaryEverywhere)
 	t.Run("Bookkeeping", func(t *testing.T) {
 		done := make(chan struct{})
@@ -591,4 +593,76 @@ func (s *suite) serverRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, v, "reply after the server restart", bodyFrom(skinJ, "body-welcome back"))
+}
+
+// resumeSecret returns the resume attribute of a status element.
+func resumeSecret(t *testing.T, st xmpptest.Stanza) string {
+	t.Helper()
+	el, err := parseElem(string(st.Raw), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range el.kids {
+		if k.name.Space == nsOtrdesk && k.name.Local == "status" {
+			return k.get("resume")
+		}
+	}
+	return ""
+}
+
+// resume: a visitor whose session is gone logs in again (a new anonymous
+// JID) and resumes the same chat with its secret: the operator keeps
+// talking to the same alias. The used secret is refused afterwards.
+func (s *suite) resume(t *testing.T) {
+	ctx := ctxT(t)
+	op := s.operator(t, "op11", "desk", "resume", true)
+	skinJ := "resume@" + itDomain
+	v1 := s.srv.MustDialAnonymous(t)
+	send(t, v1, skinJ, "body-before the drop")
+	assigned := next(t, v1, "assigned status", statusFrom(skinJ, "assigned"))
+	secret := resumeSecret(t, assigned)
+	if len(secret) < 22 {
+		t.Fatalf("no resumption secret in %s", assigned.Raw)
+	}
+	alias := next(t, op, "first message", bodyFrom("", "body-before the drop")).From
+	v1.Close() // the network is gone, and with it the session
+
+	v2 := s.srv.MustDialAnonymous(t)
+	if v2.JID().String() == v1.JID().String() {
+		t.Fatal("the second login has the first one's JID: the test would prove nothing")
+	}
+	if err := v2.SendRaw(ctx, `<message to='`+skinJ+`' type='chat' id='rs1'><resume xmlns='urn:otrdesk:0' secret='`+secret+`'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	again := next(t, v2, "assigned status after resuming", statusFrom(skinJ, "assigned"))
+	if !bytes.Contains(again.Raw, []byte("Agent resume")) {
+		t.Errorf("the resumed chat has another operator: %s", again.Raw)
+	}
+	if s2 := resumeSecret(t, again); s2 == "" || s2 == secret {
+		t.Fatalf("no new secret after resuming: %s", again.Raw)
+	}
+	if err := op.Message(ctx, alias, "body-after the drop"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, v2, "the operator's message on the resumed chat", bodyFrom(skinJ, "body-after the drop"))
+	send(t, v2, skinJ, "body-I am back")
+	next(t, op, "the visitor's message from the same alias", bodyFrom(alias, "body-I am back"))
+	op.Discard() // everything before it came before it, on the same route
+
+	// The first secret was used: a third login gets item-not-found and
+	// nothing reaches the operator.
+	v3 := s.srv.MustDialAnonymous(t)
+	if err := v3.SendRaw(ctx, `<message to='`+skinJ+`' type='chat' id='rs2'><resume xmlns='urn:otrdesk:0' secret='`+secret+`'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	next(t, v3, "a used secret refused", errorFrom(skinJ, "item-not-found"))
+	if err := op.Ping(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range op.Pending() {
+		if st.HasBody {
+			t.Fatalf("the operator heard of a refused resumption: %s", st.Raw)
+		}
+	}
+	s.endChat(t, v2, nil, "resume")
 }

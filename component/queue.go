@@ -126,15 +126,22 @@ func (r *router) displayName(skin, bare string) string {
 	return "Operator"
 }
 
-// sendStatus tells the visitor's widget the chat's state.
+// sendStatus tells the visitor's widget the chat's state. A resumption
+// secret not yet given to the visitor goes with it, this once.
 func (r *router) sendStatus(ch *chat, state string, position int, operator string) {
 	pos := ""
 	if position > 0 {
 		pos = fmt.Sprint(position)
 	}
-	r.send(toks{}.start(nsAccept, "message", "from", r.skinJID(ch.rec.Skin), "to", ch.rec.RealJID, "type", "chat").
-		empty(nsOtrdesk, "status", "state", state, "position", pos, "operator", operator).
-		end(nsAccept, "message"))
+	secret := ch.resume
+	if state == stateEnded {
+		secret = "" // an ended chat cannot be resumed
+	}
+	if r.send(toks{}.start(nsAccept, "message", "from", r.skinJID(ch.rec.Skin), "to", ch.rec.RealJID, "type", "chat").
+		empty(nsOtrdesk, "status", "state", state, "position", pos, "operator", operator, "resume", secret).
+		end(nsAccept, "message")) == nil {
+		ch.resume = ""
+	}
 }
 
 // save marks the chat's record for the next flush.

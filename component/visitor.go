@@ -28,6 +28,10 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		r.refuse(el, dropBlocked, "")
 		return
 	}
+	if rs := el.child(nsOtrdesk, "resume"); rs != nil {
+		r.resume(el, skin, real, rs.get("secret"))
+		return
+	}
 	end := el.child(nsOtrdesk, "end") != nil
 	ch := r.byReal[realKey(skin, real)]
 	fresh := false // the chat entered the queue with this message

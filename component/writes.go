@@ -78,6 +78,25 @@ func (w *writes) guestByReal(skin, real string) (store.Guest, error) {
 	return g, nil
 }
 
+// guestByResume returns the record whose resumption hash is h, pending or
+// stored.
+func (w *writes) guestByResume(h []byte) (store.Guest, error) {
+	for _, g := range w.pending {
+		if len(g.Resume) > 0 && string(g.Resume) == string(h) {
+			return g, nil
+		}
+	}
+	g, err := w.st.GuestByResume(h)
+	if err != nil {
+		return g, err
+	}
+	if p, ok := w.pending[g.ID]; ok && string(p.Resume) != string(h) {
+		// Used or dropped since: the stored index is behind.
+		return store.Guest{}, store.ErrNotFound
+	}
+	return g, nil
+}
+
 // isPending reports whether id has a change not yet written.
 func (w *writes) isPending(id string) bool {
 	_, ok := w.pending[id]

@@ -20,9 +20,19 @@ type Guest struct {
 	Skin     string // the skin the visitor wrote to
 	Operator string // pinned operator full JID, "" while queued
 	State    string // chat state as the component names it (e.g. "queued", "assigned")
+	// Resume is the SHA-256 of the chat's resumption secret (32 bytes), or
+	// nil. The secret itself is never stored: whoever presents it proves
+	// they are the visitor of this chat (GuestByResume finds it by hash).
+	Resume []byte
 
 	Created, LastActive, Queued, Assigned time.Time
 }
+
+// ResumeHashSize is the length of Guest.Resume.
+const ResumeHashSize = 32
+
+// bucketResume indexes guests by Guest.Resume (schema 4).
+var bucketResume = []byte("guestresume")
 
 // guestEncoding is lower-case RFC 4648 base32 without padding.
 var guestEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -80,6 +90,12 @@ func checkGuest(g Guest) (Guest, error) {
 		}
 		g.Operator = j
 	}
+	if len(g.Resume) != 0 && len(g.Resume) != ResumeHashSize {
+		return g, in(invalid("resumption hash is %d bytes, want %d (SHA-256) or none", len(g.Resume), ResumeHashSize))
+	}
+	if len(g.Resume) == 0 {
+		g.Resume = nil
+	}
 	if len(g.State) > maxState {
 		return g, in(invalid("state %q is longer than %d bytes", g.State, maxState))
 	}
@@ -108,11 +124,24 @@ func checkGuest(g Guest) (Guest, error) {
 //	time...  each time whose bit is set: varint seconds ‖ uvarint nanoseconds
 //
 // About 125 bytes with a Prosody-style anonymous JID (BenchmarkDiskPerGuest).
-const guestRecordV1 = 1
+//
+// Version 2 is version 1 followed by
+//
+//	string   resumption hash     (32 bytes: SHA-256 of the secret)
+//
+// and is written only for a guest with a resumption hash.
+const (
+	guestRecordV1 = 1
+	guestRecordV2 = 2
+)
 
 func encodeGuest(g Guest) []byte {
-	b := make([]byte, 0, 32+len(g.RealJID)+len(g.Skin)+len(g.Operator)+len(g.State)+4*10)
-	b = append(b, guestRecordV1)
+	b := make([]byte, 0, 32+len(g.RealJID)+len(g.Skin)+len(g.Operator)+len(g.State)+4*10+1+len(g.Resume))
+	if len(g.Resume) > 0 {
+		b = append(b, guestRecordV2)
+	} else {
+		b = append(b, guestRecordV1)
+	}
 	b = appendString(b, g.RealJID)
 	b = appendString(b, g.Skin)
 	b = appendString(b, g.Operator)
@@ -130,6 +159,9 @@ func encodeGuest(g Guest) []byte {
 			b = appendTime(b, t)
 		}
 	}
+	if len(g.Resume) > 0 {
+		b = appendString(b, string(g.Resume))
+	}
 	return b
 }
 
@@ -145,7 +177,7 @@ func decodeGuest(id string, b []byte) (Guest, error) {
 
 func decodeGuestFields(b []byte) (g Guest, ok bool) {
 	var ver, mask byte
-	if ver, b, ok = readByte(b); !ok || ver != guestRecordV1 {
+	if ver, b, ok = readByte(b); !ok || ver != guestRecordV1 && ver != guestRecordV2 {
 		return g, false
 	}
 	for _, s := range []*string{&g.RealJID, &g.Skin, &g.Operator, &g.State} {
@@ -163,6 +195,13 @@ func decodeGuestFields(b []byte) (g Guest, ok bool) {
 		if *t, b, ok = readTime(b); !ok {
 			return g, false
 		}
+	}
+	if ver == guestRecordV2 {
+		var h string
+		if h, b, ok = readString(b); !ok || len(h) != ResumeHashSize {
+			return g, false
+		}
+		g.Resume = []byte(h)
 	}
 	return g, len(b) == 0
 }
@@ -246,6 +285,15 @@ func putGuest(tx *bolt.Tx, g Guest) error {
 		return failf(ErrExists, "guest %s: the visitor %s already has guest %s in skin %s: reuse it or delete it first",
 			g.ID, g.RealJID, other, g.Skin)
 	}
+	res := tx.Bucket(bucketResume)
+	if len(g.Resume) > 0 {
+		if res == nil {
+			return fmt.Errorf("store: guest %s: the store predates resumption (schema 4)", g.ID)
+		}
+		if other := res.Get(g.Resume); other != nil && !bytes.Equal(other, id) {
+			return failf(ErrExists, "guest %s: guest %s has the same resumption hash", g.ID, other)
+		}
+	}
 	if old := guests.Get(id); old != nil {
 		og, err := decodeGuest(g.ID, old)
 		if err != nil {
@@ -257,14 +305,61 @@ func putGuest(tx *bolt.Tx, g Guest) error {
 				return fmt.Errorf("store: guest %s: dropping the old index entry: %w", g.ID, err)
 			}
 		}
+		if err := dropResume(res, og, g.Resume); err != nil {
+			return err
+		}
 	}
 	if err := idx.Put(newKey, id); err != nil {
 		return fmt.Errorf("store: guest %s: writing the index: %w", g.ID, err)
+	}
+	if len(g.Resume) > 0 {
+		if err := res.Put(g.Resume, id); err != nil {
+			return fmt.Errorf("store: guest %s: writing the resumption index: %w", g.ID, err)
+		}
 	}
 	if err := guests.Put(id, v); err != nil {
 		return fmt.Errorf("store: guest %s: writing: %w", g.ID, err)
 	}
 	return nil
+}
+
+// dropResume removes og's resumption index entry unless it is keep (the
+// hash the guest goes on having).
+func dropResume(res *bolt.Bucket, og Guest, keep []byte) error {
+	if res == nil || len(og.Resume) == 0 || bytes.Equal(og.Resume, keep) {
+		return nil
+	}
+	if !bytes.Equal(res.Get(og.Resume), []byte(og.ID)) {
+		return nil
+	}
+	if err := res.Delete(og.Resume); err != nil {
+		return fmt.Errorf("store: guest %s: dropping the old resumption index entry: %w", og.ID, err)
+	}
+	return nil
+}
+
+// GuestByResume returns the guest whose resumption hash is h (the SHA-256
+// of the secret the visitor presented), or ErrNotFound.
+func (s *Store) GuestByResume(h []byte) (Guest, error) {
+	var g Guest
+	err := s.db.View(func(tx *bolt.Tx) error {
+		res := tx.Bucket(bucketResume)
+		var id []byte
+		if res != nil && len(h) == ResumeHashSize {
+			id = res.Get(h)
+		}
+		if id == nil {
+			return failf(ErrNotFound, "no guest has this resumption hash")
+		}
+		v := tx.Bucket(bucketGuests).Get(id)
+		if v == nil {
+			return failf(ErrCorrupt, "the resumption index names guest %s, which does not exist", id)
+		}
+		var err error
+		g, err = decodeGuest(string(id), v)
+		return err
+	})
+	return g, err
 }
 
 // Guest returns the guest with the given ID, or ErrNotFound.
@@ -345,6 +440,9 @@ func deleteGuest(tx *bolt.Tx, id string, v []byte) error {
 		if err := idx.Delete(key); err != nil {
 			return fmt.Errorf("store: guest %s: dropping the index entry: %w", id, err)
 		}
+	}
+	if err := dropResume(tx.Bucket(bucketResume), g, nil); err != nil {
+		return err
 	}
 	if err := tx.Bucket(bucketGuests).Delete([]byte(id)); err != nil {
 		return fmt.Errorf("store: guest %s: deleting: %w", id, err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"regexp"
@@ -308,5 +309,101 @@ func TestPutGuests(t *testing.T) {
 	checkIndex(t, s)
 	if err := s.PutGuests(nil); err != nil {
 		t.Fatalf("an empty batch: %v", err)
+	}
+}
+
+func hashOf(b byte) []byte { return bytes.Repeat([]byte{b}, ResumeHashSize) }
+
+// The resumption index follows the guest: found by hash, moved when the
+// hash changes (a secret is single-use), kept when the visitor's JID
+// moves, gone with the guest.
+func TestGuestByResume(t *testing.T) {
+	s, clk := newStore(t)
+	g := demoGuest(NewGuestID())
+	g.Resume = hashOf(1)
+	if err := s.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GuestByResume(hashOf(1))
+	if err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("GuestByResume = %+v, %v\nwant %+v", got, err, g)
+	}
+	for name, h := range map[string][]byte{"unknown": hashOf(9), "short": []byte("x"), "nil": nil} {
+		if _, err := s.GuestByResume(h); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s hash: %v, want ErrNotFound", name, err)
+		}
+	}
+	// A new secret: the old hash finds nothing any more.
+	g.Resume = hashOf(2)
+	g.RealJID = "new@guest.example.org/r2"
+	if err := s.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GuestByResume(hashOf(1)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a replaced secret still resumes: %v", err)
+	}
+	if got, err := s.GuestByResume(hashOf(2)); err != nil || got.RealJID != g.RealJID {
+		t.Fatalf("after the move: %+v %v", got, err)
+	}
+	// Another guest cannot take the same hash.
+	other := demoGuest(NewGuestID())
+	other.RealJID, other.Resume = "o@guest.example.org/x", hashOf(2)
+	wantErr(t, s.PutGuest(other), ErrExists, "resumption hash")
+	// Dropping the hash (an ended chat) drops the index entry.
+	g.Resume = nil
+	if err := s.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GuestByResume(hashOf(2)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a guest without a hash is still indexed: %v", err)
+	}
+	// Deleting and purging take the entry with them.
+	g.Resume = hashOf(3)
+	if err := s.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteGuest(g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GuestByResume(hashOf(3)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	g.Resume = hashOf(4)
+	if err := s.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Hour)
+	if n, err := s.PurgeGuests(clk.now()); err != nil || n != 1 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	if _, err := s.GuestByResume(hashOf(4)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after purge: %v", err)
+	}
+	// Only SHA-256 sized hashes are stored.
+	g.Resume = []byte("too short")
+	wantErr(t, s.PutGuest(g), ErrInvalid, "resumption hash")
+}
+
+// A record with a resumption hash is version 2 and decodes to itself; one
+// without stays version 1, byte for byte what older otrdesk wrote.
+func TestGuestRecordVersions(t *testing.T) {
+	g := demoGuest("abcdefghijklmnop")
+	v1 := encodeGuest(g)
+	if v1[0] != guestRecordV1 {
+		t.Fatalf("a guest without a hash encodes as version %d", v1[0])
+	}
+	g.Resume = hashOf(7)
+	v2 := encodeGuest(g)
+	if v2[0] != guestRecordV2 || !bytes.HasPrefix(v2[1:], v1[1:]) {
+		t.Fatalf("version 2 is not version 1 plus the hash")
+	}
+	got, err := decodeGuest(g.ID, v2)
+	if err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("decode v2 = %+v, %v", got, err)
+	}
+	bad := append(bytes.Clone(v1), 0)
+	bad[0] = guestRecordV2
+	if _, err := decodeGuest(g.ID, bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a version 2 record with an empty hash: %v", err)
 	}
 }

@@ -21,9 +21,10 @@ type migration struct {
 // migrations_test.go (a database built by hand at the old version, opened,
 // and checked).
 var migrations = []migration{
-	{"create the buckets", migrateCreateBuckets},    // 0 -> 1
-	{"add the blocks bucket", migrateAddBlocks},     // 1 -> 2
-	{"add the keyrings bucket", migrateAddKeyrings}, // 2 -> 3
+	{"create the buckets", migrateCreateBuckets},         // 0 -> 1
+	{"add the blocks bucket", migrateAddBlocks},          // 1 -> 2
+	{"add the keyrings bucket", migrateAddKeyrings},      // 2 -> 3
+	{"add the guest resumption index", migrateAddResume}, // 3 -> 4
 }
 
 // SchemaVersion returns the schema version this otrdesk writes.
@@ -55,6 +56,15 @@ func migrateAddBlocks(tx *bolt.Tx) error {
 func migrateAddKeyrings(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketKeyrings); err != nil {
 		return fmt.Errorf("creating bucket %s: %w", bucketKeyrings, err)
+	}
+	return nil
+}
+
+// migrateAddResume is 3 -> 4: guests may carry the hash of a resumption
+// secret, indexed by that hash. Existing guests have none.
+func migrateAddResume(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketResume); err != nil {
+		return fmt.Errorf("creating bucket %s: %w", bucketResume, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -219,5 +220,42 @@ func TestMigration2to3(t *testing.T) {
 	}
 	if v := readVersionOpen(t, s); v != 3 {
 		t.Fatalf("version after 2 -> 3 = %d, want 3", v)
+	}
+}
+
+// TestMigration3to4 opens a schema-3 store holding a guest: the resumption
+// index appears, the version is 4, the guest is as it was (no hash) and can
+// be given one.
+func TestMigration3to4(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	s3, err := open(path, migrations[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := demoGuest(NewGuestID())
+	if err := s3.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	s3.Close()
+	if v := readVersion(t, path); v != 3 {
+		t.Fatalf("fixture at version %d, want 3", v)
+	}
+	s, err := open(path, migrations[:4])
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.Guest(g.ID); err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("guest after 3 -> 4: %+v %v", got, err)
+	}
+	g.Resume = bytes.Repeat([]byte{5}, ResumeHashSize)
+	if err := s.PutGuest(g); err != nil {
+		t.Fatalf("the resumption index is not usable after 3 -> 4: %v", err)
+	}
+	if got, err := s.GuestByResume(g.Resume); err != nil || got.ID != g.ID {
+		t.Fatalf("GuestByResume after 3 -> 4: %+v %v", got, err)
+	}
+	if v := readVersionOpen(t, s); v != 4 {
+		t.Fatalf("version after 3 -> 4 = %d, want 4", v)
 	}
 }

@@ -28,9 +28,11 @@
 //	                                 operators and their display names, origins, key history
 //	guests
 //	└── <id>                         binary guest record (guest.go): real JID, skin,
-//	                                 pinned operator, state, four timestamps
+//	                                 pinned operator, state, four timestamps, resumption hash
 //	guestidx
 //	└── <skin> 0x00 <real JID>       guest id; kept in step with guests in the same transaction
+//	guestresume                      (schema 4)
+//	└── <SHA-256 of the secret>      guest id of the chat that secret resumes; kept in step with guests
 //	operators
 //	└── <bare JID>                   binary operator record (operator.go): on-duty flag, nick
 //	blocks                           (schema 2)
