@@ -167,3 +167,26 @@ func otrData(t *testing.T) string {
 	}
 	return "?OTR:AAMD" + base64.StdEncoding.EncodeToString(b) + "."
 }
+
+func TestProsodyExtras(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind string
+		opts Options
+		ok   bool
+	}{
+		{"none on ejabberd", "ejabberd", Options{}, true},
+		{"module on prosody", "prosody", Options{PluginPaths: []string{"/opt/mods"}, HostModules: []string{"otrdesk"}, HostOptions: map[string]string{"otrdesk_component": "chat.example.org"}}, true},
+		{"module on ejabberd", "ejabberd", Options{HostModules: []string{"otrdesk"}}, false},
+		{"relative plugin path", "prosody", Options{PluginPaths: []string{"contrib/prosody"}}, false},
+		{"option name with a dot", "prosody", Options{HostOptions: map[string]string{"a.b": "x"}}, false},
+		{"option name with a leading digit", "prosody", Options{HostOptions: map[string]string{"1a": "x"}}, false},
+		{"empty option name", "prosody", Options{HostOptions: map[string]string{"": "x"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := prosodyExtras(tc.kind, tc.opts); (err == nil) != tc.ok {
+				t.Errorf("error %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
