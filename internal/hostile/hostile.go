@@ -16,8 +16,10 @@
 //
 // The attacker keeps every body the visitor sent and everything its own OTR
 // sessions decrypted, so that a test asserts on real bytes what it learned
-// (Learned). It serves one chat at a time: the first visitor who writes to
-// the skin's address.
+// (Learned). Each visitor who writes to the skin's address is a chat with
+// an alias of its own; the latest one is the chat the attack methods
+// address (a visitor coming back with a new session is a new chat, as with
+// otrdesk). The attacker's OTR listens to the latest chat only.
 //
 // The real operator (package operator) never notices anything but a
 // visitor: it runs its AKE with whatever reaches it. The widget is the one
@@ -26,6 +28,8 @@ package hostile
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,18 +75,19 @@ type Config struct {
 
 // Attacker is the hostile service. Its methods are safe for concurrent use.
 type Attacker struct {
-	cfg   Config
-	skin  string // <skin>@D
-	alias string // guest-<id>@D, the visitor as the operator sees it
-	tag   uint32 // the attacker's own instance tag
+	cfg  Config
+	skin string // <skin>@D
+	tag  uint32 // the attacker's own instance tag
 
-	mu        sync.Mutex // guards everything below and orders sends
-	visitor   string     // the visitor's full JID
-	sent      []string   // bodies from the visitor, in order
-	decrypted []string   // what the attacker's sessions decrypted
-	opBodies  []string   // bodies from the operator, in order
-	opTag     uint32     // the operator's instance tag, from its messages
-	visTag    uint32     // the visitor's instance tag, from its messages
+	mu        sync.Mutex        // guards everything below and orders sends
+	visitor   string            // the latest visitor's full JID
+	aliases   map[string]string // visitor full JID -> guest-<id>@D, as the operator sees it
+	visitors  map[string]string // guest-<id>@D -> visitor full JID
+	sent      []string          // bodies from the visitor, in order
+	decrypted []string          // what the attacker's sessions decrypted
+	opBodies  []string          // bodies from the operator, in order
+	opTag     uint32            // the operator's instance tag, from its messages
+	visTag    uint32            // the visitor's instance tag, from its messages
 	convs     []*otr.Conversation
 	secure    int // attacker AKEs finished
 	holdOp    func(otr.Info) bool
@@ -102,19 +107,25 @@ func New(cfg Config) (*Attacker, error) {
 		return nil, fmt.Errorf("hostile: %w", err)
 	}
 	return &Attacker{
-		cfg:   cfg,
-		skin:  cfg.Skin + "@" + cfg.Domain,
-		alias: "guest-hostile2attacker@" + cfg.Domain,
-		tag:   probe.InstanceTag(),
-		wake:  make(chan struct{}),
+		cfg:      cfg,
+		skin:     cfg.Skin + "@" + cfg.Domain,
+		tag:      probe.InstanceTag(),
+		aliases:  map[string]string{},
+		visitors: map[string]string{},
+		wake:     make(chan struct{}),
 	}, nil
 }
 
 // InstanceTag is the attacker's own instance tag.
 func (a *Attacker) InstanceTag() uint32 { return a.tag }
 
-// Alias is the address the operator sees the visitor as.
-func (a *Attacker) Alias() string { return a.alias }
+// Alias is the address the operator sees the latest visitor as ("" before
+// anyone wrote).
+func (a *Attacker) Alias() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.aliases[a.visitor]
+}
 
 func (a *Attacker) logf(format string, args ...any) {
 	if a.cfg.Logf != nil {
@@ -154,8 +165,8 @@ func (a *Attacker) run(ctx context.Context) error {
 		switch {
 		case to == a.skin:
 			err = a.fromVisitor(ctx, st)
-		case to == a.alias && a.cfg.Operator != "" && bare(st.From) == bare(a.cfg.Operator):
-			err = a.fromOperator(ctx, st.Body)
+		case a.cfg.Operator != "" && bare(st.From) == bare(a.cfg.Operator):
+			err = a.fromOperator(ctx, to, st.Body)
 		}
 		if err != nil {
 			return err
@@ -166,29 +177,40 @@ func (a *Attacker) run(ctx context.Context) error {
 func (a *Attacker) fromVisitor(ctx context.Context, st xmpptest.Stanza) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.visitor == "" {
-		a.visitor = st.From
+	alias, known := a.aliases[st.From]
+	if !known {
+		var id [10]byte
+		if _, err := rand.Read(id[:]); err != nil {
+			return fmt.Errorf("hostile: %w", err)
+		}
+		alias = "guest-" + strings.ToLower(base32.StdEncoding.EncodeToString(id[:])) + "@" + a.cfg.Domain
+		a.aliases[st.From], a.visitors[alias] = alias, st.From
+		// A new chat: the attacker's sessions and what it held belonged
+		// to the last one (its conversations would answer the new
+		// visitor's messages to the same instance tag).
+		a.visitor, a.convs, a.held, a.visTag = st.From, nil, nil, 0
+		a.logf("hostile: a new chat")
 		if a.cfg.OperatorName != "" {
 			if err := a.statusLocked(ctx, "assigned", a.cfg.OperatorName); err != nil {
 				return err
 			}
 		}
 	}
-	if st.From != a.visitor {
-		return nil // one chat at a time
-	}
 	body := st.Body
 	info := otr.Classify([]byte(body))
 	a.logf("hostile: visitor sent %s %s (%d bytes)", info.Kind, typeName(info), len(body))
-	if (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
+	if st.From == a.visitor && (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
 		a.visTag = info.SenderTag
 	}
 	a.sent = append(a.sent, body)
 	defer a.changed()
 	if a.cfg.Operator != "" {
-		if err := a.send(ctx, a.alias, a.cfg.Operator, body); err != nil {
+		if err := a.send(ctx, alias, a.cfg.Operator, body); err != nil {
 			return err
 		}
+	}
+	if st.From != a.visitor {
+		return nil // an earlier chat: relayed and recorded, not attacked
 	}
 	if info.Kind == otr.KindQuery {
 		if a.cfg.AnswerQueries {
@@ -228,16 +250,23 @@ func (a *Attacker) feed(ctx context.Context, c *otr.Conversation, body string) e
 	return nil
 }
 
-func (a *Attacker) fromOperator(ctx context.Context, body string) error {
+func (a *Attacker) fromOperator(ctx context.Context, alias, body string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	visitor, ok := a.visitors[alias]
+	if !ok {
+		return nil // a command for the service, or an unknown alias
+	}
 	info := otr.Classify([]byte(body))
 	a.logf("hostile: operator sent %s %s (%d bytes)", info.Kind, typeName(info), len(body))
-	if (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
+	if visitor == a.visitor && (info.Kind == otr.KindEncoded || info.Kind == otr.KindFragment) && info.SenderTag >= otr.MinInstanceTag {
 		a.opTag = info.SenderTag
 	}
 	a.opBodies = append(a.opBodies, body)
 	defer a.changed()
+	if visitor != a.visitor {
+		return a.send(ctx, a.skin, visitor, body)
+	}
 	if a.holdOp != nil && a.holdOp(info) {
 		a.held = append(a.held, body)
 		return nil

@@ -22,14 +22,30 @@ const (
 // real operator (internal/operator) logged in, and a visitor played by a
 // Go OTR conversation over c2s.
 type world struct {
-	t       *testing.T
-	ctx     context.Context
-	att     *hostile.Attacker
-	bot     *operator.Bot
-	visitor *xmpptest.Client
-	conv    *otr.Conversation
-	shown   []string
-	secure  []otr.Event
+	*visitor
+	srv *xmpptest.Server
+	att *hostile.Attacker
+	bot *operator.Bot
+}
+
+// visitor is a visitor's XMPP account and OTR conversation.
+type visitor struct {
+	t      *testing.T
+	ctx    context.Context
+	c      *xmpptest.Client
+	conv   *otr.Conversation
+	shown  []string
+	secure []otr.Event
+}
+
+func newVisitor(t *testing.T, ctx context.Context, srv *xmpptest.Server, user string) *visitor {
+	t.Helper()
+	srv.MustRegister(t, user, "pw-"+user)
+	conv, err := otr.NewConversation(otr.Config{PrivateKey: newKey(t), Policy: otr.AllowV3 | otr.RequireEncryption, HeartbeatInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &visitor{t: t, ctx: ctx, c: srv.MustDial(t, user, "pw-"+user, "web"), conv: conv}
 }
 
 func newKey(t *testing.T) *otr.PrivateKey {
@@ -47,7 +63,6 @@ func newWorld(t *testing.T, attKey, opKey *otr.PrivateKey) *world {
 	t.Cleanup(cancel)
 	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{domain: secret}})
 	srv.MustRegister(t, "ada", "pw-ada")
-	srv.MustRegister(t, "visitor", "pw-visitor")
 	opClient := srv.MustDial(t, "ada", "pw-ada", "desk")
 	bot, err := operator.New(operator.Config{Client: opClient, Key: opKey, Service: domain,
 		Answer: func(alias, text string) string { return "Operator read: " + text }})
@@ -68,11 +83,7 @@ func newWorld(t *testing.T, attKey, opKey *otr.PrivateKey) *world {
 	}
 	runBg(t, att.Run)
 
-	conv, err := otr.NewConversation(otr.Config{PrivateKey: newKey(t), Policy: otr.AllowV3 | otr.RequireEncryption, HeartbeatInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &world{t: t, ctx: ctx, att: att, bot: bot, visitor: srv.MustDial(t, "visitor", "pw-visitor", "web"), conv: conv}
+	return &world{visitor: newVisitor(t, ctx, srv, "visitor"), srv: srv, att: att, bot: bot}
 }
 
 func runBg(t *testing.T, run func(context.Context) error) {
@@ -88,20 +99,20 @@ func runBg(t *testing.T, run func(context.Context) error) {
 }
 
 // send writes the visitor's bodies to the skin.
-func (w *world) send(bodies [][]byte) {
+func (w *visitor) send(bodies [][]byte) {
 	w.t.Helper()
 	for _, b := range bodies {
-		if err := w.visitor.Message(w.ctx, "shop@"+domain, string(b)); err != nil {
+		if err := w.c.Message(w.ctx, "shop@"+domain, string(b)); err != nil {
 			w.t.Fatal(err)
 		}
 	}
 }
 
 // pump runs the visitor's engine on what arrives until cond holds.
-func (w *world) pump(what string, cond func() bool) {
+func (w *visitor) pump(what string, cond func() bool) {
 	w.t.Helper()
 	for !cond() {
-		st, err := w.visitor.Next(w.ctx, func(s xmpptest.Stanza) bool { return s.Name == "message" && s.HasBody })
+		st, err := w.c.Next(w.ctx, func(s xmpptest.Stanza) bool { return s.Name == "message" && s.HasBody })
 		if err != nil {
 			w.t.Fatalf("waiting for %s: %v", what, err)
 		}
@@ -202,7 +213,7 @@ func TestRelayAndInject(t *testing.T) {
 	if err := w.att.Status(w.ctx, "transferred", "Eve"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := w.visitor.Next(w.ctx, func(s xmpptest.Stanza) bool {
+	st, err := w.c.Next(w.ctx, func(s xmpptest.Stanza) bool {
 		return s.Name == "message" && s.HasChild("urn:otrdesk:0", "status") && strings.Contains(string(s.Raw), "transferred")
 	})
 	if err != nil {
@@ -212,6 +223,31 @@ func TestRelayAndInject(t *testing.T) {
 		t.Errorf("status element %s lacks the operator name", st.Raw)
 	}
 	w.pump("the injected line", func() bool { return len(w.shown) > 0 && w.shown[len(w.shown)-1] == "plain words" })
+}
+
+// TestNewVisitorNewChat: a second visitor is a chat of its own, under
+// another alias for the operator, and the attacker's OTR moves to it.
+func TestNewVisitorNewChat(t *testing.T) {
+	w := newWorld(t, newKey(t), newKey(t))
+	q, _ := w.conv.Start()
+	w.send(q)
+	w.pump("the first visitor's two AKEs", func() bool { return len(w.secure) == 2 })
+	first := w.att.Alias()
+
+	v2 := newVisitor(t, w.ctx, w.srv, "visitor2")
+	q, _ = v2.conv.Start()
+	v2.send(q)
+	v2.pump("the second visitor's two AKEs", func() bool { return len(v2.secure) == 2 })
+	if second := w.att.Alias(); second == first || second == "" {
+		t.Errorf("the second visitor's alias is %q, the first's %q", second, first)
+	}
+	sn := w.att.Snapshot()
+	if sn.Visitor != v2.c.JID().String() || sn.AttackerAKEs != 2 {
+		t.Errorf("after the second visitor: current visitor %q (want %q), attacker AKEs %d (want 2)", sn.Visitor, v2.c.JID(), sn.AttackerAKEs)
+	}
+	if n := len(w.bot.Aliases()); n != 2 {
+		t.Errorf("the operator talked with %d aliases, want 2", n)
+	}
 }
 
 func TestPlaintextFragment(t *testing.T) {
