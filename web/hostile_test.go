@@ -44,6 +44,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"otrdesk.im/otrdesk/internal/hostile"
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
@@ -93,6 +95,7 @@ type hostileStack struct {
 
 	mu       sync.Mutex
 	canaries []string // what the visitor typed, in order
+	prior    *watch   // what the page watch saw before a reload
 }
 
 func ptr(s string) *string { return &s }
@@ -297,6 +300,41 @@ func (s *hostileStack) open(b *browser) {
 	b.waitFor("the chat panel", widgetRoot+`.querySelector('textarea')`)
 }
 
+// reload reloads the page, as a visitor pressing F5 in the middle of the
+// chat, and watches the new page, keeping what the old one saw.
+func (s *hostileStack) reload(b *browser) {
+	s.t.Helper()
+	w := s.watch(b)
+	if s.prior != nil {
+		w = s.prior.then(w)
+	}
+	s.prior = &w
+	b.do("reloading", chromedp.Reload())
+	b.waitFor("the chat panel after the reload", widgetRoot+` && `+widgetRoot+`.querySelector('textarea')`)
+	b.eval(watchJS)
+	s.mu.Lock()
+	n := len(s.canaries)
+	s.mu.Unlock()
+	b.eval(fmt.Sprintf(`(() => { window.__hostile.typed = %d; if (window.__hostile.verifiedAt >= 0) window.__hostile.verifiedAt = %d; return ''; })()`, n, n))
+}
+
+// then is what a page watch w saw followed by a later one, next.
+func (w watch) then(next watch) watch {
+	out := w
+	out.Sentences = append(append(append([]string(nil), w.Sentences...), "(the page reloads)"), next.Sentences...)
+	if out.VerifiedAt < 0 {
+		out.VerifiedAt = next.VerifiedAt
+	}
+	if out.LookalikeAt < 0 {
+		out.LookalikeAt, out.Lookalike = next.LookalikeAt, next.Lookalike
+	}
+	if out.TransferAt < 0 && next.TransferAt >= 0 {
+		out.TransferAt = len(w.Sentences) + 1 + next.TransferAt
+	}
+	out.Typed, out.Checks = next.Typed, w.Checks+next.Checks
+	return out
+}
+
 // transcript is what the visitor sees in the chat: the security line, the
 // status line, the error line and every transcript entry with its class
 // and marks.
@@ -408,6 +446,9 @@ func (s *hostileStack) verdict(b *browser) watch {
 	s.t.Helper()
 	t := s.t
 	w := s.watch(b)
+	if s.prior != nil {
+		w = s.prior.then(w)
+	}
 	sn := s.att.Snapshot()
 	s.mu.Lock()
 	canaries := append([]string(nil), s.canaries...)
@@ -929,6 +970,43 @@ func TestHostilePlaintextFragment(t *testing.T) {
 			s.verdict(b)
 		})
 	}
+}
+
+// ---- a reload in the middle of an attack ----
+
+// TestHostileReload: a verified chat with the real operator; the attacker
+// finishes a second instance, so what the visitor types is held; the
+// visitor reloads the page. The held message is not sent to anyone after
+// the reload, and in the new round both the operator and the attacker
+// answer (the attacker writing last): nothing typed after the reload
+// reaches the attacker either.
+func TestHostileReload(t *testing.T) {
+	s := newHostile(t, hostileOpts{operator: true, operatorName: "Ada"})
+	b := newBrowser(t)
+	s.open(b)
+	b.waitSentence(sentVerified)
+	if err := s.att.StartAKE(s.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
+	held := s.say(b, "before-reload")
+	t.Logf("before the reload the message went to: %s", or(s.settle(held), "nobody within "+settleTime.String()))
+
+	s.att.AnswerQueries(true)
+	s.reload(b)
+	s.waitAttacker(b, "the attacker's AKE after the reload", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs >= 2 })
+	if s.waitJS(b, `(() => { const r = `+widgetRoot+`; const l = r && r.querySelector('.s'); return l && (l.textContent === `+jsString(sentVerified)+` || l.textContent === `+jsString(sentUnverified)+`); })()`) {
+		t.Logf("after the reload the visitor sees %q", b.securityText())
+	}
+	if err := s.att.Say(s.ctx, "Ada again, after your reload."); err != nil {
+		t.Logf("the attacker could not write: %v", err)
+	}
+	after := s.say(b, "after-reload")
+	t.Logf("after the reload the message went to: %s", or(s.settle(after), "nobody within "+settleTime.String()))
+	if how, ok := s.att.Snapshot().Learned(held); ok {
+		t.Errorf("the message held before the reload reached the attacker: it %s", how)
+	}
+	s.verdict(b)
 }
 
 // ---- the trust expectation of old: the attacker's key alone ----

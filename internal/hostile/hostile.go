@@ -89,7 +89,8 @@ type Attacker struct {
 	opTag     uint32            // the operator's instance tag, from its messages
 	visTag    uint32            // the visitor's instance tag, from its messages
 	convs     []*otr.Conversation
-	secure    int // attacker AKEs finished
+	secure    int  // attacker AKEs finished
+	answer    bool // answer the visitor's queries (Config.AnswerQueries, AnswerQueries)
 	holdOp    func(otr.Info) bool
 	held      []string
 	wake      chan struct{}
@@ -112,6 +113,7 @@ func New(cfg Config) (*Attacker, error) {
 		tag:      probe.InstanceTag(),
 		aliases:  map[string]string{},
 		visitors: map[string]string{},
+		answer:   cfg.AnswerQueries,
 		wake:     make(chan struct{}),
 	}, nil
 }
@@ -213,7 +215,7 @@ func (a *Attacker) fromVisitor(ctx context.Context, st xmpptest.Stanza) error {
 		return nil // an earlier chat: relayed and recorded, not attacked
 	}
 	if info.Kind == otr.KindQuery {
-		if a.cfg.AnswerQueries {
+		if a.answer {
 			return a.startLocked(ctx, a.tag, body)
 		}
 		return nil
@@ -307,6 +309,14 @@ func (a *Attacker) startLocked(ctx context.Context, tag uint32, query string) er
 	a.convs = append(a.convs, c)
 	a.logf("hostile: the attacker starts an AKE as instance %08x", tag)
 	return a.feed(ctx, c, query)
+}
+
+// AnswerQueries turns on or off answering the visitor's OTR queries with
+// an AKE of the attacker's own (see Config.AnswerQueries).
+func (a *Attacker) AnswerQueries(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.answer = on
 }
 
 // StartAKE starts an AKE with the visitor under the attacker's key, as
