@@ -94,8 +94,9 @@ type hostileStack struct {
 	pin       string
 
 	mu       sync.Mutex
-	canaries []string // what the visitor typed, in order
-	prior    *watch   // what the page watch saw before a reload
+	canaries []string        // what the visitor typed, in order
+	chosen   map[string]bool // canaries the visitor chose to send to an unverified operator
+	prior    *watch          // what the page watch saw before a reload
 }
 
 func ptr(s string) *string { return &s }
@@ -457,6 +458,10 @@ func (s *hostileStack) verdict(b *browser) watch {
 	for i, c := range canaries {
 		how, ok := sn.Learned(c)
 		if !ok {
+			continue
+		}
+		if s.chosen[c] {
+			t.Logf("the attacker read the visitor's message %d (%s), which the visitor chose to send to an unverified operator: it %s", i+1, c, how)
 			continue
 		}
 		leaked = true
@@ -970,6 +975,54 @@ func TestHostilePlaintextFragment(t *testing.T) {
 			s.verdict(b)
 		})
 	}
+}
+
+// ---- the visitor's choice is for one session ----
+
+// TestHostileConfirmIsForOneSession: the attacker's AKE finishes first and
+// the visitor chooses to write to that unverified operator (that message
+// may go to the attacker: the visitor chose). Then the real operator's AKE
+// finishes: the line says verified and what the visitor types goes to the
+// operator, even after the attacker writes. Then the attacker runs a new
+// AKE on its instance with the same key: the earlier choice does not carry
+// over to it without being asked again.
+func TestHostileConfirmIsForOneSession(t *testing.T) {
+	s := newHostile(t, hostileOpts{operator: true, answerQueries: true, operatorName: "Ada"})
+	b := newBrowser(t)
+	s.att.HoldOperator(func(otr.Info) bool { return true })
+	s.open(b)
+	s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
+	b.waitSentence(sentUnverified)
+	chosen := s.say(b, "chosen")
+	b.waitFor("the choice to write to an unverified operator", `(() => { const c = `+widgetRoot+`.querySelector('button.confirm'); return c && c.offsetParent !== null; })()`)
+	b.do("choosing to write to the unverified operator", chromedp.Click(inWidget("button.confirm")))
+	s.mu.Lock()
+	s.chosen = map[string]bool{chosen: true}
+	s.mu.Unlock()
+	t.Logf("the chosen message went to: %s", or(s.settle(chosen), "nobody within "+settleTime.String()))
+
+	if err := s.att.ReleaseOperator(s.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSentence(sentVerified)
+	if err := s.att.Say(s.ctx, "Still here, write to me."); err != nil {
+		t.Fatal(err)
+	}
+	verified := s.say(b, "after-verified")
+	t.Logf("the message after the verified line went to: %s", or(s.settle(verified), "nobody within "+settleTime.String()))
+
+	notes := s.notes(b)
+	if err := s.att.StartAKE(s.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAttacker(b, "the attacker's second AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 2 })
+	if !s.waitJS(b, notesJS+` > `+fmt.Sprint(notes)) {
+		t.Errorf("the attacker's new AKE after the verified line is not told in the transcript")
+	}
+	t.Logf("after the attacker's new AKE the visitor sees %q", b.securityText())
+	again := s.say(b, "after-rekey")
+	t.Logf("the message after the attacker's new AKE went to: %s", or(s.settle(again), "nobody within "+settleTime.String()))
+	s.verdict(b)
 }
 
 // ---- a reload in the middle of an attack ----
