@@ -41,22 +41,65 @@ func (r *router) isBlocked(skin, real string) bool {
 // else a new one. The chat starts queued or, with a stored pin whose
 // resource is online, assigned to it.
 func (r *router) activate(el *elem, sk store.Skin, real string) (*chat, error) {
-	if r.count[sk.Name] >= r.cfg.GuestsPerSkin {
-		return nil, errTooManyGuests
-	}
 	now := r.now()
 	rec, err := r.writes.guestByReal(sk.Name, real)
 	switch {
 	case err == nil:
+		if !r.roomFor(sk.Name, true) {
+			return nil, errTooManyGuests
+		}
 	case errors.Is(err, store.ErrNotFound):
-		if !r.admit(sk.Name) {
-			return nil, errTooManyNewChats
+		if !r.roomFor(sk.Name, false) {
+			return nil, errTooManyGuests
+		}
+		if err := r.admitNew(el, sk.Name, real); err != nil {
+			return nil, err
 		}
 		rec = store.Guest{ID: store.NewGuestID(), RealJID: real, Skin: sk.Name, Created: now}
 	default:
 		return nil, fmt.Errorf("component: looking up the visitor's alias: %w", err)
 	}
 	return r.load(rec, now), nil
+}
+
+// roomFor applies guests_per_skin. Chats that wait in a queue stay in
+// memory until they go idle, so a flood of new chats fills a skin; a
+// visitor who already has an alias (returning, or resuming) may still come
+// in, up to twice the limit, so memory stays bounded and the visitors an
+// operator already knows are not locked out by strangers.
+func (r *router) roomFor(skin string, hasAlias bool) bool {
+	limit := r.cfg.GuestsPerSkin
+	if hasAlias {
+		limit *= 2
+	}
+	return r.count[skin] < limit
+}
+
+// admitNew decides on a visitor otrdesk has no alias for: a valid
+// proof-of-work stamp admits it (its work was done: no token is taken), else
+// a token of the new-chat rate; over the rate, with proof of work on, the
+// visitor gets a challenge (errChallenged), else errTooManyNewChats.
+func (r *router) admitNew(el *elem, skin, real string) error {
+	badStamp := false
+	if r.pow != nil {
+		if st := el.child(nsOtrdesk, "pow"); st != nil {
+			if r.pow.verify(skin, real, st.get("challenge"), st.get("nonce"), r.now()) == nil {
+				return nil
+			}
+			badStamp = true
+		}
+	}
+	if r.admit(skin) {
+		return nil
+	}
+	if r.pow == nil {
+		return errTooManyNewChats
+	}
+	if badStamp {
+		r.m.drop(dropPoWInvalid)
+	}
+	r.sendChallenge(el, skin, real, !badStamp)
+	return errChallenged
 }
 
 // admit applies new_chats_per_minute (per skin) and

@@ -55,6 +55,28 @@
 // refused or dropped is counted under one named reason (drop.go), which
 // also says which stanza error answers it.
 //
+// The widget's control channel (namespace urn:otrdesk:0, in messages
+// between a visitor and <skin>@D):
+//
+//	<status state='queued|assigned|transferred|ended' position='N'
+//	        operator='Display name' resume='S'/>    to the visitor
+//	<end/>                                          from the visitor: end the chat
+//	<resume secret='S'/>                            from the visitor after a new login
+//	<pow challenge='C' bits='B'/>                   to the visitor, inside an error
+//	<pow challenge='C' nonce='N'/>                  from the visitor, beside the body
+//
+// resume.go says how a chat survives a lost session (a single-use secret,
+// only its SHA-256 stored); pow.go how a new chat over the new-chat rate
+// proves work when limits.proof_of_work is "over-limit" (SHA-256 of C ":"
+// N with B leading zero bits, C bound by HMAC to the skin, the visitor's
+// JID and two minutes, each C good for one chat).
+//
+// Admission (admit.go): guests_per_skin bounds active chats per skin
+// (visitors who already have an alias may come in up to twice that, so a
+// flood of strangers does not lock them out); new_chats_per_minute and
+// new_chats_per_minute_total bound new aliases; records of chats that
+// never reached an operator are purged after store.unassigned_retention.
+//
 // Presence: on every (re)connect each skin probes each of its operators,
 // asks for a presence subscription and announces itself (probe first:
 // Prosody cancels a pending subscription request when it answers a probe
@@ -118,6 +140,17 @@ type Config struct {
 	NewChatsPerMinute      int // per skin, for visitors otrdesk has no alias for
 	NewChatsPerMinuteTotal int // the same, all skins together
 
+	// ProofOfWork makes a new chat over the new-chat rate prove work
+	// (pow.go) instead of being refused; ProofOfWorkBits is the cost:
+	// about 2^bits SHA-256 computations per chat.
+	ProofOfWork     bool
+	ProofOfWorkBits int
+
+	// UnassignedRetention is how long the record of a chat that never
+	// reached an operator is kept after its last activity (a flood of new
+	// chats leaves only such records behind).
+	UnassignedRetention time.Duration
+
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: no metrics
 }
@@ -132,6 +165,7 @@ const (
 	DefaultGuestMessagesPerMinute = 120
 	DefaultNewChatsPerMinute      = 600
 	DefaultNewChatsPerMinuteTotal = 3000
+	DefaultUnassignedRetention    = time.Hour
 
 	// heldPerGuest bounds the messages kept for a queued visitor.
 	heldPerGuest = 32
@@ -231,6 +265,15 @@ func New(cfg Config, st *store.Store) (*Component, error) {
 	}
 	if cfg.NewChatsPerMinuteTotal <= 0 {
 		cfg.NewChatsPerMinuteTotal = DefaultNewChatsPerMinuteTotal
+	}
+	if cfg.ProofOfWorkBits == 0 {
+		cfg.ProofOfWorkBits = DefaultProofOfWorkBits
+	}
+	if cfg.ProofOfWorkBits < MinProofOfWorkBits || cfg.ProofOfWorkBits > MaxProofOfWorkBits {
+		return nil, fmt.Errorf("component: limits.proof_of_work_bits is %d: use %d to %d", cfg.ProofOfWorkBits, MinProofOfWorkBits, MaxProofOfWorkBits)
+	}
+	if cfg.UnassignedRetention <= 0 {
+		cfg.UnassignedRetention = DefaultUnassignedRetention
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -29,6 +29,8 @@ const (
 	dropExpiredWhileQueued                   // held messages of a visitor who left the queue
 	dropPlaintextRefused                     // plaintext under a "require" skin
 	dropResumeRefused                        // a wrong, used, ended or blocked resumption secret
+	dropPoWRequired                          // over the new-chat rate: answered with a proof-of-work challenge
+	dropPoWInvalid                           // over the new-chat rate with a stamp that does not verify: a new challenge
 	numDropReasons
 )
 
@@ -57,6 +59,8 @@ var dropReasons = [numDropReasons]struct{ label, typ, cond string }{
 	dropExpiredWhileQueued: {"expired-while-queued", "", ""},
 	dropPlaintextRefused:   {"plaintext-refused", "", ""},
 	dropResumeRefused:      {"resume-refused", "cancel", "item-not-found"},
+	dropPoWRequired:        {"pow-required", "", ""},
+	dropPoWInvalid:         {"pow-invalid", "", ""},
 }
 
 func (d dropReason) String() string {

@@ -24,13 +24,18 @@ func (r *router) endChat(ch *chat, why string) {
 // retire takes a chat out of memory as ended or idle, keeping its record
 // (with its pin when idle) for the retention purge.
 func (r *router) retire(ch *chat, state string) {
+	r.closeChat(ch, state)
+	r.assignQueued()
+}
+
+// closeChat is retire without giving the freed operator a queued chat.
+func (r *router) closeChat(ch *chat, state string) {
 	if ch.rec.State == stateAssigned {
 		r.record(ch)
 	}
 	ch.close(state)
 	r.save(ch)
 	r.log.Info("guest inactive", "skin", ch.rec.Skin, "alias", ch.alias(), "state", state)
-	r.assignQueued()
 }
 
 // record adds the chat's statistics (metadata only).
@@ -53,7 +58,8 @@ func (r *router) record(ch *chat) {
 
 // expire runs on the router's clock: it restarts stalled AKEs, re-queues
 // chats whose operator stayed silent after a reconnect, forgets ended
-// blocks and retires chats idle for longer than guest_idle_timeout.
+// blocks, retires chats idle for longer than guest_idle_timeout and, now
+// and then, purges the records of chats that never reached an operator.
 func (r *router) expire(now time.Time) {
 	r.checkStalls(now)
 	if !r.sweepAt.IsZero() && !now.Before(r.sweepAt) && r.out != nil {
@@ -72,10 +78,47 @@ func (r *router) expire(now time.Time) {
 			r.log.Error("dropping ended blocks", "err", err)
 		}
 	}
+	if r.pow != nil {
+		r.pow.expire(now)
+	}
+	// Retire every idle chat before giving freed operators queued ones: a
+	// queued chat that is itself idle goes too, instead of reaching an
+	// operator on its way out.
+	idle := false
 	for _, ch := range r.chats {
 		if now.Sub(ch.rec.LastActive) >= r.cfg.GuestIdleTimeout {
-			r.retire(ch, stateIdle)
+			r.closeChat(ch, stateIdle)
+			idle = true
 		}
 	}
+	if idle {
+		r.assignQueued()
+	}
 	r.flush()
+	if !now.Before(r.purgeAt) {
+		r.purgeAt = now.Add(purgeEvery(r.cfg.UnassignedRetention))
+		r.purgeUnassigned(now)
+	}
+}
+
+// purgeEvery is how often the unassigned purge runs: a quarter of the
+// retention, within [10s, 15m], so a record outlives it by at most that.
+func purgeEvery(retention time.Duration) time.Duration {
+	return min(max(retention/4, 10*time.Second), 15*time.Minute)
+}
+
+// purgeUnassigned deletes the records of chats that never reached an
+// operator and have been quiet for store.unassigned_retention, except
+// chats still active. Each costs otrdesk a store record and an alias
+// until then; a flood of new chats leaves nothing else behind.
+func (r *router) purgeUnassigned(now time.Time) {
+	n, err := r.st.PurgeUnassignedGuests(now.Add(-r.cfg.UnassignedRetention), func(id string) bool {
+		return r.chats[id] != nil || r.writes.isPending(id)
+	})
+	switch {
+	case err != nil:
+		r.log.Error("purging chats that never reached an operator", "err", err)
+	case n > 0:
+		r.log.Info("purged chats that never reached an operator", "count", n)
+	}
 }

@@ -145,7 +145,7 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 			r.refuse(el, dropUnknownSkin, "")
 			return
 		}
-		if r.count[rec.Skin] >= r.cfg.GuestsPerSkin {
+		if !r.roomFor(rec.Skin, true) {
 			r.refuse(el, dropTooManyGuests, "")
 			return
 		}

@@ -103,7 +103,7 @@ func (r *router) resume(el *elem, skin, real, secret string) {
 	now := r.now()
 	ch := r.chats[rec.ID]
 	if ch == nil {
-		if r.count[skin] >= r.cfg.GuestsPerSkin {
+		if !r.roomFor(skin, true) {
 			r.refuse(el, dropTooManyGuests, "too many visitors are waiting; try again later")
 			return
 		}

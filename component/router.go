@@ -67,6 +67,9 @@ type router struct {
 	// new_chats_per_minute (per skin) and new_chats_per_minute_total.
 	newChats    map[string]*bucket
 	newChatsAll bucket
+	// pow makes and checks proof-of-work challenges; nil when
+	// limits.proof_of_work is off.
+	pow *pow
 
 	// sweepAt is when, after a (re)connect, chats pinned to resources that
 	// never answered the probes go back to the queue (silence is offline).
@@ -92,6 +95,9 @@ func newRouter(cfg Config, st *store.Store, log *slog.Logger, m *metrics, domain
 		newChats: map[string]*bucket{},
 	}
 	r.debug = log.Enabled(context.Background(), slog.LevelDebug)
+	if cfg.ProofOfWork {
+		r.pow = newPoW(cfg.ProofOfWorkBits)
+	}
 	r.book.init(m)
 	r.writes.init(st)
 	return r

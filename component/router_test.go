@@ -757,6 +757,9 @@ func FuzzStanza(f *testing.F) {
 		`<iq type='set' id='2' from='op1@example.org/pidgin' to='chat.example.org'><command xmlns='http://jabber.org/protocol/commands' node='transfer'><x xmlns='jabber:x:data' type='submit'><field var='guest'><value>guest-x</value></field></x></command></iq>`,
 		`<message from='op1@example.org/pidgin' to='chat.example.org'><body>block guest-aaaaaaaaaaaaaaaa 99999h</body></message>`,
 		`<presence from='op1@example.org' to='help@chat.example.org' type='unavailable'/>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org' type='chat'><resume xmlns='urn:otrdesk:0' secret='AAAAAAAAAAAAAAAAAAAAAAAA'/></message>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org' type='chat'><resume xmlns='urn:otrdesk:0'/></message>`,
+		`<message from='v@guest.example.org/w' to='help@chat.example.org'><body>x</body><pow xmlns='urn:otrdesk:0' challenge='AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' nonce='1'/></message>`,
 	} {
 		f.Add(s)
 	}
@@ -768,7 +771,7 @@ func FuzzStanza(f *testing.F) {
 	if err := st.CreateSkin(helpSkin("op1@example.org")); err != nil {
 		f.Fatal(err)
 	}
-	c, err := New(Config{Domain: testDomain, Server: "x:1", Secret: "s"}, st)
+	c, err := New(Config{Domain: testDomain, Server: "x:1", Secret: "s", NewChatsPerMinute: 2, ProofOfWork: true, ProofOfWorkBits: MinProofOfWorkBits}, st)
 	if err != nil {
 		f.Fatal(err)
 	}

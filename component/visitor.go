@@ -50,6 +50,8 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 				r.refuse(el, dropTooManyGuests, "too many visitors are waiting; try again later")
 			case errors.Is(err, errTooManyNewChats):
 				r.refuse(el, dropNewChatRate, "too many new chats right now; try again in a minute")
+			case errors.Is(err, errChallenged):
+				// Answered with a proof-of-work challenge (pow.go).
 			default:
 				r.log.Error("activating guest", "skin", skin, "err", err)
 				r.refuse(el, dropStoreError, "")

@@ -488,3 +488,44 @@ func (s *Store) PurgeGuests(before time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// PurgeUnassignedGuests deletes every guest that never reached an operator
+// (Assigned is zero) and was last active before the given time, except the
+// guests keep names (nil keeps none), and returns how many it deleted. Such
+// records are what a flood of new chats leaves behind; they need not wait
+// for the guest retention. All or nothing: one transaction.
+func (s *Store) PurgeUnassignedGuests(before time.Time, keep func(id string) bool) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		type kv struct {
+			id string
+			v  []byte
+		}
+		var doomed []kv
+		err := tx.Bucket(bucketGuests).ForEach(func(k, v []byte) error {
+			g, err := decodeGuest(string(k), v)
+			if err != nil {
+				return err
+			}
+			if g.Assigned.IsZero() && g.LastActive.Before(before) && (keep == nil || !keep(g.ID)) {
+				doomed = append(doomed, kv{string(k), bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Delete after the walk: deleting under a bbolt cursor skips keys.
+		for _, d := range doomed {
+			if err := deleteGuest(tx, d.id, d.v); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purging unassigned guests: %w", unprefix(err))
+	}
+	return n, nil
+}

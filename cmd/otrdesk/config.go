@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"mellium.im/xmpp/jid"
 
+	"otrdesk.im/otrdesk/component"
 	"otrdesk.im/otrdesk/keyring"
 )
 
@@ -43,8 +44,9 @@ type ComponentConfig struct {
 }
 
 type StoreConfig struct {
-	Path           string   `toml:"path"`
-	GuestRetention duration `toml:"guest_retention"`
+	Path                string   `toml:"path"`
+	GuestRetention      duration `toml:"guest_retention"`
+	UnassignedRetention duration `toml:"unassigned_retention"`
 }
 
 type HTTPConfig struct {
@@ -71,11 +73,13 @@ type RoutingConfig struct {
 }
 
 type LimitsConfig struct {
-	MaxBodyBytes           int `toml:"max_body_bytes"`
-	GuestsPerSkin          int `toml:"guests_per_skin"`
-	GuestMessagesPerMinute int `toml:"guest_messages_per_minute"`
-	NewChatsPerMinute      int `toml:"new_chats_per_minute"`
-	NewChatsPerMinuteTotal int `toml:"new_chats_per_minute_total"`
+	MaxBodyBytes           int    `toml:"max_body_bytes"`
+	GuestsPerSkin          int    `toml:"guests_per_skin"`
+	GuestMessagesPerMinute int    `toml:"guest_messages_per_minute"`
+	NewChatsPerMinute      int    `toml:"new_chats_per_minute"`
+	NewChatsPerMinuteTotal int    `toml:"new_chats_per_minute_total"`
+	ProofOfWork            string `toml:"proof_of_work"` // "off" or "over-limit"
+	ProofOfWorkBits        int    `toml:"proof_of_work_bits"`
 }
 
 type KeysConfig struct {
@@ -103,10 +107,10 @@ func (d duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 func defaultConfig() Config {
 	return Config{
-		Store:   StoreConfig{GuestRetention: duration{720 * time.Hour}},
+		Store:   StoreConfig{GuestRetention: duration{720 * time.Hour}, UnassignedRetention: duration{time.Hour}},
 		Routing: RoutingConfig{MaxChatsPerOperator: 4, GuestIdleTimeout: duration{30 * time.Minute}, AKEStallTimeout: duration{10 * time.Second}},
 		Limits: LimitsConfig{MaxBodyBytes: 65536, GuestsPerSkin: 1000, GuestMessagesPerMinute: 120,
-			NewChatsPerMinute: 600, NewChatsPerMinuteTotal: 3000},
+			NewChatsPerMinute: 600, NewChatsPerMinuteTotal: 3000, ProofOfWork: "off", ProofOfWorkBits: 18},
 		Keys: KeysConfig{RotationReminder: duration{168 * time.Hour}, PreviousFingerprintGrace: duration{24 * time.Hour}},
 	}
 }
@@ -253,6 +257,15 @@ func (c *Config) complete() error {
 			return fmt.Errorf("keys.signers[%d] %q is not a signer: use the otrdesk-signer:... line that 'otrdesk signer generate' printed", i, s)
 		}
 		c.signers = append(c.signers, pub)
+	}
+	switch c.Limits.ProofOfWork {
+	case "off", "over-limit":
+	default:
+		return fmt.Errorf("limits.proof_of_work %q: use \"off\" or \"over-limit\"", c.Limits.ProofOfWork)
+	}
+	if c.Limits.ProofOfWorkBits < component.MinProofOfWorkBits || c.Limits.ProofOfWorkBits > component.MaxProofOfWorkBits {
+		return fmt.Errorf("limits.proof_of_work_bits must be %d to %d (each bit doubles the work a browser does for a new chat over the rate)",
+			component.MinProofOfWorkBits, component.MaxProofOfWorkBits)
 	}
 	// Prosody closes streams whose stanzas exceed 512 KiB; a larger limit here
 	// would turn a clear policy-violation into a dropped connection.

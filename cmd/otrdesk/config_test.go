@@ -56,6 +56,9 @@ func TestConfigDefaults(t *testing.T) {
 		"new_chats":              {c.Limits.NewChatsPerMinute, 600},
 		"new_chats_total":        {c.Limits.NewChatsPerMinuteTotal, 3000},
 		"retention":              {c.Store.GuestRetention.Duration, 720 * time.Hour},
+		"unassigned_retention":   {c.Store.UnassignedRetention.Duration, time.Hour},
+		"proof_of_work":          {c.Limits.ProofOfWork, "off"},
+		"proof_of_work_bits":     {c.Limits.ProofOfWorkBits, 18},
 		"rotation":               {c.Keys.RotationReminder.Duration, 168 * time.Hour},
 		"grace":                  {c.Keys.PreviousFingerprintGrace.Duration, 24 * time.Hour},
 		"admins":                 {len(c.Admin.Admins), 0},
@@ -114,6 +117,9 @@ func TestConfigErrors(t *testing.T) {
 		"short token":                 {minimalConfig + "[admin]\ntoken_file = \"SECRET\"\n", "is 13 bytes, shorter than 32"},
 		"bad admin listen":            {minimalConfig + "[admin]\nlisten = \"8081\"\n", "admin.listen \"8081\" is not host:port"},
 		"admin listen is http listen": {minimalConfig + "[admin]\nlisten = \"127.0.0.1:8080\"\n", "give the admin API an address of its own"},
+		"bad proof of work":           {minimalConfig + "[limits]\nproof_of_work = \"always\"\n", `use "off" or "over-limit"`},
+		"proof of work too cheap":     {minimalConfig + "[limits]\nproof_of_work_bits = 4\n", "limits.proof_of_work_bits must be 8 to 32"},
+		"bad unassigned retention":    {strings.Replace(minimalConfig, "[store]\n", "[store]\nunassigned_retention = \"0s\"\n", 1), "must be longer than zero"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(writeConfig(t, tc.body, "s3cret-canary"))

@@ -73,6 +73,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		GuestMessagesPerMinute: cfg.Limits.GuestMessagesPerMinute,
 		NewChatsPerMinute:      cfg.Limits.NewChatsPerMinute,
 		NewChatsPerMinuteTotal: cfg.Limits.NewChatsPerMinuteTotal,
+		ProofOfWork:            cfg.Limits.ProofOfWork == "over-limit",
+		ProofOfWorkBits:        cfg.Limits.ProofOfWorkBits,
+		UnassignedRetention:    cfg.Store.UnassignedRetention.Duration,
 		Logger:                 log.With("part", "component"),
 		Registerer:             reg,
 	}, st)
