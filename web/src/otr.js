@@ -21,7 +21,8 @@
 //   {op:'end', round, id}       the OTR disconnect; answered by 'done'
 // Messages from the worker (each with round):
 //   {ev:'ready', restored} {ev:'fatal', message}
-//   {ev:'send', body}           a body for the network
+//   {ev:'send', body, id?}      a body for the network; id: the visitor
+//                               message it carries (from a 'send' op)
 //   {ev:'show', text, encrypted, instance, fingerprint}
 //                               encrypted is the engine's word: false for
 //                               plaintext, also inside a fragment; instance

@@ -51,7 +51,7 @@ self.onmessage = async (e) => {
           post({ ev: 'not-sent', id: m.id });
           break;
         }
-        deliver(r);
+        deliver(r, m.id);
         post({ ev: 'sent', id: m.id });
         break;
       }
@@ -108,8 +108,10 @@ function timed(f) {
   }
 }
 
-// deliver turns the engine's Result into events for the page.
-function deliver(r) {
+// deliver turns the engine's Result into events for the page. id: the
+// visitor message the bodies carry (a 'send' op), so the page can send those
+// very bytes again if the service bounces them.
+function deliver(r, id = 0) {
   if (!r) return;
   let send = r.send || [];
   for (const ev of r.events || []) {
@@ -124,7 +126,7 @@ function deliver(r) {
       ev.type = 'resend-refused';
     }
   }
-  for (const body of send) post({ ev: 'send', body });
+  for (const body of send) post(id ? { ev: 'send', body, id } : { ev: 'send', body });
   for (const msg of r.show || []) {
     post({ ev: 'show', text: msg.text, encrypted: !!msg.encrypted, instance: msg.instance || 0, fingerprint: canon(msg.fingerprint) });
   }
