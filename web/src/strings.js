@@ -19,3 +19,17 @@ export const MISCONFIGURED = "This page's chat is set up wrongly, so no operator
 export const CONFIRM = 'Send to an unverified operator';
 // The label of the skin's greeting: the website's words, not the widget's.
 export const FROM_WEBSITE = 'From the website';
+
+// When the chat service is away (restarting) while the visitor's session
+// is up, and how each of the visitor's messages stands meanwhile.
+export const SERVICE_AWAY = 'The chat service is not available right now. What you write is kept and sent when it is back.';
+export const MSG_PENDING = 'Not delivered yet — will be sent again when the chat service is back';
+export const MSG_DELIVERED_LATE = 'Delivered after the chat service came back';
+export const MSG_UNCONFIRMED = 'Maybe not delivered: the chat service was interrupted just after it was sent';
+export const MSG_FAILED = 'Not delivered';
+
+// Taking the chat back after a new login (the old connection was gone).
+export const RESUMING = 'Reconnecting to your chat…';
+export const RESUMED = 'Reconnected: this is the same chat, with the same operator. Encryption is set up again.';
+export const RESUME_REFUSED = 'Your earlier chat could not be continued, so a new chat has started.';
+export const NEW_CHAT = 'A new chat has started.';

@@ -36,7 +36,8 @@
 //     no verdict ("pending") and no choice is offered.
 //
 // Inputs: connected(), disconnected(), status(state), peer(body), engine(ev),
-// type(text), confirm(session), engineFailed(), anchor(name, keys), end().
+// type(text), confirm(session), serviceBack(), engineFailed(),
+// anchor(name, keys), end().
 // Each returns an Out (see below). Reading the state: sentence(), bound(),
 // latest, needsConfirm(), round, policy, pinned, misconfigured.
 
@@ -330,6 +331,16 @@ export class Trust {
     this.accepted = true;
     o.notes.push(NOTES.confirmed(humanFP(this.latest.fingerprint)));
     return this.flush(o);
+  }
+
+  /**
+   * The chat service answers again after it was away (its stanzas bounced).
+   * An AKE whose steps bounced meanwhile never finishes: when a session was
+   * asked for and none is up, ask again, in a new round.
+   */
+  serviceBack() {
+    if (this.ended || !this.online || this.latest || this.plain || !this.engineOK || !this.asking) return out();
+    return this.fresh();
   }
 
   /** The OTR engine could not start in this browser. */

@@ -406,3 +406,14 @@ test('unknown engine events and malformed ones change nothing', () => {
   assert.equal(t.sentence(), 'verified');
   assert.deepEqual(t.bound(), { instance: 0x101, fingerprint: GOOD });
 });
+
+test('the service back after an outage: an AKE left unfinished is asked for again, a running session is kept', () => {
+  const { t } = chat();
+  const o = t.serviceBack();
+  assert.equal(o.fresh, true, 'the query or an AKE step may have bounced');
+  assert.equal(t.round, 2);
+  secure(t, 0x101, GOOD);
+  assert.equal(t.serviceBack().fresh, false, 'an encrypted session is not restarted');
+  t.disconnected();
+  assert.equal(t.serviceBack().fresh, false, 'nothing to ask for without a session to the service');
+});
