@@ -6,16 +6,21 @@ import (
 	"otrdesk.im/otrdesk/store"
 )
 
-// A chat's state, as kept in store.Guest.State.
+// A chat's state, as kept in store.Guest.State, and the chat methods that
+// change it:
 //
-//	           open                 assign
-//	(visitor) ─────▶ queued ───────────────────▶ assigned ──┐ repin (same operator,
-//	                   ▲   ◀── enqueue (operator      │  ◀───┘  another resource)
-//	                   │        lost, transfer to a   │
-//	                   │        skin)                 │ assign (transfer to an operator)
-//	                   └──────────────────────────────┘
-//	queued or assigned ── close ──▶ ended (the visitor or an operator ended it)
-//	                            └─▶ idle  (silent for guest_idle_timeout; the pin is kept)
+//	open        a visitor (new, returning or resuming) becomes an active
+//	            chat; enqueue or assign follows at once
+//	enqueue     -> queued: waits in its skin's queue (also when its
+//	            operator is lost)
+//	assign      -> assigned: pinned to an operator resource (from the queue,
+//	            at once when an operator is free, or a transfer to an
+//	            operator)
+//	repin       assigned, to another resource of the same operator
+//	transferTo  -> queued, in another skin's queue (a transfer to a skin)
+//	moveTo      the same state, for the visitor's new JID (resumption)
+//	close       -> ended (the visitor or an operator ended it) or idle
+//	            (silent for guest_idle_timeout; the pin is kept)
 //
 // Only queued and assigned chats are in memory; idle and ended ones are
 // store records. "transferred" is not a state: it is what the visitor is
@@ -28,7 +33,7 @@ const (
 )
 
 // chat is one active visitor's chat. Its state changes are its methods
-// (open, enqueue, assign, repin, moveTo, close): each keeps the book's
+// (open, enqueue, transferTo, assign, repin, moveTo, close): each keeps the book's
 // indexes, queues, counts and gauges right, so no caller adjusts a counter
 // by hand. What a change says to whom (status elements, notices) and what
 // it writes to the store is the router's.
@@ -164,6 +169,14 @@ func (ch *chat) enqueue(now time.Time) {
 	b.queues[ch.qskin()] = append(b.queues[ch.qskin()], ch)
 	b.m.chat(stateQueued, 1)
 	b.m.queue(ch.qskin(), len(b.queues[ch.qskin()]))
+}
+
+// transferTo puts the chat at the end of another queue: that of skin
+// queueSkin, whose operators then serve it ("" is the chat's own skin).
+func (ch *chat) transferTo(queueSkin string, now time.Time) {
+	ch.leave() // out of its operator's load or its old queue first
+	ch.queueSkin = queueSkin
+	ch.enqueue(now)
 }
 
 // assign pins the chat to an operator resource, taking it out of the queue

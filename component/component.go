@@ -92,8 +92,8 @@
 // stream.go (dial, handshake, read loop, reconnect), stanza.go (the small
 // element tree, token building), router.go (the router, its events and
 // dispatch), chat.go (a chat's states and bookkeeping), drop.go (reasons),
-// visitor.go (a visitor's message), admit.go and rate.go (admitting new
-// chats), queue.go (queue and assignment), relay.go (what crosses, both
+// visitor.go (a visitor's message), admit.go, rate.go and pow.go
+// (admitting new chats), resume.go (resumption), queue.go (queue and assignment), relay.go (what crosses, both
 // ways), transfer.go, end.go (ending, idling, the router's clock),
 // writes.go (coalesced store writes), presence.go, iq.go, commands.go and
 // adhoc.go (operators' commands), otr.go (OTR-aware routing), notify.go,

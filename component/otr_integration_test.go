@@ -16,7 +16,7 @@ import (
 	"otrdesk.im/otrdesk/otr"
 )
 
-// OTR end to end through the component (issue 5): real libotr 4.1.1 as the
+// OTR end to end through the component: real libotr 4.1.1 as the
 // operator's client (a C helper), otrdesk's Go engine as the visitor's
 // widget, and the real component and XMPP server in between.
 

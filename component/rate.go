@@ -9,8 +9,9 @@ import "time"
 //
 // Anonymous JIDs cost nothing, so a limit per visitor alone is no limit: the
 // new-chat buckets bound what a flood of fresh visitors can make otrdesk do
-// (a store write, an alias kept for store.guest_retention, an operator
-// notified) without looking at anything that identifies a visitor.
+// (a store write, an alias kept until store.unassigned_retention purges it,
+// an operator notified) without looking at anything that identifies a
+// visitor. Over the rate, proof of work (pow.go) can stand in for a token.
 type bucket struct {
 	tokens float64
 	at     time.Time

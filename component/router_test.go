@@ -771,7 +771,7 @@ func FuzzStanza(f *testing.F) {
 	if err := st.CreateSkin(helpSkin("op1@example.org")); err != nil {
 		f.Fatal(err)
 	}
-	c, err := New(Config{Domain: testDomain, Server: "x:1", Secret: "s", NewChatsPerMinute: 2, ProofOfWork: true, ProofOfWorkBits: MinProofOfWorkBits}, st)
+	c, err := New(Config{Domain: testDomain, Server: "x:1", Secret: "s", ProofOfWork: true, ProofOfWorkBits: MinProofOfWorkBits}, st)
 	if err != nil {
 		f.Fatal(err)
 	}

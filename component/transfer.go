@@ -54,13 +54,12 @@ func (r *router) transfer(ch *chat, target string) string {
 		r.assign(ch, res)
 		return "Transferred guest-" + ch.rec.ID + " to " + target + "."
 	}
-	ch.leave() // out of its operator's load or its old queue first
+	queueSkin := "" // its own skin's queue
 	if skin != ch.rec.Skin {
-		ch.queueSkin = skin
-	} else {
-		ch.queueSkin = ""
+		queueSkin = skin
 	}
-	r.requeue(ch, false)
+	ch.transferTo(queueSkin, r.now())
+	r.save(ch)
 	r.assignQueued()
 	if ch.rec.State == stateQueued {
 		r.sendStatus(ch, stateQueued, ch.position(), "")

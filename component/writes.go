@@ -15,6 +15,12 @@ import "otrdesk.im/otrdesk/store"
 // it before the store, so a chat closed and reopened in the same batch sees
 // its own last change.
 //
+// The price is a short window: stanzas about a change (a new alias in a
+// notice to an operator) leave before the batch is committed, so a crash in
+// between loses that batch's changes, as a crash a moment earlier would
+// have. A batch is at most maxBatch events already waiting, so the window
+// is the time to handle them (microseconds each).
+//
 // The router does not wait on the store inside a batch (a bbolt Batch call
 // would block the single router goroutine for its whole delay per write).
 type writes struct {
