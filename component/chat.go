@@ -239,6 +239,13 @@ func (ch *chat) position() int {
 	return 0
 }
 
+// freshAKE forgets the chat's OTR state: the widget starts a new key
+// exchange (after a transfer or a resumption).
+func (ch *chat) freshAKE() {
+	ch.setOTR(otrPlaintext)
+	ch.akeStart, ch.revealAt = time.Time{}, time.Time{}
+}
+
 // setOTR changes a chat's OTR state and its gauge ("" when it closes).
 func (ch *chat) setOTR(state string) {
 	if ch.otr == state {

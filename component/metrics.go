@@ -20,6 +20,7 @@ type metrics struct {
 	akeSeconds prometheus.Histogram
 	stalls     prometheus.Counter
 	repins     prometheus.Counter
+	resumes    prometheus.Counter // chats resumed by a new login (resume.go)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "otrdesk", Name: "ake_stalled_total",
 			Help: "AKEs restarted because a Reveal Signature got no Signature in time.",
 		}),
+		resumes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "otrdesk", Name: "chats_resumed_total",
+			Help: "Chats taken back by their visitor after a new login, with the chat's resumption secret.",
+		}),
 		repins: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "otrdesk", Name: "repins_total",
 			Help: "Chats moved to another resource of their operator (instance tag or new AKE).",
@@ -74,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.relayedC, m.dropsC, m.queueG, m.chatsG, m.dutyG, m.conns, m.otrG, m.akeSeconds, m.stalls, m.repins} {
+	for _, c := range []prometheus.Collector{m.relayedC, m.dropsC, m.queueG, m.chatsG, m.dutyG, m.conns, m.otrG, m.akeSeconds, m.stalls, m.repins, m.resumes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("component: registering metrics: %w", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"time"
 
 	"otrdesk.im/otrdesk/store"
 )
@@ -116,10 +115,9 @@ func (r *router) resume(el *elem, skin, real, secret string) {
 		ch.rec.LastActive = now
 		r.newSecret(ch)
 	}
-	// The widget starts a fresh AKE with the operator.
-	ch.setOTR(otrPlaintext)
-	ch.akeStart, ch.revealAt = time.Time{}, time.Time{}
+	ch.freshAKE() // the widget starts a new key exchange
 	r.save(ch)
+	r.m.resumes.Inc()
 	r.log.Info("chat resumed", "skin", skin, "alias", ch.alias(), "state", ch.rec.State)
 	if ch.resume == "" {
 		return // answered by load

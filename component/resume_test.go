@@ -113,6 +113,9 @@ func TestResumeMovesTheChat(t *testing.T) {
 	if n := metricValue(f.c.m.dropsC.WithLabelValues("resume-refused")); n != 1 {
 		t.Errorf("refusals counted %v", n)
 	}
+	if n := metricValue(f.c.m.resumes); n != 1 {
+		t.Errorf("resumptions counted %v", n)
+	}
 }
 
 func TestResumeRefused(t *testing.T) {

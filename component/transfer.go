@@ -2,7 +2,6 @@ package component
 
 import (
 	"strings"
-	"time"
 
 	"mellium.im/xmpp/jid"
 )
@@ -46,8 +45,7 @@ func (r *router) transfer(ch *chat, target string) string {
 		r.send(toks{}.start(nsAccept, "message", "from", r.aliasJID(ch.rec.ID), "to", ch.rec.Operator, "type", "chat").
 			text("", "body", []byte("This chat was transferred; you will receive nothing more from it.")).end(nsAccept, "message"))
 	}
-	ch.setOTR(otrPlaintext)
-	ch.akeStart, ch.revealAt = time.Time{}, time.Time{}
+	ch.freshAKE() // the widget starts a new key exchange
 	r.sendStatus(ch, "transferred", 0, "")
 	r.log.Info("chat transferred", "skin", ch.rec.Skin, "alias", ch.alias())
 	if res != nil {

@@ -493,35 +493,50 @@ func (s *Store) PurgeGuests(before time.Time) (int, error) {
 // (Assigned is zero) and was last active before the given time, except the
 // guests keep names (nil keeps none), and returns how many it deleted. Such
 // records are what a flood of new chats leaves behind; they need not wait
-// for the guest retention. All or nothing: one transaction.
+// for the guest retention. The search only reads; when something is due,
+// one write transaction deletes it all (checking each again).
 func (s *Store) PurgeUnassignedGuests(before time.Time, keep func(id string) bool) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		type kv struct {
-			id string
-			v  []byte
-		}
-		var doomed []kv
-		err := tx.Bucket(bucketGuests).ForEach(func(k, v []byte) error {
+	due := func(g Guest) bool {
+		return g.Assigned.IsZero() && g.LastActive.Before(before) && (keep == nil || !keep(g.ID))
+	}
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketGuests).ForEach(func(k, v []byte) error {
 			g, err := decodeGuest(string(k), v)
 			if err != nil {
 				return err
 			}
-			if g.Assigned.IsZero() && g.LastActive.Before(before) && (keep == nil || !keep(g.ID)) {
-				doomed = append(doomed, kv{string(k), bytes.Clone(v)})
+			if due(g) {
+				ids = append(ids, g.ID)
 			}
 			return nil
 		})
+	})
+	if err != nil || len(ids) == 0 {
 		if err != nil {
-			return err
+			err = fmt.Errorf("store: purging unassigned guests: %w", unprefix(err))
 		}
-		// Delete after the walk: deleting under a bbolt cursor skips keys.
-		for _, d := range doomed {
-			if err := deleteGuest(tx, d.id, d.v); err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			v := tx.Bucket(bucketGuests).Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			g, err := decodeGuest(id, v)
+			if err != nil {
 				return err
 			}
+			if !due(g) {
+				continue
+			}
+			if err := deleteGuest(tx, id, bytes.Clone(v)); err != nil {
+				return err
+			}
+			n++
 		}
-		n = len(doomed)
 		return nil
 	})
 	if err != nil {
