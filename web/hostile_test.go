@@ -34,14 +34,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io/fs"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -101,12 +104,62 @@ type hostileStack struct {
 
 func ptr(s string) *string { return &s }
 
+var (
+	distOnce sync.Once
+	distMem  fs.FS
+	distErr  error
+)
+
+// hostileAssets is the built widget, copied into memory once per test
+// binary so that a rebuild of web/dist while the tests run cannot serve a
+// launcher and a chat bundle from different builds.
 func hostileAssets(t *testing.T) fs.FS {
 	t.Helper()
+	var src fs.FS
 	if d := os.Getenv("OTRDESK_HOSTILE_DIST"); d != "" {
-		return os.DirFS(d)
+		src = os.DirFS(d)
+	} else {
+		src = assets(t)
 	}
-	return assets(t)
+	distOnce.Do(func() {
+		for range 5 {
+			if distMem, distErr = snapshotDist(src); distErr == nil {
+				return
+			}
+		}
+	})
+	if distErr != nil {
+		t.Fatal(distErr)
+	}
+	return distMem
+}
+
+// assetName matches the content-hashed names the launcher loads.
+var assetName = regexp.MustCompile(`"([a-z_]+-[0-9a-f]{16}\.(?:js|wasm))"`)
+
+func snapshotDist(src fs.FS) (fs.FS, error) {
+	m := fstest.MapFS{}
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(src, p)
+		m[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copying the built widget: %w", err)
+	}
+	launcher, ok := m["widget.js"]
+	if !ok {
+		return nil, errors.New("the built widget has no widget.js: run make build")
+	}
+	for _, name := range assetName.FindAllStringSubmatch(string(launcher.Data), -1) {
+		if _, ok := m["assets/"+name[1]]; !ok {
+			return nil, fmt.Errorf("the built widget changed while it was copied (assets/%s is missing)", name[1])
+		}
+	}
+	return m, nil
 }
 
 func newHostile(t *testing.T, o hostileOpts) *hostileStack {
