@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,7 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	t.Run("OTRStalledAKE", s.otrStalledAKE)
 	t.Run("OTRTransfer", s.otrTransfer)
 	t.Run("Resume", s.resume)
+	t.Run("ProofOfWork", s.proofOfWork)
 	t.Run("Canary", s.canaryEverywhere)
 	t.Run("Bookkeeping", func(t *testing.T) {
 		done := make(chan struct{})
@@ -664,5 +666,55 @@ func (s *suite) resume(t *testing.T) {
 			t.Fatalf("the operator heard of a refused resumption: %s", st.Raw)
 		}
 	}
+	s.endChat(t, v2, nil, "resume")
+}
+
+// proofOfWork: with limits.proof_of_work on and the new-chat rate spent,
+// the challenge reaches the visitor inside the error through the real
+// server, and the stamped message starts the chat.
+func (s *suite) proofOfWork(t *testing.T) {
+	saved := s.cfg
+	s.stop()
+	s.cfg.NewChatsPerMinute, s.cfg.ProofOfWork, s.cfg.ProofOfWorkBits = 1, true, MinProofOfWorkBits
+	s.start()
+	defer func() {
+		s.stop()
+		s.cfg = saved
+		s.start()
+	}()
+	ctx := ctxT(t)
+	op := s.operator(t, "op11", "pow", "resume", false)
+	skinJ := "resume@" + itDomain
+	v1 := s.srv.MustDialAnonymous(t)
+	send(t, v1, skinJ, "body-within the rate")
+	next(t, v1, "the first chat", statusFrom(skinJ, "assigned"))
+	v2 := s.srv.MustDialAnonymous(t)
+	if err := v2.SendRaw(ctx, `<message to='`+skinJ+`' type='chat' id='p1'><body>body-over the rate</body></message>`); err != nil {
+		t.Fatal(err)
+	}
+	st := next(t, v2, "a challenge", errorFrom(skinJ, "resource-constraint"))
+	assertNotIn(t, st, "body-over the rate")
+	el, err := parseElem(string(st.Raw), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pw *elem
+	if e := el.child("", "error"); e != nil {
+		pw = e.child(nsOtrdesk, "pow")
+	}
+	if pw == nil || st.ID != "p1" {
+		t.Fatalf("no challenge in the error answering the message: %s", st.Raw)
+	}
+	bits, _ := strconv.Atoi(pw.get("bits"))
+	nonce, _ := solve(pw.get("challenge"), bits)
+	if err := v2.SendRaw(ctx, `<message to='`+skinJ+`' type='chat' id='p2'><body>body-over the rate</body><pow xmlns='urn:otrdesk:0' challenge='`+pw.get("challenge")+`' nonce='`+nonce+`'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	next(t, v2, "the stamped chat", statusFrom(skinJ, "assigned"))
+	got := next(t, op, "the stamped chat's message", bodyFrom("", "body-over the rate"))
+	if bytes.Contains(got.Raw, []byte("challenge")) || bytes.Contains(got.Raw, []byte(nsOtrdesk)) {
+		t.Errorf("the stamp was relayed: %s", got.Raw)
+	}
+	s.endChat(t, v1, nil, "resume")
 	s.endChat(t, v2, nil, "resume")
 }
