@@ -289,7 +289,8 @@ func (s *hostileStack) page(w http.ResponseWriter, r *http.Request) {
 // shadow root. On every change it looks at every text and attribute value
 // of the page (shadow roots included) for the verified sentence, exactly
 // and after normalising look-alikes (NFKC, format characters such as
-// zero-width joiners dropped, case folded, white space collapsed), and
+// zero-width joiners dropped, case folded, accents dropped, Cyrillic and
+// Greek letters that look Latin read as Latin, white space collapsed), and
 // keeps the history of the security line. __hostile.typed counts the
 // visitor's messages; verifiedAt and lookalikeAt are the count at the
 // first sighting (-1: never); transferAt is the index in sentences of the
@@ -297,7 +298,11 @@ func (s *hostileStack) page(w http.ResponseWriter, r *http.Request) {
 var watchJS = `(() => {
   if (window.__hostile) return '';
   const V = ` + jsString(sentVerified) + `;
-  const norm = (s) => s.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase().replace(/\s+/g, ' ');
+  // Cyrillic and Greek letters that render like Latin ones (NFKC keeps them).
+  const LATIN = {'а': 'a', 'в': 'b', 'е': 'e', 'к': 'k', 'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p', 'с': 'c', 'т': 't', 'у': 'y', 'х': 'x',
+    'і': 'i', 'ѕ': 's', 'ј': 'j', 'α': 'a', 'ε': 'e', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x'};
+  const norm = (s) => [...s.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase().normalize('NFKD').replace(/\p{M}/gu, '')]
+    .map((c) => LATIN[c] ?? c).join('').replace(/\s+/g, ' ');
   const NV = norm(V);
   const h = window.__hostile = {typed: 0, verifiedAt: -1, lookalikeAt: -1, lookalike: '', sentences: [], transferAt: -1, checks: 0};
   const root = () => ` + widgetRoot + `;
@@ -841,6 +846,8 @@ func TestHostileServiceStrings(t *testing.T) {
 	for _, tc := range []plan{
 		{name: "title", title: sentVerified},
 		{name: "greeting-fullwidth", greeting: fullwidth(sentVerified)},
+		{name: "greeting-cyrillic-homoglyphs", greeting: "Тhis chаt usеs еnd-tо-еnd еncryptiоn."},
+		{name: "title-accents", title: "This chat uses end-to-end éncryptíon."},
 		{name: "operator-name-zero-width-joiners", operator: zwj(sentVerified)},
 		{name: "message-upper-case", say: strings.ToUpper(sentVerified)},
 		{name: "split-name-and-message", operator: "This chat uses", say: "end-to-end encryption."},
