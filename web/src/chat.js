@@ -34,7 +34,7 @@
 import { Strophe, $msg } from 'strophe.js';
 import * as S from './strings.js';
 import { CSS } from './style.js';
-import { startOTR } from './otr.js';
+import { startOTR, warmOTR, mark } from './otr.js';
 import { Trust, NOTES } from './trust.js';
 import { humanFP } from './pins.js';
 import { Screen, neutral, REMOVED } from './speak.js';
@@ -198,11 +198,16 @@ class Chat {
     this.errorEl.setAttribute('role', 'alert');
     this.errorEl.hidden = true;
 
-    this.log = el('ol', 'm');
+    // The transcript: a live region (role log) holding a list. The role
+    // sits on a wrapper so the list keeps its own semantics: a role on the
+    // <ol> itself would leave every <li> outside any list.
+    this.log = el('div', 'm');
     this.log.setAttribute('role', 'log');
     this.log.setAttribute('aria-live', 'polite');
     this.log.setAttribute('aria-label', 'Messages');
     this.log.tabIndex = 0;
+    this.list = el('ol');
+    this.log.append(this.list);
 
     const form = el('form', 'f');
     form.noValidate = true;
@@ -267,7 +272,7 @@ class Chat {
       // The greeting is the website's words, shown as a quote from it.
       const g = el('li', 'greet');
       g.append(el('span', 'who', S.FROM_WEBSITE), el('q', '', this.screen.next(String(this.skin.greeting))));
-      this.log.append(g);
+      this.list.append(g);
     }
     for (const m of this.saved.transcript) this.render(m);
     this.showSecurity();
@@ -361,7 +366,7 @@ class Chat {
       }
       li.append(document.createTextNode(this.screen.next(m.text)));
     }
-    this.log.append(li);
+    this.list.append(li);
     this.log.scrollTop = this.log.scrollHeight;
     return li;
   }
@@ -538,8 +543,19 @@ class Chat {
       netErrors++;
       if (!this.connected || netErrors >= 2) this.lost('network');
     });
+    // Strophe sends what a response's handlers queued (the next step of
+    // the login, a new long poll after an answer) on its next 100 ms tick
+    // only; a login alone has five such steps. Send it as soon as the
+    // response has been handled instead.
+    let flushing = false;
     conn.xmlInput = () => {
       netErrors = 0; // every BOSH response, even an empty one
+      if (flushing) return;
+      flushing = true;
+      queueMicrotask(() => {
+        flushing = false;
+        if (conn === this.conn && !conn.disconnecting) conn.flush();
+      });
     };
     const cb = (status, cond) => {
       if (conn !== this.conn) return;
@@ -559,6 +575,7 @@ class Chat {
 
   onConnStatus(conn, status, cond) {
     const St = Strophe.Status;
+    mark('xmpp-' + (Object.keys(St).find((k) => St[k] === status) || status).toLowerCase());
     switch (status) {
       case St.CONNECTED:
         this.online(false);
@@ -964,4 +981,5 @@ function mount(ctx) {
   };
 }
 
-globalThis.__otrdeskChat = { mount };
+// warm: the launcher starts the engine on hover or focus, before the click.
+globalThis.__otrdeskChat = { mount, warm: warmOTR };

@@ -1,11 +1,20 @@
 // @ts-check
 // The otrdesk launcher, served as /widget.js.
 //
-// It draws one button and nothing else until that button is clicked. On the
-// first click it fetches /skins/<name>.json and loads the chat bundle
-// (assets/chat-<hash>.js) with a script tag carrying its sha384 integrity, so
-// that SRI on this file covers everything it loads. The chat bundle in turn
-// loads the OTR worker and wasm module with fetch integrity (see chat.js).
+// It draws one button and loads nothing until a visitor shows interest in
+// it. On the first click it fetches /skins/<name>.json and loads the chat
+// bundle (assets/chat-<hash>.js) with a script tag carrying its sha384
+// integrity, so that SRI on this file covers everything it loads. The chat
+// bundle in turn loads the OTR worker and wasm module with fetch integrity
+// (see otr.js).
+//
+// A pointer over the button, or keyboard focus on it, says a click may
+// follow: the launcher then does the same loads ahead of it (skin JSON,
+// chat bundle, and the worker with its compiled wasm module), so the click
+// finds them ready. Nothing is sent to the chat server before the click.
+//
+// The steps of opening a chat are performance marks "otrdesk:<step>" (click,
+// skin, chat-loaded, mounted here; the others in otr.js and worker.js).
 //
 // Embedding: <script src="https://chat.example.org/widget.js" data-skin="demo"
 // data-fingerprint="XXXXXXXX XXXXXXXX ..."></script>, in the page DOM or inside
@@ -20,6 +29,17 @@
 /* global __OTRDESK_ASSETS__ */
 const ASSETS = __OTRDESK_ASSETS__;
 const STORE_PREFIX = 'otrdesk:';
+// A skin JSON fetched on hover is used by a click within this time; later
+// the click fetches it again (availability and keys may have changed).
+const SKIN_FRESH_MS = 30000;
+
+const mark = (name) => {
+  try {
+    performance.mark('otrdesk:' + name);
+  } catch {
+    // marks are for measuring only
+  }
+};
 
 const CSS = `
 :host{all:initial}
@@ -97,6 +117,38 @@ function start(script) {
 
   let chat = null; // the mounted chat, once loaded
   let opening = null;
+  /** @type {{at: number, p: Promise<any>} | null} */
+  let early = null; // the skin JSON, fetched on hover or focus
+
+  const skinInfo = () => {
+    if (early && Date.now() - early.at < SKIN_FRESH_MS) {
+      const p = early.p;
+      early = null; // used once: a new chat reads it again
+      return p;
+    }
+    early = null;
+    return fetchSkin(base, skin);
+  };
+
+  // warm loads ahead of a likely click what the click would load.
+  const warm = () => {
+    if (chat || opening || early) return;
+    const p = fetchSkin(base, skin);
+    early = { at: Date.now(), p };
+    p.catch(() => {
+      early = null; // the click tries again and says what went wrong
+    });
+    Promise.all([p, loadChat(base)])
+      .then(([info, api]) => warmEngine(api, info))
+      .catch(() => {}); // the click reports any failure
+  };
+  const warmEngine = (api, info) => {
+    // A plaintext chat needs no engine, unless the page pins a key.
+    const plain = info && info.policy === 'plaintext' && pinAttr === null && signerAttr === null;
+    if (!plain && api.warm) api.warm(base, ASSETS).catch(() => {});
+  };
+  btn.addEventListener('pointerenter', warm);
+  btn.addEventListener('focus', warm);
 
   const fail = (message) => {
     err.textContent = message;
@@ -111,13 +163,18 @@ function start(script) {
       return;
     }
     if (opening) return;
+    mark('click');
     err.hidden = true;
     btn.setAttribute('aria-busy', 'true');
     btn.textContent = 'Opening chat…';
-    opening = Promise.all([fetchSkin(base, skin), loadChat(base)])
+    const info = skinInfo();
+    info.then(() => mark('skin'), () => {});
+    opening = Promise.all([info, loadChat(base)])
       .then(([info, api]) => {
+        warmEngine(api, info);
         chat = api.mount({ root, host, wrap, launcher: btn, label, skin: info, skinName: skin, pinAttr, signerAttr, base, assets: ASSETS, storePrefix: STORE_PREFIX });
         btn.removeAttribute('aria-busy');
+        mark('mounted');
       })
       .catch((e) => fail(e && e.userMessage ? e.userMessage : 'The chat could not be opened. Please check your connection and try again.'))
       .finally(() => {
@@ -159,7 +216,11 @@ function loadChat(base) {
       s.integrity = ASSETS.chat.integrity;
       s.crossOrigin = 'anonymous';
       s.async = true;
-      s.onload = () => (w.__otrdeskChat ? resolve(w.__otrdeskChat) : reject(userError('The chat could not be started.')));
+      s.onload = () => {
+        mark('chat-loaded');
+        if (w.__otrdeskChat) resolve(w.__otrdeskChat);
+        else reject(userError('The chat could not be started.'));
+      };
       s.onerror = () => {
         w.__otrdeskChatLoad = null;
         reject(userError('The chat program could not be loaded or failed its integrity check. Please try again later.'));

@@ -9,8 +9,14 @@
 // round is the page's AKE round (see trust.js). Every op carries it and
 // every event the worker posts carries the round of the op that caused it.
 //
+// The worker can be started before it is needed (warmOTR, on the launcher's
+// hover or focus): it then loads and compiles the wasm module while the
+// visitor decides to click; startOTR takes that worker when there is one.
+//
 // Messages to the worker:
+//   {op:'load', wasm:{url,integrity}}  fetch, compile and start the module
 //   {op:'init', wasm:{url,integrity}, policy, state}
+//                               (loads the module first when not yet asked)
 //   {op:'query', round}         a fresh conversation, and its OTR query
 //   {op:'reset', round, at}     a fresh conversation; the page sent the query
 //                               itself at Date.now() == at
@@ -40,10 +46,44 @@
 //   {ev:'error', message} {ev:'done', id}
 //   {ev:'timing', ake, akeCPU, init}  milliseconds: the last AKE (wall, and
 //                               inside the engine), wasm start
+//   {ev:'mark', name, at}       a point of the start-up or the AKE, at a time
+//                               on the shared clock (timeOrigin + now())
 // Fingerprints in events are 40 upper-case hex digits.
+//
+// Each step is also a performance mark named "otrdesk:<step>" on the page's
+// timeline (the worker's marks moved onto it), for benchmarks and the
+// browser's developer tools.
 
-export async function startOTR({ base, assets, policy, state, onEvent }) {
-  if (!assets.worker || !assets.wasm) throw new Error('the encryption engine is missing from this build');
+/** @param {string} name @param {number} [at] a time on the shared clock */
+export function mark(name, at) {
+  try {
+    performance.mark('otrdesk:' + name, at === undefined ? undefined : { startTime: Math.max(0, at - performance.timeOrigin) });
+  } catch {
+    // marks are for measuring only
+  }
+}
+
+/** @typedef {{worker: Worker, url: string, failed: string}} Warm */
+/** @type {Map<string, Promise<Warm>>} */
+const warm = new Map();
+
+// warmOTR starts the worker and has it load the wasm module, once per
+// worker file; startOTR takes the worker it made.
+export function warmOTR(base, assets) {
+  if (!assets.worker || !assets.wasm) return Promise.reject(new Error('the encryption engine is missing from this build'));
+  const wasm = { url: base + 'assets/' + assets.wasm.file, integrity: assets.wasm.integrity };
+  const key = wasm.url;
+  let p = warm.get(key);
+  if (!p) {
+    p = spawn(base, assets, wasm);
+    warm.set(key, p);
+    p.catch(() => warm.delete(key)); // a failure is tried again on the next start
+  }
+  return p;
+}
+
+async function spawn(base, assets, wasm) {
+  mark('worker-fetch');
   let res;
   try {
     res = await fetch(base + 'assets/' + assets.worker.file, { integrity: assets.worker.integrity, credentials: 'omit' });
@@ -59,13 +99,40 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
     URL.revokeObjectURL(url);
     throw new Error('this page does not allow the encryption worker to run');
   }
+  mark('worker-created');
+  /** @type {Warm} */
+  const w = { worker, url, failed: '' };
+  // Until startOTR takes over, only the marks and a failure are of interest.
+  worker.onmessage = (e) => {
+    if (e.data && e.data.ev === 'mark') mark(e.data.name, e.data.at);
+  };
+  worker.onerror = (e) => {
+    w.failed = (e && e.message) || 'unknown error';
+  };
+  worker.postMessage({ op: 'load', wasm });
+  return w;
+}
+
+export async function startOTR({ base, assets, policy, state, onEvent }) {
+  if (!assets.worker || !assets.wasm) throw new Error('the encryption engine is missing from this build');
+  const key = base + 'assets/' + assets.wasm.file;
+  const warmed = warmOTR(base, assets);
+  warm.delete(key); // this worker is now the chat's: a new chat starts another
+  const w = await warmed;
+  const { worker, url } = w;
   const waiting = new Map();
   let nextID = 1;
   const api = {
     restored: false,
     lastAKE: 0,
-    query: (round) => worker.postMessage({ op: 'query', round }),
-    reset: (round, at) => worker.postMessage({ op: 'reset', round, at }),
+    query: (round) => {
+      mark('query');
+      worker.postMessage({ op: 'query', round });
+    },
+    reset: (round, at) => {
+      mark('query', at - Date.now() + performance.timeOrigin + performance.now());
+      worker.postMessage({ op: 'reset', round, at });
+    },
     send: (round, id, text, instance, fingerprint) => worker.postMessage({ op: 'send', round, id, text, instance, fingerprint }),
     receive: (round, body) => worker.postMessage({ op: 'receive', round, body }),
     end: (round) =>
@@ -77,6 +144,11 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
     terminate: () => worker.terminate(),
   };
   return new Promise((resolve, reject) => {
+    if (w.failed) {
+      URL.revokeObjectURL(url);
+      reject(new Error('the encryption worker failed to start: ' + w.failed));
+      return;
+    }
     worker.onerror = (e) => {
       URL.revokeObjectURL(url);
       reject(new Error('the encryption worker failed to start' + (e && e.message ? ': ' + e.message : '')));
@@ -84,7 +156,11 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
     worker.onmessage = (e) => {
       const ev = e.data || {};
       switch (ev.ev) {
+        case 'mark':
+          mark(ev.name, ev.at);
+          break;
         case 'ready':
+          mark('ready');
           URL.revokeObjectURL(url);
           api.restored = !!ev.restored;
           worker.onerror = (err) => onEvent({ ev: 'error', message: 'The encryption worker stopped: ' + (err.message || 'unknown error') + '.' });
@@ -111,6 +187,6 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
           onEvent(ev);
       }
     };
-    worker.postMessage({ op: 'init', wasm: { url: base + 'assets/' + assets.wasm.file, integrity: assets.wasm.integrity }, policy, state });
+    worker.postMessage({ op: 'init', wasm: { url: key, integrity: assets.wasm.integrity }, policy, state });
   });
 }

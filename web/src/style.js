@@ -24,7 +24,8 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .c[hidden]{display:none}
 .c button{min-height:44px;padding:0 14px;border:2px solid #7a3e00;border-radius:8px;background:#fff;color:#7a3e00;font:inherit;font-size:15px;font-weight:600;cursor:pointer}
 .q{margin:0;padding:4px 12px;min-height:1.4em;font-size:14px;color:#444}
-.m{flex:1;margin:0;padding:8px 12px;overflow-y:auto;list-style:none}
+.m{flex:1;margin:0;padding:8px 12px;overflow-y:auto}
+.m ol{margin:0;padding:0;list-style:none}
 .m li{margin:6px 0;max-width:85%;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}
 .m .me{margin-left:auto;background:var(--otrdesk-accent,#1b5e9f);color:#fff}
 .m .them{background:#eee;color:#1a1a1a}

@@ -4,6 +4,16 @@
 // in otr.js. Go's wasm_exec.js is prepended to this file at build time, so
 // globalThis.Go exists here; nothing is loaded with importScripts.
 //
+// Start-up has two steps, so the expensive one can run before the visitor
+// has clicked (the launcher warms the worker on hover or focus): 'load'
+// fetches, compiles and starts the wasm module; 'init' makes or restores the
+// visitor's key and the conversation.
+//
+// The worker reports where its time goes as marks ({ev:'mark', name, at}:
+// at is a time on the shared clock, performance.timeOrigin + now()), which
+// the page turns into performance marks: they cost nothing and let a
+// benchmark or the browser's developer tools show the chat's start-up.
+//
 // Every op from the page carries the page's AKE round; every event this
 // worker posts carries the round of the op that caused it, so the page can
 // drop what belongs to an older round. Ops are handled one at a time, in
@@ -18,11 +28,27 @@ let initMs = 0; // fetch + compile + start of the wasm module
 let opRound = 0; // the round of the op being handled
 
 const post = (m) => self.postMessage({ ...m, round: opRound });
+const mark = (name, t = performance.now()) => self.postMessage({ ev: 'mark', name, at: performance.timeOrigin + t });
+
+// The AKE's messages, by the start of their base64 (protocol version 2 or
+// 3, then the message type), named for the marks.
+const AKE_STEPS = { C: 'dh-commit', K: 'dh-key', R: 'reveal-sig', S: 'sig' };
+const akeStep = (body) => {
+  const m = /^\?OTR:AA[IM]([CKRS])/.exec(body);
+  return m ? AKE_STEPS[m[1]] : '';
+};
+
+/** @type {Promise<void> | null} */
+let loading = null; // the wasm module's load, once asked for
 
 self.onmessage = async (e) => {
   const m = e.data || {};
   opRound = Number.isInteger(m.round) ? m.round : 0;
   try {
+    if (m.op === 'load') {
+      await load(m.wasm).catch(() => {}); // 'init' reports the failure
+      return;
+    }
     if (m.op === 'init') {
       await init(m);
       return;
@@ -55,13 +81,16 @@ self.onmessage = async (e) => {
         post({ ev: 'sent', id: m.id });
         break;
       }
-      case 'receive':
+      case 'receive': {
+        const step = akeStep(m.body);
+        if (step) mark('recv-' + step);
         if (!akeStart && /^\?OTR:AAM[CK]/.test(m.body)) {
           akeStart = performance.now();
           akeCPU = 0;
         }
         deliver(akeStart ? timed(() => engine.receive(m.body)) : engine.receive(m.body));
         break;
+      }
       case 'end':
         deliver(engine.end());
         post({ ev: 'done', id: m.id });
@@ -75,25 +104,44 @@ self.onmessage = async (e) => {
   }
 };
 
+// load fetches (with its integrity), compiles and starts the wasm module,
+// once; the engine's API is then on globalThis.otrdesk.
+function load(wasm) {
+  if (!loading) {
+    loading = (async () => {
+      const t0 = performance.now();
+      mark('wasm-fetch', t0);
+      const res = await fetch(wasm.url, { integrity: wasm.integrity, credentials: 'omit' });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const go = new Go();
+      let instance;
+      if (WebAssembly.instantiateStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')) {
+        // Compiles while downloading, and lets the browser cache the
+        // compiled code for the next visit.
+        ({ instance } = await WebAssembly.instantiateStreaming(res, go.importObject));
+      } else {
+        ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject));
+      }
+      const got = performance.getEntriesByName(wasm.url).pop();
+      if (got && got.responseEnd > t0) mark('wasm-downloaded', got.responseEnd);
+      mark('wasm-compiled');
+      go.run(instance); // not awaited: main never returns, so the API stays alive
+      for (let i = 0; i < 200 && !globalThis.otrdesk; i++) await new Promise((r) => setTimeout(r, 5));
+      mark('wasm-running');
+      initMs = performance.now() - t0;
+    })();
+  }
+  return loading;
+}
+
 async function init(m) {
   try {
-    const t0 = performance.now();
-    const res = await fetch(m.wasm.url, { integrity: m.wasm.integrity, credentials: 'omit' });
-    if (!res.ok) throw new Error('HTTP ' + res.status);
-    const go = new Go();
-    let instance;
-    if (WebAssembly.instantiateStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')) {
-      // Compiles while downloading, and lets the browser cache the
-      // compiled code for the next visit.
-      ({ instance } = await WebAssembly.instantiateStreaming(res, go.importObject));
-    } else {
-      ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject));
-    }
-    go.run(instance); // not awaited: main never returns, so the API stays alive
+    await load(m.wasm);
     engine = await bind(m.policy, m.state);
-    initMs = performance.now() - t0;
+    mark('engine-ready');
     post({ ev: 'ready', restored: false });
   } catch (err) {
+    loading = null; // forget a failed load: a later init tries again
     post({ ev: 'fatal', message: 'the encryption engine could not start: ' + ((err && err.message) || String(err)) });
   }
 }
@@ -126,13 +174,18 @@ function deliver(r, id = 0) {
       ev.type = 'resend-refused';
     }
   }
-  for (const body of send) post(id ? { ev: 'send', body, id } : { ev: 'send', body });
+  for (const body of send) {
+    const step = akeStep(body);
+    if (step) mark('send-' + step);
+    post(id ? { ev: 'send', body, id } : { ev: 'send', body });
+  }
   for (const msg of r.show || []) {
     post({ ev: 'show', text: msg.text, encrypted: !!msg.encrypted, instance: msg.instance || 0, fingerprint: canon(msg.fingerprint) });
   }
   for (const ev of r.events || []) {
     switch (ev.type) {
       case 'secure':
+        mark('secure');
         if (akeStart) post({ ev: 'timing', ake: performance.now() - akeStart, akeCPU, init: initMs });
         akeStart = 0;
         post({ ev: 'secure', instance: ev.instance, fingerprint: canon(ev.fingerprint), refreshed: !!ev.refreshed });
