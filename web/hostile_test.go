@@ -643,6 +643,32 @@ func or(a, b string) string {
 	return b
 }
 
+// TestHostileHeldMessageGoesToVerified: the visitor writes before any AKE
+// has finished; the attacker's AKE finishes first, then the real
+// operator's. The held message goes to the verified session only.
+func TestHostileHeldMessageGoesToVerified(t *testing.T) {
+	s := newHostile(t, hostileOpts{operator: true, operatorName: "Ada"})
+	b := newBrowser(t)
+	s.att.HoldOperator(func(otr.Info) bool { return true })
+	s.open(b)
+	s.waitAttacker(b, "the widget's query", func(sn hostile.Snapshot) bool { return countIn(sn.Sent, otr.KindQuery, 0) >= 1 })
+	early := s.say(b, "typed-early")
+	if err := s.att.StartAKE(s.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAttacker(b, "the attacker's AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs == 1 })
+	t.Logf("after the attacker's AKE the visitor sees %q; the early message went to: %s", b.securityText(), or(s.settle(early), "nobody within "+settleTime.String()))
+	if err := s.att.ReleaseOperator(s.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSentence(sentVerified)
+	if err := s.att.Say(s.ctx, "Ada here."); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the operator's AKE the early message went to: %s", or(s.settle(early), "nobody within "+settleTime.String()))
+	s.verdict(b)
+}
+
 // ---- 2. a forged OTR error, then the attacker's AKE ("[resent]") ----
 
 // TestHostileForgedErrorResend: after a verified exchange with the real
