@@ -25,17 +25,35 @@
 // <status xmlns='urn:otrdesk:0' state='queued|assigned|transferred|ended'/>.
 // The visitor ends a chat with an OTR disconnect and <end xmlns='urn:otrdesk:0'/>.
 //
+// Every stanza the widget sends has an id. The chat service can be away
+// for a while (restarting) while the XMPP session stays up: the server then
+// bounces what is sent to it, with that id. outbox.js keeps the bytes of
+// each stanza carrying the visitor's words until a ping (XEP-0199) sent
+// after it is answered by the service, and sends the very same bytes again
+// once the service answers again; the visitor sees each message's state in
+// words ("Not delivered yet — will be sent again when the chat service is
+// back").
+//
+// When the XMPP session itself is gone (a network drop longer than the
+// BOSH timeout, a laptop that slept), the widget logs in again and first
+// presents the chat's resumption secret (resume.js): the service moves the
+// same chat, with the same operator, to the new address, and a fresh AKE
+// starts. A refused secret means a new chat, and the visitor is told.
+//
 // What survives a reload or a navigation within the site lives in
-// sessionStorage under "otrdesk:<skin>": the transcript, the chat's state and
-// the visitor's OTR key as the worker exports it; Strophe keeps the BOSH
+// sessionStorage under "otrdesk:<skin>": the transcript, the chat's state,
+// its resumption secret and the visitor's OTR key as the worker exports
+// it (never in localStorage: it is good for this tab only); Strophe keeps the BOSH
 // tokens itself ("strophe-bosh-session"). The transcript download is made in
 // the browser from that memory; nothing is sent anywhere.
 
-import { Strophe, $msg } from 'strophe.js';
+import { Strophe, $msg, $iq } from 'strophe.js';
 import * as S from './strings.js';
 import { CSS } from './style.js';
 import { startOTR, warmOTR, mark } from './otr.js';
 import { Trust, NOTES } from './trust.js';
+import { Outbox, AWAY } from './outbox.js';
+import { Resume } from './resume.js';
 import { humanFP } from './pins.js';
 import { Screen, neutral, REMOVED } from './speak.js';
 import { parseSigner, verifyKeyring, sentence as keyringProblem } from './keyring.js';
@@ -51,6 +69,10 @@ const PAUSED_AFTER_MS = 5000;
 // "require" and "opportunistic" policies (Protocol-v3, "Query Messages").
 const OTR_QUERY = '?OTRv23?';
 const MAX_BACKOFF_MS = 30000;
+const NS_PING = 'urn:xmpp:ping';
+const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+// A ping unanswered this long counts as bounced (the connection is likely gone).
+const PING_TIMEOUT_MS = 20000;
 
 // The words next to a message that did not come from the session the
 // security line describes.
@@ -115,7 +137,9 @@ class Chat {
     this.restoring = !!this.load() && !this.saved.ended;
     // A message that had not gone out when the page went away did not go:
     // the engine cannot carry a running OTR session across a page load.
-    for (const m of this.saved.transcript) if (m.state === 'held' || m.state === 'sending') m.state = 'dropped';
+    // Nor can a message waiting for the service be sent again: its bytes
+    // were kept in memory only.
+    for (const m of this.saved.transcript) if (m.state === 'held' || m.state === 'sending' || m.state === 'pending') m.state = 'dropped';
 
     this.conn = null;
     this.connected = false; // the XMPP session is up (connected or attached)
@@ -130,6 +154,12 @@ class Chat {
     this.pausedTimer = 0;
     this.backoff = 1000;
     this.reconnectTimer = 0;
+    this.outbox = new Outbox(); // what the service is known to have
+    this.probeTimer = 0; // the outbox's next ping
+    this.lastSid = 0; // stanza ids: 'w' + a counter, pings 'p' + one
+    this.akeBounced = false; // the service went away while no session was up
+    this.resumer = new Resume(this.saved.resume || '');
+    this.resumeSid = ''; // the resume request waiting for its answer
     this.draw();
   }
 
@@ -325,7 +355,7 @@ class Chat {
       this.confirmEl.hidden = !ask;
       this.confirmBtn.title = ask && latest ? "Operator's key: " + humanFP(latest.fingerprint) : '';
     }
-    for (const { li, m } of this.mine.values()) this.markMine(li, m.state);
+    for (const { li, m } of this.mine.values()) this.markMine(li, m.state, m.late);
   }
 
   setStatus(text) {
@@ -356,7 +386,7 @@ class Chat {
     } else if (m.dir === 'me') {
       this.screen.gap();
       li.append(el('span', 'who', 'You'), document.createTextNode(m.text));
-      this.markMine(li, m.state);
+      this.markMine(li, m.state, m.late);
     } else {
       const who = this.screen.next(m.who || 'Operator');
       li.append(el('span', 'who', who === REMOVED ? 'Operator' : who));
@@ -372,16 +402,21 @@ class Chat {
   }
 
   // markMine shows how one of the visitor's messages stands.
-  markMine(li, state) {
+  // late: it was delivered after the service came back.
+  markMine(li, state, late = false) {
     li.dataset.state = state || 'sent';
     let words = '';
-    if (state === 'held' || state === 'sending') {
+    if (state === 'held' || state === 'sending' || state === 'pending') {
       li.dataset.pending = 'true';
       // (sending lasts milliseconds: no words, nothing for a screen reader to read out)
       if (state === 'held') words = this.trust.needsConfirm() ? 'Not sent: waiting for your choice above' : 'Not sent yet: waiting for encryption';
+      if (state === 'pending') words = S.MSG_PENDING;
     } else {
       delete li.dataset.pending;
       if (state === 'dropped') words = 'Not sent';
+      else if (state === 'failed') words = S.MSG_FAILED;
+      else if (state === 'unconfirmed') words = S.MSG_UNCONFIRMED;
+      else if (state === 'delivered' && late) words = S.MSG_DELIVERED_LATE;
     }
     // Said in words on the message itself, not only by its colour.
     let st = li.querySelector('.st');
@@ -416,17 +451,82 @@ class Chat {
     for (const n of o.notes) this.note(n);
     if (o.fresh) this.freshAKE();
     for (const m of o.send) this.toWorker((otr) => otr.send(this.trust.round, m.id, m.text, m.instance, m.fingerprint));
-    for (const m of o.plain) this.xmpp(m.text, 'active');
+    for (const m of o.plain) this.track(this.xmpp(m.text, 'active'), m.id, m.text, this.trust.round);
     for (const st of o.status) {
       const e = this.mine.get(st.id);
       if (!e) continue;
       e.m.state = st.state;
       this.markMine(e.li, st.state);
-      if (st.state === 'sent' || st.state === 'dropped') this.mine.delete(st.id);
+      if (st.state === 'dropped') this.mine.delete(st.id);
     }
     if (o.status.length) this.save();
     if (o.send.length) this.xmpp(null, 'active');
     this.showSecurity();
+  }
+
+  // track hands the outbox a stanza (sid) that carries visitor message id.
+  track(sid, id, body, round) {
+    if (!sid) {
+      // It never left: there was no connection.
+      this.delivery({ status: [{ id, state: 'failed' }], resend: [], probeIn: null, down: null });
+      return;
+    }
+    this.delivery(this.outbox.sent(sid, id, body, round));
+  }
+
+  // delivery does what outbox.js decided.
+  delivery(a) {
+    for (const st of a.status) {
+      const e = this.mine.get(st.id);
+      if (!e) continue;
+      e.m.state = st.state;
+      e.m.late = !!st.late;
+      this.markMine(e.li, e.m.state, e.m.late);
+      if (st.state !== 'pending') this.mine.delete(st.id);
+    }
+    if (a.status.length) this.save();
+    for (const r of a.resend) this.sendAgain(r.sid, r.body);
+    if (a.probeIn !== null) {
+      clearTimeout(this.probeTimer);
+      this.probeTimer = setTimeout(() => this.ping(), a.probeIn);
+    }
+    if (a.down === true) {
+      this.error(S.SERVICE_AWAY);
+      this.akeBounced = !this.trust.latest;
+    } else if (a.down === false) {
+      this.error('');
+      if (this.akeBounced) {
+        this.akeBounced = false;
+        this.apply(this.trust.serviceBack());
+      }
+    }
+  }
+
+  // ping asks the service whether it is there; its answer also says that
+  // everything sent before it reached the service (see outbox.js).
+  ping() {
+    this.probeTimer = 0;
+    const conn = this.conn;
+    if (!conn || !this.connected) return;
+    const pid = 'p' + ++this.lastSid;
+    this.outbox.probe(pid);
+    conn.sendIQ(
+      $iq({ to: this.jid, type: 'get', id: pid }).c('ping', { xmlns: NS_PING }),
+      () => conn === this.conn && this.delivery(this.outbox.answered(pid, this.trust.round)),
+      () => conn === this.conn && this.delivery(this.outbox.probeFailed(pid)),
+      PING_TIMEOUT_MS,
+    );
+    this.flushSoon();
+  }
+
+  // sendAgain sends bytes the service bounced, as they were: the OTR
+  // ciphertext made for one session, never encrypted again.
+  sendAgain(sid, body) {
+    if (!this.conn || !this.connected) return;
+    const m = $msg({ to: this.jid, type: 'chat', id: sid }).c('body').t(body).up();
+    if (body.startsWith('?OTR')) this.hints(m);
+    this.conn.send(m);
+    this.flushSoon();
   }
 
   // toWorker runs f with the worker once it is up, keeping the order of calls.
@@ -610,16 +710,39 @@ class Chat {
     if (!resumed) this.setStatus('');
     else if (wasLost) this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
     if (!resumed) {
-      // A new XMPP session is a new visitor for the component: a new chat.
-      if (this.restoring || this.hadSession) this.note('A new chat has started.');
-      this.saved.operator = '';
-      this.saved.started = false;
-      this.save();
+      // A new XMPP session is a new visitor for the component: the chat
+      // goes on only if the service takes the resumption secret, which is
+      // sent before anything else.
+      const secret = this.resumer.login({ started: !!this.saved.started, ended: !!this.saved.ended });
+      if (secret) {
+        this.setStatus(S.RESUMING);
+        this.resumeSid = 'w' + ++this.lastSid;
+        this.conn.send($msg({ to: this.jid, type: 'chat', id: this.resumeSid }).c('resume', { xmlns: NS_OTRDESK, secret }).up());
+        this.flushSoon();
+      } else {
+        if (this.restoring || this.hadSession) this.note(S.NEW_CHAT);
+        this.saved.operator = '';
+        this.saved.started = false;
+        this.save();
+      }
     }
     // Attached to the same BOSH session after a reload, the same chat goes
     // on, but the engine's session did not survive the page: a new round.
     this.hadSession = true;
     this.apply(this.trust.connected());
+  }
+
+  // resumed: what the service answered to the resume request.
+  resumed(r) {
+    if (r === 'resumed') {
+      this.note(S.RESUMED);
+    } else if (r === 'refused') {
+      this.note(S.RESUME_REFUSED);
+      this.saved.operator = '';
+      this.saved.resume = '';
+      this.save();
+      this.setStatus('');
+    }
   }
 
   // abandon stops a connection whose network went away: Strophe would
@@ -643,6 +766,11 @@ class Chat {
     this.connected = false;
     this.abandon();
     this.apply(this.trust.disconnected());
+    // Nothing of the old session can be confirmed or sent again.
+    clearTimeout(this.probeTimer);
+    this.delivery(this.outbox.lost());
+    this.resumeSid = '';
+    this.akeBounced = false;
     this.setStatus(S.RECONNECTING);
     const delay = this.backoff * (0.75 + Math.random() * 0.5);
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
@@ -674,22 +802,33 @@ class Chat {
     window.addEventListener('offline', this.netHooks.offline);
   }
 
+  // xmpp sends a message to the skin and returns its stanza id ('' when
+  // there is no connection, '-' when nothing needed to be sent).
   xmpp(body, extra) {
-    if (!this.conn || !this.connected) return false;
-    if (body === null && extra !== 'end' && !this.saved.started) return true; // no chat state opens a chat
+    if (!this.conn || !this.connected) return '';
+    if (body === null && extra !== 'end' && !this.saved.started) return '-'; // no chat state opens a chat
     if (body !== null && !this.saved.started) {
       this.saved.started = true;
       this.save();
     }
-    const m = $msg({ to: this.jid, type: 'chat' });
+    const sid = 'w' + ++this.lastSid;
+    const m = $msg({ to: this.jid, type: 'chat', id: sid });
     if (body !== null) m.c('body').t(body).up();
-    if (body !== null && body.startsWith('?OTR')) {
-      m.c('private', { xmlns: NS_CARBONS }).up();
-      m.c('no-copy', { xmlns: NS_HINTS }).up();
-      m.c('no-store', { xmlns: NS_HINTS }).up();
-    }
+    if (body !== null && body.startsWith('?OTR')) this.hints(m);
     if (extra) m.c(extra, { xmlns: extra === 'end' ? NS_OTRDESK : NS_CHATSTATES }).up();
     this.conn.send(m);
+    this.flushSoon();
+    return sid;
+  }
+
+  // hints keeps an OTR message out of carbons and archives.
+  hints(m) {
+    m.c('private', { xmlns: NS_CARBONS }).up();
+    m.c('no-copy', { xmlns: NS_HINTS }).up();
+    m.c('no-store', { xmlns: NS_HINTS }).up();
+  }
+
+  flushSoon() {
     // Strophe holds outgoing stanzas for up to 100 ms to batch them; each
     // AKE step would pay that. Flush once per task instead (fragments and
     // chat states sent together still share one request).
@@ -701,7 +840,6 @@ class Chat {
         if ((conn === this.conn && this.connected) || conn === this.lingering) conn.flush();
       });
     }
-    return true;
   }
 
   onMessage(m) {
@@ -710,7 +848,17 @@ class Chat {
     if (m.getAttribute('type') === 'error') {
       const err = m.getElementsByTagName('error')[0];
       let cond = '';
-      if (err) for (const c of err.children) if (c.localName !== 'text') cond = c.localName;
+      if (err) for (const c of err.children) if (c.namespaceURI === NS_STANZAS && c.localName !== 'text') cond = c.localName;
+      const id = m.getAttribute('id') || '';
+      if (id && id === this.resumeSid) {
+        // The answer to the resume request: refused.
+        this.resumeSid = '';
+        this.resumed(this.resumer.answer('error'));
+        if (cond === 'item-not-found') return;
+      }
+      const a = this.outbox.bounced(id, cond);
+      this.delivery(a);
+      if (AWAY.includes(cond)) return; // said by delivery, and on each message
       // The condition's name is the service's word too.
       const named = /^[a-z-]{1,40}$/.test(cond) && neutral(cond) === cond ? cond : 'unknown error';
       this.error((Object.prototype.hasOwnProperty.call(ERROR_WORDS, cond) ? ERROR_WORDS[cond] : '') || 'A message could not be delivered (' + named + ').');
@@ -750,6 +898,15 @@ class Chat {
 
   onStatus(st) {
     const state = st.getAttribute('state');
+    // The first status after a resume request is its answer: taken back.
+    if (this.resumer.waiting) {
+      this.resumeSid = '';
+      this.resumed(this.resumer.answer('status'));
+    }
+    if (state !== 'ended' && this.resumer.offered(st.getAttribute('resume'))) {
+      this.saved.resume = this.resumer.secret; // sessionStorage only
+      this.save();
+    }
     const name = this.opName(st.getAttribute('operator'));
     switch (state) {
       case 'queued': {
@@ -806,7 +963,8 @@ class Chat {
       case 'send':
         // Bodies of any round go out: ciphertext to the session it was
         // meant for when it was made, or AKE steps.
-        this.xmpp(ev.body);
+        if (ev.id) this.track(this.xmpp(ev.body), ev.id, ev.body, ev.round);
+        else this.xmpp(ev.body);
         break;
       case 'show': {
         const o = this.trust.engine(ev);
@@ -908,6 +1066,8 @@ class Chat {
     this.setStatus(text);
     this.saved.ended = true;
     this.apply(this.trust.end());
+    clearTimeout(this.probeTimer);
+    this.resumer.end();
     try {
       this.store && this.store.removeItem('strophe-bosh-session');
     } catch {
@@ -948,6 +1108,8 @@ class Chat {
       if (m.dir === 'them') text = (MARKS[m.mark] || '') + neutral(text);
       else if (m.svc) text = neutral(text);
       else if (m.dir === 'me' && m.state === 'dropped') text += ' (not sent)';
+      else if (m.dir === 'me' && m.state === 'failed') text += ' (not delivered)';
+      else if (m.dir === 'me' && m.state === 'unconfirmed') text += ' (maybe not delivered)';
       lines.push('[' + new Date(m.t).toISOString().slice(11, 19) + '] ' + who + ': ' + text);
     }
     const blob = new Blob([lines.join('\n') + '\n'], { type: 'text/plain;charset=utf-8' });
