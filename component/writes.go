@@ -53,8 +53,15 @@ func (w *writes) flush() error {
 	for _, id := range w.order {
 		gs = append(gs, w.pending[id])
 	}
-	clear(w.pending)
-	w.order = w.order[:0]
+	if len(w.order) > maxBatch {
+		// A big batch (expire retiring many chats at once): let its
+		// memory go rather than keep a map that never shrinks.
+		w.pending, w.order = map[string]store.Guest{}, nil
+	} else {
+		clear(w.pending)
+		clear(w.order) // keep the array, not the ids
+		w.order = w.order[:0]
+	}
 	return w.st.PutGuests(gs)
 }
 
