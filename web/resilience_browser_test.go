@@ -323,3 +323,47 @@ func TestWrongResumeSecretStartsNewChat(t *testing.T) {
 		t.Error("the new chat does not name its operator")
 	}
 }
+
+func TestProofOfWorkOverNewChatRate(t *testing.T) {
+	skinKey := key(t, "skin")
+	op := opSpec{user: "ada", name: "Ada", key: skinKey}
+	const bits = component.DefaultProofOfWorkBits
+	s := newStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op}, func(c *component.Config) {
+		c.NewChatsPerMinute = 1 // the first chat takes the minute's only token
+		c.ProofOfWork = true
+		c.ProofOfWorkBits = bits
+	})
+	s.waitAvailable("shop")
+	bot := s.bots["ada"]
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	b.waitSentence(sentVerified)
+	b.write("in the first chat")
+	first := nextMessage(t, s.ctx, bot, "in the first chat")
+	if n := b.eval(`String(performance.getEntriesByName('otrdesk:pow-start').length)`); n != "0" {
+		t.Fatalf("the first chat of the minute needed proof of work (%s stamps)", n)
+	}
+
+	// A second chat within the minute: over the rate, the service asks for
+	// a stamp, the widget computes it and the chat starts.
+	b.do("ending the chat", chromedp.Click(inWidget("button.end")))
+	b.waitFor("the new-chat button", widgetRoot+`.querySelector('button.new') && !`+widgetRoot+`.querySelector('button.new').hidden`)
+	b.do("starting a new chat", chromedp.Click(inWidget("button.new")))
+	b.waitSentence(sentVerified)
+	b.write("in the second chat")
+	second := nextMessage(t, s.ctx, bot, "in the second chat")
+	if second.Alias == first.Alias {
+		t.Fatalf("the second chat has the first one's alias %s", first.Alias)
+	}
+	b.waitMessage("Operator read: in the second chat")
+	ms := b.eval(`(() => { const a = performance.getEntriesByName('otrdesk:pow-start'), z = performance.getEntriesByName('otrdesk:pow-done');
+	  return a.length === 1 && z.length === 1 ? (z[0].startTime - a[0].startTime).toFixed(0) : 'stamps: ' + a.length + '/' + z.length; })()`)
+	if strings.HasPrefix(ms, "stamps") {
+		t.Fatalf("the second chat was not asked for exactly one stamp (%s)", ms)
+	}
+	t.Logf("proof of work at %d bits: %s ms from the challenge to the stamp (the worker starting included)", bits, ms)
+	if got := b.eval(`(() => { const e = ` + widgetRoot + `.querySelector('.e'); return e && !e.hidden ? e.textContent : ''; })()`); got != "" {
+		t.Errorf("the widget shows an error after the stamp: %q", got)
+	}
+}

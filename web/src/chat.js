@@ -54,6 +54,7 @@ import { startOTR, warmOTR, mark } from './otr.js';
 import { Trust, NOTES } from './trust.js';
 import { Outbox, AWAY } from './outbox.js';
 import { Resume } from './resume.js';
+import { Admission, readChallenge, solve } from './pow.js';
 import { humanFP } from './pins.js';
 import { Screen, neutral, REMOVED } from './speak.js';
 import { parseSigner, verifyKeyring, sentence as keyringProblem } from './keyring.js';
@@ -160,6 +161,11 @@ class Chat {
     this.akeBounced = false; // the service went away while no session was up
     this.resumer = new Resume(this.saved.resume || '');
     this.resumeSid = ''; // the resume request waiting for its answer
+    // Bodies sent before the service took the chat (no status yet in this
+    // session), by stanza id: a proof-of-work challenge asks for one again.
+    this.opening = new Map();
+    this.taken = false; // the service sent a status in this session
+    this.admission = new Admission();
     this.draw();
   }
 
@@ -709,6 +715,9 @@ class Chat {
     this.wasLost = false;
     if (!resumed) this.setStatus('');
     else if (wasLost) this.setStatus(this.saved.operator ? 'You are chatting with ' + this.saved.operator + '.' : '');
+    this.opening.clear();
+    this.admission = new Admission();
+    this.taken = resumed; // attached after a reload: the chat is the service's already
     if (!resumed) {
       // A new XMPP session is a new visitor for the component: the chat
       // goes on only if the service takes the resumption secret, which is
@@ -818,7 +827,39 @@ class Chat {
     if (extra) m.c(extra, { xmlns: extra === 'end' ? NS_OTRDESK : NS_CHATSTATES }).up();
     this.conn.send(m);
     this.flushSoon();
+    if (body !== null && !this.taken && this.opening.size < 16) this.opening.set(sid, body);
     return sid;
+  }
+
+  // stamp answers a proof-of-work challenge to the opening stanza sid:
+  // the worker finds the nonce (pow.js), then the same body goes again
+  // with the stamp beside it.
+  stamp(sid, ch) {
+    const body = this.opening.get(sid);
+    this.opening.delete(sid);
+    if (body === undefined) return;
+    if (this.admission.challenged() === 'give-up') {
+      this.error(ERROR_WORDS['resource-constraint']);
+      this.setStatus('');
+      this.delivery(this.outbox.bounced(sid, 'resource-constraint'));
+      return;
+    }
+    this.setStatus(S.POW_WAITING);
+    mark('pow-start');
+    const conn = this.conn;
+    const found = this.otrReady ? this.otrReady.then((otr) => (otr ? otr.pow(ch.challenge, ch.bits) : solveInSteps(ch))) : solveInSteps(ch);
+    found.then((nonce) => {
+      mark('pow-done');
+      if (conn !== this.conn || !this.connected || !nonce) return;
+      const nsid = 'w' + ++this.lastSid;
+      const m = $msg({ to: this.jid, type: 'chat', id: nsid }).c('body').t(body).up();
+      if (body.startsWith('?OTR')) this.hints(m);
+      m.c('pow', { xmlns: NS_OTRDESK, challenge: ch.challenge, nonce }).up();
+      this.opening.set(nsid, body);
+      this.outbox.renamed(sid, nsid);
+      conn.send(m);
+      this.flushSoon();
+    });
   }
 
   // hints keeps an OTR message out of carbons and archives.
@@ -855,6 +896,13 @@ class Chat {
         this.resumeSid = '';
         this.resumed(this.resumer.answer('error'));
         if (cond === 'item-not-found') return;
+      }
+      // Over the new-chat rate: the service asks for proof of work.
+      const pow = err && [...err.children].find((c) => c.namespaceURI === NS_OTRDESK && c.localName === 'pow');
+      const ch = pow && cond === 'resource-constraint' ? readChallenge(pow.getAttribute('challenge'), pow.getAttribute('bits')) : null;
+      if (ch && this.opening.has(id)) {
+        this.stamp(id, ch);
+        return;
       }
       const a = this.outbox.bounced(id, cond);
       this.delivery(a);
@@ -898,6 +946,10 @@ class Chat {
 
   onStatus(st) {
     const state = st.getAttribute('state');
+    // The service took the chat: nothing it opened with is asked for again.
+    this.opening.clear();
+    this.taken = true;
+    this.admission.admitted();
     // The first status after a resume request is its answer: taken back.
     if (this.resumer.waiting) {
       this.resumeSid = '';
@@ -1122,6 +1174,23 @@ class Chat {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
   }
+}
+
+// solveInSteps finds a proof-of-work nonce on the page's thread, in
+// slices that leave the page responsive (when there is no worker: the
+// plaintext policy, or an engine that could not start).
+function solveInSteps(ch) {
+  const step = 20000;
+  return new Promise((resolve) => {
+    let from = 0;
+    const next = () => {
+      const n = solve(ch.challenge, ch.bits, from, step);
+      from += step;
+      if (n || from >= 1e10) resolve(n);
+      else setTimeout(next, 0);
+    };
+    next();
+  });
 }
 
 function mount(ctx) {

@@ -25,6 +25,8 @@
 //                               (conv.sendTo); answered by 'sent' or 'not-sent'
 //   {op:'receive', round, body} a body from the network
 //   {op:'end', round, id}       the OTR disconnect; answered by 'done'
+//   {op:'pow', id, challenge, bits}  a proof-of-work stamp (pow.js); answered
+//                               by {ev:'pow', id, nonce}
 // Messages from the worker (each with round):
 //   {ev:'ready', restored} {ev:'fatal', message}
 //   {ev:'send', body, id?}      a body for the network; id: the visitor
@@ -141,6 +143,12 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
         waiting.set(id, resolve);
         worker.postMessage({ op: 'end', round, id });
       }),
+    pow: (challenge, bits) =>
+      new Promise((resolve) => {
+        const id = nextID++;
+        waiting.set(id, resolve);
+        worker.postMessage({ op: 'pow', id, challenge, bits });
+      }),
     terminate: () => worker.terminate(),
   };
   return new Promise((resolve, reject) => {
@@ -171,10 +179,11 @@ export async function startOTR({ base, assets, policy, state, onEvent }) {
           worker.terminate();
           reject(new Error(ev.message));
           break;
+        case 'pow':
         case 'done': {
           const f = waiting.get(ev.id);
           waiting.delete(ev.id);
-          if (f) f();
+          if (f) f(ev.nonce);
           break;
         }
         case 'timing':

@@ -126,6 +126,19 @@ export class Outbox {
     return a;
   }
 
+  /**
+   * The stanza sid went again as newSid (with a proof-of-work stamp: the
+   * service asked for it, it did not get lost).
+   * @param {string} sid @param {string} newSid
+   */
+  renamed(sid, newSid) {
+    const e = this.entries.find((x) => x.sid === sid);
+    if (e) {
+      e.sid = newSid;
+      e.seq = ++this.seq;
+    }
+  }
+
   /** Some other stanza went out (it moves the order on). */
   other() {
     this.seq++;

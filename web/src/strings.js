@@ -33,3 +33,6 @@ export const RESUMING = 'Reconnecting to your chat…';
 export const RESUMED = 'Reconnected: this is the same chat, with the same operator. Encryption is set up again.';
 export const RESUME_REFUSED = 'Your earlier chat could not be continued, so a new chat has started.';
 export const NEW_CHAT = 'A new chat has started.';
+
+// While the widget computes a proof-of-work stamp for a new chat.
+export const POW_WAITING = 'Waiting for a free place…';

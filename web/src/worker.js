@@ -20,6 +20,8 @@
 // the order they were posted.
 
 /* global Go */
+import { solve } from './pow.js';
+
 /** @type {any} */
 let engine = null; // adapter over the wasm API, see bind()
 let akeStart = 0; // wall clock at the query (or the first AKE message)
@@ -51,6 +53,11 @@ self.onmessage = async (e) => {
     }
     if (m.op === 'init') {
       await init(m);
+      return;
+    }
+    if (m.op === 'pow') {
+      // A proof-of-work stamp for a new chat (pow.js); needs no engine.
+      post({ ev: 'pow', id: m.id, nonce: solve(String(m.challenge), Number(m.bits)) });
       return;
     }
     if (!engine) throw new Error('the encryption engine is not running');

@@ -155,3 +155,12 @@ test('the backoff grows to its bound, with jitter', () => {
     assert.deepEqual(seen, [2000, 4000, 8000, 8000, 8000, 8000].map((d) => Math.round(d * f)));
   }
 });
+
+test('a message sent again with a proof-of-work stamp is confirmed under its new id', () => {
+  const b = box();
+  b.sent('w1', 1, 'hello', 1);
+  b.renamed('w1', 'w2');
+  assert.deepEqual(b.bounced('w1', 'service-unavailable').status, [], 'the old id is gone');
+  b.probe('p1');
+  assert.deepEqual(b.answered('p1', 1).status, [{ id: 1, state: 'delivered', late: false }]);
+});
