@@ -14,6 +14,13 @@
 // The widget's built assets are embedded from web/dist at build time
 // (make build). A binary built without them still runs: /widget.js answers
 // 503 and says to run make build.
+//
+// The build also writes each asset compressed with brotli (<file>.br) and
+// gzip (<file>.gz); a browser that accepts one gets it, with
+// Content-Encoding, and the same bytes as anyone else once decoded (the
+// launcher's integrity values are over those). Hashed names (/widget-<hash>.js,
+// /assets/...) never change content, so browsers may keep them for a year
+// without asking again.
 package web
 
 import (
@@ -32,6 +39,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +113,13 @@ type server struct {
 	widget Widget
 	built  bool
 	log    *slog.Logger
+	// widgetEnc holds the launcher's precompressed forms, by encoding.
+	widgetEnc map[string][]byte
 }
+
+// encodings are the content codings the build writes, in the order the
+// server prefers them, with the file suffix of each.
+var encodings = []struct{ name, suffix string }{{"br", ".br"}, {"gzip", ".gz"}}
 
 // New returns the HTTP handler for everything in the package comment.
 func New(cfg Config) http.Handler {
@@ -121,6 +135,12 @@ func New(cfg Config) http.Handler {
 	}
 	if w, err := LoadWidget(s.assets); err == nil {
 		s.widget, s.built = w, true
+		s.widgetEnc = map[string][]byte{}
+		for _, e := range encodings {
+			if b, err := fs.ReadFile(s.assets, "widget.js"+e.suffix); err == nil {
+				s.widgetEnc[e.name] = b
+			}
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -193,7 +213,16 @@ func (s *server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/javascript; charset=utf-8")
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	http.ServeContent(w, r, "widget.js", time.Time{}, bytes.NewReader(s.widget.Bytes))
+	body := s.widget.Bytes
+	h.Add("Vary", "Accept-Encoding")
+	for _, e := range encodings {
+		if b, ok := s.widgetEnc[e.name]; ok && accepts(r.Header.Get("Accept-Encoding"), e.name) {
+			h.Set("Content-Encoding", e.name)
+			body = b
+			break
+		}
+	}
+	http.ServeContent(w, r, "widget.js", time.Time{}, bytes.NewReader(body))
 }
 
 func (s *server) asset(w http.ResponseWriter, r *http.Request) {
@@ -202,12 +231,30 @@ func (s *server) asset(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	b, err := fs.ReadFile(s.assets, path.Join("assets", name))
+	for _, e := range encodings {
+		if strings.HasSuffix(name, e.suffix) { // a variant, not an asset of its own
+			http.NotFound(w, r)
+			return
+		}
+	}
+	file := path.Join("assets", name)
+	b, err := fs.ReadFile(s.assets, file)
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
 	h := w.Header()
+	h.Add("Vary", "Accept-Encoding")
+	for _, e := range encodings {
+		if !accepts(r.Header.Get("Accept-Encoding"), e.name) {
+			continue
+		}
+		if enc, err := fs.ReadFile(s.assets, file+e.suffix); err == nil {
+			h.Set("Content-Encoding", e.name)
+			b = enc
+			break
+		}
+	}
 	ctype := mime.TypeByExtension(path.Ext(name))
 	switch path.Ext(name) {
 	case ".wasm":
@@ -222,6 +269,33 @@ func (s *server) asset(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+}
+
+// accepts reports whether an Accept-Encoding header value accepts the
+// content coding name: listed, or "*", without q=0.
+func accepts(header, name string) bool {
+	ok := false
+	for item := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(item, ";")
+		coding = strings.TrimSpace(coding)
+		if !strings.EqualFold(coding, name) && coding != "*" {
+			continue
+		}
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, _ := strings.Cut(p, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if strings.EqualFold(coding, name) {
+			return q > 0 // the coding named outright decides
+		}
+		ok = q > 0
+	}
+	return ok
 }
 
 // SkinJSON is the public view of a skin (design §5). It holds nothing an

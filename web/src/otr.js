@@ -14,6 +14,7 @@
 // visitor decides to click; startOTR takes that worker when there is one.
 //
 // Messages to the worker:
+//   {op:'load', module}         start the compiled module (a WebAssembly.Module)
 //   {op:'load', wasm:{url,integrity}}  fetch, compile and start the module
 //   {op:'init', wasm:{url,integrity}, policy, state}
 //                               (loads the module first when not yet asked)
@@ -84,7 +85,24 @@ export function warmOTR(base, assets) {
   return p;
 }
 
+// compile fetches the wasm module (with its integrity) and compiles it
+// while it downloads; the worker gets the compiled module. Done here, it
+// runs while the worker's own script is fetched and its thread starts.
+async function compile(wasm) {
+  mark('wasm-fetch');
+  const res = await fetch(wasm.url, { integrity: wasm.integrity, credentials: 'omit' });
+  if (!res.ok) throw new Error('HTTP ' + res.status);
+  const module =
+    WebAssembly.compileStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')
+      ? await WebAssembly.compileStreaming(res)
+      : await WebAssembly.compile(await res.arrayBuffer());
+  mark('wasm-compiled');
+  return module;
+}
+
 async function spawn(base, assets, wasm) {
+  const compiled = compile(wasm);
+  compiled.catch(() => {}); // (awaited below)
   mark('worker-fetch');
   let res;
   try {
@@ -111,7 +129,13 @@ async function spawn(base, assets, wasm) {
   worker.onerror = (e) => {
     w.failed = (e && e.message) || 'unknown error';
   };
-  worker.postMessage({ op: 'load', wasm });
+  let module = null;
+  try {
+    module = await compiled;
+  } catch {
+    // The worker fetches and compiles it itself, and says what fails.
+  }
+  worker.postMessage(module ? { op: 'load', module } : { op: 'load', wasm });
   return w;
 }
 

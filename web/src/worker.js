@@ -42,16 +42,19 @@ const akeStep = (body) => {
 
 /** @type {Promise<void> | null} */
 let loading = null; // the wasm module's load, once asked for
+let spare = ''; // a visitor key made at load, while nobody waited for it
+let started = false; // init has been asked for: the warm-up gives way
 
 self.onmessage = async (e) => {
   const m = e.data || {};
   opRound = Number.isInteger(m.round) ? m.round : 0;
   try {
     if (m.op === 'load') {
-      await load(m.wasm).catch(() => {}); // 'init' reports the failure
+      await load(m).catch(() => {}); // 'init' reports the failure
       return;
     }
     if (m.op === 'init') {
+      started = true;
       await init(m);
       return;
     }
@@ -111,39 +114,91 @@ self.onmessage = async (e) => {
   }
 };
 
-// load fetches (with its integrity), compiles and starts the wasm module,
-// once; the engine's API is then on globalThis.otrdesk.
-function load(wasm) {
+// load starts the wasm module, once: the module the page compiled
+// (m.module), or else the one at m.wasm, fetched with its integrity and
+// compiled here. The engine's API is then on globalThis.otrdesk.
+function load(m) {
   if (!loading) {
     loading = (async () => {
       const t0 = performance.now();
-      mark('wasm-fetch', t0);
-      const res = await fetch(wasm.url, { integrity: wasm.integrity, credentials: 'omit' });
-      if (!res.ok) throw new Error('HTTP ' + res.status);
       const go = new Go();
       let instance;
-      if (WebAssembly.instantiateStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')) {
-        // Compiles while downloading, and lets the browser cache the
-        // compiled code for the next visit.
-        ({ instance } = await WebAssembly.instantiateStreaming(res, go.importObject));
+      if (m.module instanceof WebAssembly.Module) {
+        instance = await WebAssembly.instantiate(m.module, go.importObject);
       } else {
-        ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject));
+        mark('wasm-fetch', t0);
+        const res = await fetch(m.wasm.url, { integrity: m.wasm.integrity, credentials: 'omit' });
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        if (WebAssembly.instantiateStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')) {
+          // Compiles while downloading.
+          ({ instance } = await WebAssembly.instantiateStreaming(res, go.importObject));
+        } else {
+          ({ instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject));
+        }
+        mark('wasm-compiled');
       }
-      const got = performance.getEntriesByName(wasm.url).pop();
-      if (got && got.responseEnd > t0) mark('wasm-downloaded', got.responseEnd);
-      mark('wasm-compiled');
+      mark('wasm-instantiated');
       go.run(instance); // not awaited: main never returns, so the API stays alive
       for (let i = 0; i < 200 && !globalThis.otrdesk; i++) await new Promise((r) => setTimeout(r, 5));
       mark('wasm-running');
       initMs = performance.now() - t0;
+      if (!started) setTimeout(warmUp, 0);
     })();
   }
   return loading;
 }
 
+// warmUp runs, while the worker has nothing else to do, what the chat will
+// run: a visitor key (kept for the chat) and a whole AKE between two
+// throwaway conversations in this worker. The browser compiles wasm
+// functions when they are first called and optimises them once they are
+// hot, so the chat's own AKE then runs on compiled, optimised code. Each
+// step is a task of its own, and the warm-up stops as soon as the chat
+// asks for the engine.
+function warmUp() {
+  const api = globalThis.otrdesk;
+  if (!api || started) return;
+  /** @type {any[]} */
+  let convs = [];
+  /** @type {string[]} */
+  let bodies = [];
+  const steps = [
+    () => {
+      spare = api.generateKey();
+    },
+    () => {
+      convs = [api.newConversation({ key: spare }), api.newConversation({ key: api.generateKey() })];
+      bodies = convs[0].query().send;
+    },
+  ];
+  // The query, DH-Commit, DH-Key, Reveal Signature and Signature, each to
+  // the other side.
+  for (let i = 0; i < 5; i++) {
+    steps.push(() => {
+      const to = convs[(i + 1) % 2];
+      const out = [];
+      for (const b of bodies) out.push(...(to.receive(b).send || []));
+      bodies = out;
+    });
+  }
+  const next = () => {
+    if (started || !steps.length) {
+      if (!started) mark('warm');
+      return;
+    }
+    try {
+      steps.shift()();
+    } catch {
+      return; // only a warm-up: the chat's own calls report errors
+    }
+    setTimeout(next, 0);
+  };
+  next();
+}
+
 async function init(m) {
   try {
-    await load(m.wasm);
+    await load(m);
     engine = await bind(m.policy, m.state);
     mark('engine-ready');
     post({ ev: 'ready', restored: false });
@@ -240,7 +295,8 @@ async function bind(policy, state) {
   let key = state && typeof state.key === 'string' ? state.key : null;
   let conv;
   try {
-    if (!key) key = api.generateKey();
+    if (!key) key = spare || api.generateKey();
+    spare = '';
     conv = api.newConversation({ policy, key, instanceTag: state && state.tag >= 0x100 ? state.tag : undefined });
   } catch {
     // A saved key the engine refuses: start over with a new identity.
