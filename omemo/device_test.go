@@ -31,8 +31,8 @@ func newPair(t testing.TB) *pair {
 		vAddr: Address{visitorJID, v.ID()}, oAddr: Address{operatorJID, o.ID()}}
 }
 
-// wire sends e as the element text, the way it travels.
-func wire(t *testing.T, e *Encrypted) *Encrypted {
+// onTheWire sends e as the element text, the way it travels.
+func onTheWire(t *testing.T, e *Encrypted) *Encrypted {
 	t.Helper()
 	got, err := ParseEncrypted(e.Marshal())
 	if err != nil {
@@ -58,7 +58,7 @@ func TestConversation(t *testing.T) {
 	if len(e.IV) != 12 || len(e.Payload) != len("hello from the visitor") {
 		t.Fatalf("iv %d bytes, payload %d bytes: want 12 and the plaintext's length (no tag)", len(e.IV), len(e.Payload))
 	}
-	m, err := p.o.Decrypt(visitorJID, wire(t, e))
+	m, err := p.o.Decrypt(visitorJID, onTheWire(t, e))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestConversation(t *testing.T) {
 		if e.Keys[0].PreKey != step.wantPreKeyFlag {
 			t.Errorf("step %d: prekey = %v, want %v", i, e.Keys[0].PreKey, step.wantPreKeyFlag)
 		}
-		m, err := step.to.Decrypt(step.fromJID, wire(t, e))
+		m, err := step.to.Decrypt(step.fromJID, onTheWire(t, e))
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -335,7 +335,7 @@ func TestEncryptAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []*Device{p.o, phone} {
-		m, err := d.Decrypt(visitorJID, wire(t, e))
+		m, err := d.Decrypt(visitorJID, onTheWire(t, e))
 		if err != nil || string(m.Plaintext) != "to both" {
 			t.Fatalf("device %d: %v, %v", d.ID(), m, err)
 		}
@@ -359,7 +359,7 @@ func TestKeyTransport(t *testing.T) {
 	if kt.Payload != nil || bytes.Contains(kt.Marshal(), []byte("payload")) {
 		t.Fatal("key transport element has a payload")
 	}
-	m, err := p.v.Decrypt(operatorJID, wire(t, kt))
+	m, err := p.v.Decrypt(operatorJID, onTheWire(t, kt))
 	if err != nil || m.Plaintext != nil {
 		t.Fatalf("key transport: %v, %v", m, err)
 	}

@@ -29,7 +29,12 @@
 //
 // ParseDeviceList, ParseBundle and ParseEncrypted read these under hard
 // bounds (element size, devices, prekeys, keys, key and payload sizes)
-// and never panic; the Marshal methods write them.
+// and never panic; the Marshal methods write them. The XML and the
+// fingerprint live in package omemo/wire, which links nothing but the
+// standard library: otrdesk's component and server move and check these
+// elements through it and never link the Signal library below. This
+// package names the same types and functions, so the engine's callers
+// need only it.
 //
 // # A conversation
 //
@@ -97,6 +102,7 @@
 // Serving PEP for visitor aliases (device list and bundle of the visitor's
 // device under guest-<id>@D), fetching an operator's device list and
 // bundles, choosing the operator devices the skin trusts, EME and the
-// fallback body, the wasm glue in the widget's worker, and keeping a
-// Device across page loads: none of that is here.
+// fallback body are the component's (package component, omemo.go, on
+// omemo/wire); the wasm glue in the widget's worker and keeping a Device
+// across page loads are the widget's.
 package omemo

@@ -83,7 +83,7 @@ func TestFingerprint(t *testing.T) {
 	}
 	b := d.Bundle()
 	fp := d.Fingerprint()
-	if fp != Fingerprint(b.IdentityKey) || !bytes.Equal(b.IdentityKey.wire()[1:], fp[:]) {
+	if fp != Fingerprint(b.IdentityKey) || !bytes.Equal(b.IdentityKey.Wire()[1:], fp[:]) {
 		t.Error("fingerprint is not the identity key")
 	}
 }

@@ -104,7 +104,7 @@ func (t *tx) IsTrustedIdentity(_ context.Context, a *protocol.SignalAddress, k *
 	if !ok {
 		return true, nil
 	}
-	return bytes.Equal(known.wire(), k.Serialize()), nil
+	return bytes.Equal(known.Wire(), k.Serialize()), nil
 }
 
 // store.Session

@@ -1,4 +1,29 @@
-package omemo
+// Package wire is OMEMO's XML, as deployed clients (Gajim, Conversations,
+// Dino, Monal, Profanity) write it under XEP-0384 version 0.3, namespace
+// eu.siacs.conversations.axolotl: the device list, the bundle, the
+// <encrypted/> element, and identity-key fingerprints.
+//
+//	node eu.siacs.conversations.axolotl.devicelist        DeviceList
+//	  <list xmlns='eu.siacs.conversations.axolotl'><device id='31415'/></list>
+//	node eu.siacs.conversations.axolotl.bundles:31415     Bundle
+//	  identityKey, signedPreKeyPublic (+ signedPreKeyId, signedPreKeySignature),
+//	  prekeys/preKeyPublic (+ preKeyId) — Curve25519 keys, base64 of 33 bytes
+//	<encrypted xmlns='eu.siacs.conversations.axolotl'>    Encrypted
+//	  <header sid='27183'><key rid='31415' [prekey='true']>…</key><iv>…</iv></header>
+//	  <payload>…</payload>
+//	</encrypted>
+//
+// It is apart from package omemo (the engine: sessions, the Double
+// Ratchet, payload encryption) so that a program that only moves and
+// checks these elements, such as otrdesk's component, does not link the
+// Signal library the engine is built on (GPL-3.0, and about 1.1 MB of
+// WebAssembly). It imports nothing outside the standard library; package
+// omemo uses it for all of its XML.
+//
+// The parsers read under hard bounds (element size, devices, prekeys,
+// keys, key and payload sizes), never panic, and return errors wrapping
+// ErrMalformed or ErrTooLarge; the Marshal methods write the canonical form.
+package wire
 
 import (
 	"bytes"
@@ -62,15 +87,16 @@ type PublicKey [32]byte
 
 const djbType = 0x05
 
-func (k PublicKey) wire() []byte {
+// Wire is the 33-byte form keys have in bundles and Signal messages.
+func (k PublicKey) Wire() []byte {
 	b := make([]byte, 33)
 	b[0] = djbType
 	copy(b[1:], k[:])
 	return b
 }
 
-// parsePublicKey reads the 33-byte wire form.
-func parsePublicKey(b []byte) (PublicKey, bool) {
+// ParsePublicKey reads the 33-byte wire form.
+func ParsePublicKey(b []byte) (PublicKey, bool) {
 	var k PublicKey
 	if len(b) != 33 || b[0] != djbType {
 		return k, false
@@ -227,12 +253,12 @@ func (b *Bundle) Marshal() []byte {
 	enc := base64.StdEncoding
 	w.WriteString(`<bundle xmlns='` + NS + `'>`)
 	fmt.Fprintf(&w, `<signedPreKeyPublic signedPreKeyId='%d'>%s</signedPreKeyPublic>`,
-		b.SignedPreKeyID, enc.EncodeToString(b.SignedPreKey.wire()))
+		b.SignedPreKeyID, enc.EncodeToString(b.SignedPreKey.Wire()))
 	fmt.Fprintf(&w, `<signedPreKeySignature>%s</signedPreKeySignature>`, enc.EncodeToString(b.Signature[:]))
-	fmt.Fprintf(&w, `<identityKey>%s</identityKey>`, enc.EncodeToString(b.IdentityKey.wire()))
+	fmt.Fprintf(&w, `<identityKey>%s</identityKey>`, enc.EncodeToString(b.IdentityKey.Wire()))
 	w.WriteString(`<prekeys>`)
 	for _, k := range b.PreKeys {
-		fmt.Fprintf(&w, `<preKeyPublic preKeyId='%d'>%s</preKeyPublic>`, k.ID, enc.EncodeToString(k.Key.wire()))
+		fmt.Fprintf(&w, `<preKeyPublic preKeyId='%d'>%s</preKeyPublic>`, k.ID, enc.EncodeToString(k.Key.Wire()))
 	}
 	w.WriteString(`</prekeys></bundle>`)
 	return w.Bytes()
@@ -392,17 +418,19 @@ func parseDeviceID(s string) (uint32, bool) {
 	return uint32(v), true
 }
 
-// parseKeyID reads a prekey or signed prekey ID. libsignal keeps them
-// below 2^24; 0 is allowed because Signal's last-resort prekey has it.
+// parseKeyID reads a prekey or signed prekey ID, at most MaxKeyID; 0 is
+// allowed because Signal's last-resort prekey has it.
 func parseKeyID(s string) (uint32, bool) {
 	v, ok := parseDecimal(s)
-	if !ok || v > maxKeyID {
+	if !ok || v > MaxKeyID {
 		return 0, false
 	}
 	return uint32(v), true
 }
 
-const maxKeyID = 1<<24 - 1
+// MaxKeyID is the largest prekey or signed prekey ID: libsignal keeps them
+// below 2^24.
+const MaxKeyID = 1<<24 - 1
 
 func parseDecimal(s string) (uint64, bool) {
 	s = strings.TrimSpace(s)
@@ -423,7 +451,7 @@ func parseKeyText(s string) (PublicKey, bool) {
 	if !ok {
 		return PublicKey{}, false
 	}
-	return parsePublicKey(b)
+	return ParsePublicKey(b)
 }
 
 // decodeBase64 decodes standard base64, ignoring whitespace (Android's

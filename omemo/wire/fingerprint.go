@@ -1,4 +1,4 @@
-package omemo
+package wire
 
 import (
 	"encoding/hex"
