@@ -21,10 +21,11 @@ type migration struct {
 // migrations_test.go (a database built by hand at the old version, opened,
 // and checked).
 var migrations = []migration{
-	{"create the buckets", migrateCreateBuckets},         // 0 -> 1
-	{"add the blocks bucket", migrateAddBlocks},          // 1 -> 2
-	{"add the keyrings bucket", migrateAddKeyrings},      // 2 -> 3
-	{"add the guest resumption index", migrateAddResume}, // 3 -> 4
+	{"create the buckets", migrateCreateBuckets},                // 0 -> 1
+	{"add the blocks bucket", migrateAddBlocks},                 // 1 -> 2
+	{"add the keyrings bucket", migrateAddKeyrings},             // 2 -> 3
+	{"add the guest resumption index", migrateAddResume},        // 3 -> 4
+	{"add the trusted OMEMO devices bucket", migrateAddDevices}, // 4 -> 5
 }
 
 // SchemaVersion returns the schema version this otrdesk writes.
@@ -65,6 +66,15 @@ func migrateAddKeyrings(tx *bolt.Tx) error {
 func migrateAddResume(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucketIfNotExists(bucketResume); err != nil {
 		return fmt.Errorf("creating bucket %s: %w", bucketResume, err)
+	}
+	return nil
+}
+
+// migrateAddDevices is 4 -> 5: the OMEMO devices of operators that skins
+// trust get a bucket. No skin trusts a device yet.
+func migrateAddDevices(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketDevices); err != nil {
+		return fmt.Errorf("creating bucket %s: %w", bucketDevices, err)
 	}
 	return nil
 }

@@ -259,3 +259,45 @@ func TestMigration3to4(t *testing.T) {
 		t.Fatalf("version after 3 -> 4 = %d, want 4", v)
 	}
 }
+
+// TestMigration4to5 opens a schema-4 store holding a skin and a guest: the
+// trusted-devices bucket appears empty, the version is 5, the skin and the
+// guest are as they were, and a device can be trusted.
+func TestMigration4to5(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v4.db")
+	s4, err := open(path, migrations[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s4.CreateSkin(Skin{Name: "library", Title: "Library", Policy: PolicyRequire, Operators: []string{"op@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := demoGuest(NewGuestID())
+	if err := s4.PutGuest(g); err != nil {
+		t.Fatal(err)
+	}
+	s4.Close()
+	if v := readVersion(t, path); v != 4 {
+		t.Fatalf("fixture at version %d, want 4", v)
+	}
+	s, err := open(path, migrations[:5])
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.Skin("library"); err != nil || got.Policy != PolicyRequire {
+		t.Fatalf("skin after 4 -> 5: %+v %v", got, err)
+	}
+	if got, err := s.Guest(g.ID); err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("guest after 4 -> 5: %+v %v", got, err)
+	}
+	if d, err := s.AllDevices(); err != nil || len(d) != 0 {
+		t.Fatalf("a migrated store trusts devices already: %+v %v", d, err)
+	}
+	if err := s.PutDevice(TrustedDevice{Skin: "library", Account: "op@example.org", Device: 7}); err != nil {
+		t.Fatalf("the devices bucket is not usable after 4 -> 5: %v", err)
+	}
+	if v := readVersionOpen(t, s); v != 5 {
+		t.Fatalf("version after 4 -> 5 = %d, want 5", v)
+	}
+}

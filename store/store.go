@@ -39,6 +39,10 @@
 //	└── <skin> 0x00 <real JID>       time the block ends (block.go)
 //	keyrings                         (schema 3)
 //	└── <skin>                       the signed keyring, byte for byte as signed (keyring.go)
+//	devices                          (schema 5)
+//	└── <skin> 0x00 <account> 0x00 <device uint32>
+//	                                 an operator's OMEMO device the skin trusts: time
+//	                                 added, identity-key fingerprint if given (device.go)
 //	stats
 //	└── <skin>                       bucket per skin
 //	    └── <YYYYMMDD><seq uint64>   binary chat record (stats.go): start, wait, duration, encrypted
