@@ -30,13 +30,14 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .m .me{margin-left:auto;background:var(--otrdesk-accent,#1b5e9f);color:#fff}
 .m .them{background:#eee;color:#1a1a1a}
 .m .note{max-width:none;padding:2px 0;color:#555;font-size:14px;text-align:center}
-.m .who{display:block;font-size:12px;opacity:.8}
+.m .who{display:block;font-size:12px;font-weight:600}
 .m .greet{max-width:none;margin:4px 0 10px;padding:6px 10px;border-left:4px solid #888;border-radius:0;background:#f7f7f7;color:#333}
 .m .greet q{quotes:"\\201C" "\\201D"}
 .m .mark{display:block;font-size:12px;font-weight:600;color:#8a1111}
-.m [data-state=held],.m [data-state=sending]{opacity:.75}
+/* not sent (yet): an outlined bubble instead of a filled one, at full contrast (a faded one is hard to read) */
+.m .me[data-state=held],.m .me[data-state=sending],.m .me[data-state=dropped]{background:#fff;color:#1a1a1a;border:2px dashed var(--otrdesk-accent,#1b5e9f)}
 .m .st{display:block;font-size:12px;font-style:italic}
-.m [data-state=dropped]{opacity:.6;text-decoration:line-through}
+.m .me[data-state=dropped]{text-decoration:line-through}
 .f{display:flex;gap:8px;padding:8px 12px;border-top:1px solid #ddd}
 .f textarea{flex:1;box-sizing:border-box;height:44px;min-height:44px;max-height:120px;padding:10px 8px;line-height:1.4;overflow-y:hidden;border:1px solid #888;border-radius:8px;font:inherit;font-size:16px;resize:none}
 .f button,.a button{min-height:44px;padding:0 14px;border:0;border-radius:8px;background:var(--otrdesk-accent,#1b5e9f);color:#fff;font:inherit;font-size:16px;cursor:pointer}
@@ -46,6 +47,7 @@ button:focus-visible,textarea:focus-visible,.m:focus-visible,a:focus-visible{out
 .e{margin:0;padding:8px 12px;background:#fdecea;color:#8a1111;font-size:14px}
 .e[hidden]{display:none}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:480px){.p{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;max-height:100%;border-radius:0}}
+/* a phone, or a window zoomed in (200 % of 1280x768 is 640x384): the whole screen */
+@media (max-width:480px),(max-height:480px){.p{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;max-height:100%;border-radius:0}}
 @media (prefers-reduced-motion:no-preference){.p{transition:opacity .15s}}
 `;
