@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +21,8 @@ type visitor struct {
 	jid    string // full JID
 	bare   string
 	client *xmpptest.Client
-	comp   bool // written by the visitors' component: stanzas carry from
+	comp   bool   // written by the visitors' component: stanzas carry from
+	to     string // the skin's JID it writes to
 
 	seq       int       // the message in flight, or the last one sent
 	busy      bool      // a message is in flight
@@ -49,7 +51,6 @@ type phase struct {
 // flight, taking visitors round robin from ready, so every chat carries
 // traffic; echoes, bounces and timeouts free the window again.
 type load struct {
-	skinJID string
 	size    int
 	timeout time.Duration
 
@@ -64,12 +65,13 @@ type load struct {
 	killAt    time.Time
 	crossed   int // echoes delivered to another visitor than the sender
 	moved     map[int]bool
-	opBounces int // operators' echoes bounced (otrdesk down)
+	movedHow  []string // the first few moves, for the report
+	opBounces int      // operators' echoes bounced (otrdesk down)
 }
 
-func newLoad(skinJID string, vs []*visitor, window, size int, timeout time.Duration) *load {
+func newLoad(vs []*visitor, window, size int, timeout time.Duration) *load {
 	l := &load{
-		skinJID: skinJID, size: size, timeout: timeout,
+		size: size, timeout: timeout,
 		window: make(chan struct{}, window),
 		ready:  make(chan int, len(vs)),
 		vs:     vs, moved: map[int]bool{},
@@ -149,7 +151,7 @@ func (l *load) send(ctx context.Context) error {
 func (l *load) stanza(v *visitor) string {
 	mark := "lb " + strconv.Itoa(v.id) + " " + strconv.Itoa(v.seq) + " "
 	body := mark + strings.Repeat("x", max(l.size-len(mark), 1))
-	s := "<message type='chat' to='" + l.skinJID + "' id='lb-" + strconv.Itoa(v.id) + "-" + strconv.Itoa(v.seq) + "'"
+	s := "<message type='chat' to='" + v.to + "' id='lb-" + strconv.Itoa(v.id) + "-" + strconv.Itoa(v.seq) + "'"
 	if v.comp {
 		s += " from='" + v.jid + "'"
 	}
@@ -348,6 +350,10 @@ func (l *load) operate(ctx context.Context, op int, c *xmpptest.Client) {
 				case v.op < 0:
 					v.op, v.alias = op, alias
 				case v.op != op || v.alias != alias:
+					if !l.moved[id] && len(l.movedHow) < 5 {
+						l.movedHow = append(l.movedHow, fmt.Sprintf("visitor %d (c2s %t): op%d %s → op%d %s at %s",
+							id, !v.comp, v.op, v.alias, op, alias, time.Now().Format("15:04:05.000")))
+					}
 					l.moved[id] = true
 				}
 			}

@@ -31,7 +31,7 @@ func TestTinyRun(t *testing.T) {
 	}
 	res, err := run(context.Background(), options{
 		visitors: 20, operators: 3, c2s: 4,
-		duration: 2 * time.Second, down: 300 * time.Millisecond, timeout: time.Second,
+		duration: 2 * time.Second, down: 1500 * time.Millisecond, timeout: 500 * time.Millisecond,
 		window: 8, size: 100, bound: 2 * time.Minute,
 	})
 	if err != nil {
@@ -69,8 +69,8 @@ func TestTinyRun(t *testing.T) {
 }
 
 func TestParseMarkAndID(t *testing.T) {
-	l := &load{skinJID: "bench@chat.example.org", size: 30}
-	v := &visitor{id: 12, seq: 7, jid: "v12@visitors.example.org/web", comp: true}
+	l := &load{size: 30}
+	v := &visitor{id: 12, seq: 7, jid: "v12@visitors.example.org/web", comp: true, to: "bench0@chat.example.org"}
 	raw := l.stanza(v)
 	for _, tc := range []struct {
 		name, in string

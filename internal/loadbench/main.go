@@ -67,8 +67,12 @@ import (
 const (
 	otrdeskDomain  = "chat.example.org"
 	visitorsDomain = "visitors.example.org"
-	skin           = "bench"
+	// opsPerSkin is the store's limit of operators per skin: more operators
+	// means more skins (bench0, bench1, ...), visitors spread over them.
+	opsPerSkin = 100
 )
+
+func skinName(i int) string { return "bench" + strconv.Itoa(i) }
 
 // options are the benchmark's flags.
 type options struct {
@@ -91,8 +95,8 @@ func main() {
 	flag.IntVar(&o.operators, "operators", 200, "operators (c2s), one resource each")
 	flag.IntVar(&o.c2s, "c2s", 100, "visitors that log in as anonymous c2s clients (the rest share one component connection)")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of the steady phase and of the crash phase's load before the kill (a quarter of it)")
-	flag.DurationVar(&o.down, "down", time.Second, "how long otrdesk stays dead before it is started again")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "a message unanswered this long is counted and sent again")
+	flag.DurationVar(&o.down, "down", 3*time.Second, "how long otrdesk stays dead before it is started again")
+	flag.DurationVar(&o.timeout, "timeout", time.Second, "a message unanswered this long is counted and sent again (the widget's ping after each message finds out as fast)")
 	flag.IntVar(&o.window, "window", 64, "messages in flight")
 	flag.IntVar(&o.size, "size", 100, "body size in bytes")
 	flag.DurationVar(&o.bound, "bound", 15*time.Minute, "the whole run's time limit")
@@ -120,6 +124,8 @@ type result struct {
 	killToReady, killToAll  time.Duration
 	recovery                []time.Duration
 	opBounces               int
+	movedHow                []string
+	killAt                  time.Time
 	drops                   map[string]float64
 	clientDrops             int
 }
@@ -172,6 +178,7 @@ func run(ctx context.Context, o options) (*result, error) {
 		return nil, err
 	}
 	defer vcomp.Close()
+	skins := (o.operators + opsPerSkin - 1) / opsPerSkin
 	vs := make([]*visitor, o.visitors)
 	c2s := make([]*xmpptest.Client, o.c2s)
 	if err := parallel(ctx, o.c2s, 8, func(i int) error {
@@ -192,12 +199,13 @@ func run(ctx context.Context, o options) (*result, error) {
 			v.jid = "v" + strconv.Itoa(i) + "@" + visitorsDomain + "/web"
 		}
 		v.bare = bareOf(v.jid)
+		v.to = skinName(i%skins) + "@" + otrdeskDomain
 		vs[i] = v
 	}
 
 	// The skin, in a store otrdesk will open.
 	storePath := filepath.Join(dir, "otrdesk.db")
-	if err := createSkin(storePath, ops); err != nil {
+	if err := createSkins(storePath, ops, skins); err != nil {
 		return nil, err
 	}
 	perOp := (o.visitors + o.operators - 1) / o.operators
@@ -206,7 +214,7 @@ func run(ctx context.Context, o options) (*result, error) {
 		MaxChatsPerOperator: 2*perOp + 1, Guests: 2 * o.visitors,
 	}
 
-	l := newLoad(skin+"@"+otrdeskDomain, vs, o.window, o.size, o.timeout)
+	l := newLoad(vs, o.window, o.size, o.timeout)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	loopCtx, stopLoops := context.WithCancel(ctx)
@@ -239,7 +247,7 @@ func run(ctx context.Context, o options) (*result, error) {
 		return nil, err
 	}
 	defer func() { od.stop() }()
-	if err := waitOnDuty(ctx, od, o.operators); err != nil {
+	if err := waitOnDuty(ctx, od, skins, o.operators); err != nil {
 		return nil, err
 	}
 
@@ -338,6 +346,8 @@ func run(ctx context.Context, o options) (*result, error) {
 
 	l.mu.Lock()
 	res.crossed, res.moved, res.opBounces = l.crossed, len(l.moved), l.opBounces
+	res.movedHow = l.movedHow
+	res.killAt = l.killAt
 	l.mu.Unlock()
 	for _, c := range append(append([]*xmpptest.Client{vcomp}, c2s...), ops...) {
 		res.clientDrops += c.Dropped()
@@ -374,24 +384,32 @@ func (l *load) during(ctx context.Context, done func() bool, bound time.Duration
 	}
 }
 
-func createSkin(path string, ops []*xmpptest.Client) error {
+// createSkins writes the skins, operator i in skin i mod n, to a new store
+// otrdesk then opens.
+func createSkins(path string, ops []*xmpptest.Client, n int) error {
 	st, err := store.Open(path)
 	if err != nil {
 		return err
 	}
-	var jids []string
-	for _, c := range ops {
-		jids = append(jids, c.JID().Bare().String())
+	jids := make([][]string, n)
+	for i, c := range ops {
+		jids[i%n] = append(jids[i%n], c.JID().Bare().String())
 	}
-	err = st.CreateSkin(store.Skin{Name: skin, Title: "Load", Policy: store.PolicyOpportunistic, Operators: jids})
+	for i := range n {
+		err = errors.Join(err, st.CreateSkin(store.Skin{Name: skinName(i), Title: "Load", Policy: store.PolicyOpportunistic, Operators: jids[i]}))
+	}
 	return errors.Join(err, st.Close())
 }
 
-// waitOnDuty waits until otrdesk counts every operator on duty.
-func waitOnDuty(ctx context.Context, od *otrdeskProc, n int) error {
+// waitOnDuty waits until otrdesk counts every operator of every skin on duty.
+func waitOnDuty(ctx context.Context, od *otrdeskProc, skins, n int) error {
 	return poll(ctx, time.Minute, func() (bool, error) {
 		m, err := od.metrics()
-		return m["otrdesk_operators_on_duty{skin="+skin+"}"] == float64(n), err
+		sum := 0.0
+		for i := range skins {
+			sum += m["otrdesk_operators_on_duty{skin="+skinName(i)+"}"]
+		}
+		return sum == float64(n), err
 	})
 }
 
@@ -474,8 +492,8 @@ func fileSize(path string) int64 {
 
 func (r *result) print(w io.Writer) {
 	o := r.o
-	fmt.Fprintf(w, "otrdesk load benchmark: %d visitors (%d anonymous c2s, %d on one XEP-0114 connection), %d operators (c2s, echoing plaintext)\n",
-		o.visitors, o.c2s, o.visitors-o.c2s, o.operators)
+	fmt.Fprintf(w, "otrdesk load benchmark: %d visitors (%d anonymous c2s, %d on one XEP-0114 connection), %d operators (c2s, echoing plaintext) in %d skins\n",
+		o.visitors, o.c2s, o.visitors-o.c2s, o.operators, (o.operators+opsPerSkin-1)/opsPerSkin)
 	fmt.Fprintf(w, "one private Prosody (no archive, no rate limits); otrdesk as a child process (component + bbolt store), crash = SIGKILL\n")
 	fmt.Fprintf(w, "%d messages in flight, %d-byte bodies; unanswered after %v = counted and sent again\n\n", o.window, o.size, o.timeout)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -498,11 +516,17 @@ func (r *result) print(w io.Writer) {
 		float64(r.heapBase)/(1<<20), kib(r.heapIdle, r.heapBase), kib(r.heapActive, r.heapBase), kib(r.heapRestart, r.heapBase))
 	fmt.Fprintf(w, "store file: %.1f MiB after opening the chats, %.1f MiB at the end (%.0f bytes per guest)\n",
 		float64(r.storeOpen)/(1<<20), float64(r.storeEnd)/(1<<20), float64(r.storeEnd)/float64(o.visitors))
-	fmt.Fprintf(w, "\ncrash: SIGKILL, restarted after %v: otrdesk ready %v after the kill; every chat relayed again %v after the kill (p50 %v, p99 %v)\n",
-		o.down, r.killToReady.Round(time.Millisecond), r.killToAll.Round(time.Millisecond),
+	fmt.Fprintf(w, "\ncrash: SIGKILL, restarted after %v: otrdesk ready %v after the kill; first chat relayed again after %v, every chat after %v (p50 %v, p99 %v)\n",
+		o.down, r.killToReady.Round(time.Millisecond), quantile(r.recovery, 0).Round(time.Millisecond), r.killToAll.Round(time.Millisecond),
 		quantile(r.recovery, .5).Round(time.Millisecond), quantile(r.recovery, .99).Round(time.Millisecond))
+	fmt.Fprintf(w, "(every chat must send a message to count: at %.0f msg/s, touching %d chats takes %v by itself)\n",
+		float64(r.steady.echoed)/r.steady.end.Sub(r.steady.start).Seconds(), o.visitors,
+		time.Duration(float64(o.visitors)/(float64(r.steady.echoed)/r.steady.end.Sub(r.steady.start).Seconds())*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(w, "chats lost: %d (target 0): %d came back to another operator or alias, %d never relayed again\n",
 		r.moved+r.notRecovered, r.moved, r.notRecovered)
+	if len(r.movedHow) > 0 {
+		fmt.Fprintf(w, "moves (killed at %s): %s\n", r.killAt.Format("15:04:05.000"), strings.Join(r.movedHow, "; "))
+	}
 	fmt.Fprintf(w, "around the kill: %d visitor messages bounced and sent again; %d vanished silently (in otrdesk, or answered into the outage) and were sent again after %v; %d operators' answers bounced\n",
 		r.crash.bounced, r.crash.silent(), o.timeout, r.opBounces)
 	var drops []string
