@@ -61,6 +61,10 @@ type chat struct {
 	revealByVisitor bool
 	// rate is the bucket for guest_messages_per_minute.
 	rate bucket
+	// OMEMO (omemo.go): the keys the visitor's widget handed over, and
+	// the protocol picked at the last assignment ("otr" or "omemo").
+	keys *visitorKeys
+	e2ee string
 	// resume is a resumption secret made for this chat and not yet sent to
 	// the visitor: the next status element carries it, once (resume.go).
 	// Only its hash is kept (rec.Resume).

@@ -34,6 +34,15 @@
 // ake_stall_timeout makes the component send the visitor a query. Under a
 // "require" skin no plaintext crosses: the sender is told and gets a query.
 //
+// OMEMO (omemo.go) beside OTR: <encrypted/> elements cross both ways
+// under the same masking, caps and metrics; the widget hands its device
+// list and bundle to <skin>@D (PEP publish), the alias serves them to the
+// pinned operator's account (PEP items, and an event on assignment); the
+// operator's devices are read as the skin, and the widget asking <skin>@D
+// gets only those the skin trusts. A chat is OMEMO (e2ee='omemo' in the
+// status) when the widget handed over keys and the operator has a device
+// the skin trusts, else OTR.
+//
 // Commands on D (commands: text bot; adhoc.go: XEP-0050, the same set):
 // help, status, on, off, chats, nick NAME, transfer guest-<id>
 // <operator|skin>, end guest-<id>, block guest-<id> [duration]. Only
@@ -59,7 +68,8 @@
 // between a visitor and <skin>@D):
 //
 //	<status state='queued|assigned|transferred|ended' position='N'
-//	        operator='Display name' resume='S'/>    to the visitor
+//	        operator='Display name' resume='S'
+//	        e2ee='otr|omemo'/>                      to the visitor
 //	<end/>                                          from the visitor: end the chat
 //	<resume secret='S'/>                            from the visitor after a new login
 //	<pow challenge='C' bits='B'/>                   to the visitor, inside an error
@@ -96,8 +106,8 @@
 // (admitting new chats), resume.go (resumption), queue.go (queue and assignment), relay.go (what crosses, both
 // ways), transfer.go, end.go (ending, idling, the router's clock),
 // writes.go (coalesced store writes), presence.go, iq.go, commands.go and
-// adhoc.go (operators' commands), otr.go (OTR-aware routing), notify.go,
-// metrics.go.
+// adhoc.go (operators' commands), otr.go (OTR-aware routing), omemo.go
+// (OMEMO relaying and keys), notify.go, metrics.go.
 package component
 
 import (

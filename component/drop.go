@@ -31,6 +31,9 @@ const (
 	dropResumeRefused                        // a wrong, used, ended or blocked resumption secret
 	dropPoWRequired                          // over the new-chat rate: answered with a proof-of-work challenge
 	dropPoWInvalid                           // over the new-chat rate with a stamp that does not verify: a new challenge
+	dropBadOMEMO                             // a malformed OMEMO <encrypted/> element
+	dropOTRInOMEMOChat                       // a visitor's OTR message in a chat that uses OMEMO
+	dropKeysRefused                          // OMEMO keys a widget hands over that are not kept
 	numDropReasons
 )
 
@@ -61,6 +64,9 @@ var dropReasons = [numDropReasons]struct{ label, typ, cond string }{
 	dropResumeRefused:      {"resume-refused", "cancel", "item-not-found"},
 	dropPoWRequired:        {"pow-required", "", ""},
 	dropPoWInvalid:         {"pow-invalid", "", ""},
+	dropBadOMEMO:           {"omemo-malformed", "modify", "bad-request"},
+	dropOTRInOMEMOChat:     {"otr-in-omemo-chat", "", ""},
+	dropKeysRefused:        {"omemo-keys-refused", "modify", "not-acceptable"},
 }
 
 func (d dropReason) String() string {

@@ -62,6 +62,7 @@ func (r *router) record(ch *chat) {
 // and then, purges the records of chats that never reached an operator.
 func (r *router) expire(now time.Time) {
 	r.checkStalls(now)
+	r.expireOMEMO(now)
 	if !r.sweepAt.IsZero() && !now.Before(r.sweepAt) && r.out != nil {
 		r.sweepAt = time.Time{}
 		r.sweep()

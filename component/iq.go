@@ -7,8 +7,12 @@ import "mellium.im/xmpp/jid"
 
 func (r *router) handleIQ(el *elem) {
 	typ := el.get("type")
+	if typ == "result" || typ == "error" {
+		r.iqAnswered(el) // the component's own PEP requests (omemo.go)
+		return
+	}
 	if typ != "get" && typ != "set" {
-		return // results and errors: nothing asked, nothing to do
+		return
 	}
 	to, err := jid.Parse(el.get("to"))
 	if err != nil {
@@ -23,6 +27,9 @@ func (r *router) handleIQ(el *elem) {
 	if !known {
 		r.replyError(el, "cancel", "item-not-found", "")
 		return
+	}
+	if payload != nil && kind != "service" && r.handlePubSub(el, payload, kind, to) {
+		return // OMEMO keys (omemo.go)
 	}
 	if typ == "set" && kind == "service" && payload != nil && payload.name.Space == nsCommands && payload.name.Local == "command" {
 		from, err := jid.Parse(el.get("from"))

@@ -52,11 +52,15 @@ func (m *relayMsg) isOTR() bool {
 // tagged or not, and bodies that only look like OTR (libotr drops those,
 // other clients may show them).
 func (m *relayMsg) isPlaintext() bool {
-	return m.hasBody && (m.info.Kind == otr.KindPlaintext || m.info.Kind == otr.KindTaggedPlaintext || m.info.Kind == otr.KindUnknown)
+	// An OMEMO message's body is the fallback text saying it is encrypted.
+	return m.hasBody && m.omemo == nil && (m.info.Kind == otr.KindPlaintext || m.info.Kind == otr.KindTaggedPlaintext || m.info.Kind == otr.KindUnknown)
 }
 
 // kind is the metric label of a message's OTR kind.
 func (m *relayMsg) kind() string {
+	if m.omemo != nil {
+		return "omemo"
+	}
 	if !m.hasBody {
 		return "none"
 	}
@@ -135,7 +139,7 @@ func (r *router) refusePlaintext(ch *chat, m *relayMsg, fromOperator bool) bool 
 // observe follows a chat's OTR state from the wire. byVisitor says which
 // side sent m.
 func (r *router) observe(ch *chat, m *relayMsg, byVisitor bool) {
-	if !m.hasBody {
+	if !m.hasBody || m.omemo != nil {
 		return
 	}
 	now := r.now()

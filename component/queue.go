@@ -88,7 +88,7 @@ func (r *router) assign(ch *chat, res *resource) {
 	stale := ch.prevOp != "" && ch.prevOp != res.full
 	ch.prevOp = ""
 	for _, m := range held {
-		if stale && (m.info.Kind == otr.KindEncoded && m.info.Type == otr.Data || m.info.Kind == otr.KindFragment) {
+		if stale && (m.info.Kind == otr.KindEncoded && m.info.Type == otr.Data || m.info.Kind == otr.KindFragment || m.omemo != nil) {
 			// Encrypted for the previous operator's session: nobody
 			// else can read it, and the widget starts a fresh AKE.
 			r.m.drop(dropStaleCiphertext)
@@ -137,8 +137,12 @@ func (r *router) sendStatus(ch *chat, state string, position int, operator strin
 	if state == stateEnded {
 		secret = "" // an ended chat cannot be resumed
 	}
+	e2ee := ""
+	if state == stateAssigned {
+		e2ee = r.e2eeFor(ch) // OMEMO or OTR, picked at each assignment (omemo.go)
+	}
 	if r.send(toks{}.start(nsAccept, "message", "from", r.skinJID(ch.rec.Skin), "to", ch.rec.RealJID, "type", "chat").
-		empty(nsOtrdesk, "status", "state", state, "position", pos, "operator", operator, "resume", secret).
+		empty(nsOtrdesk, "status", "state", state, "position", pos, "operator", operator, "resume", secret, "e2ee", e2ee).
 		end(nsAccept, "message")) == nil {
 		ch.resume = ""
 	}

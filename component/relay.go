@@ -27,6 +27,11 @@ type relayMsg struct {
 	receiptID    string // <received id=.../>
 	received     time.Time
 	info         otr.Info // what the body is, as far as OTR is concerned
+	// OMEMO (omemo.go): the <encrypted/> element in canonical form, or
+	// why it was refused, and the size of its payload.
+	omemo        []byte
+	omemoErr     error
+	omemoPayload int
 }
 
 func parseRelay(el *elem) *relayMsg {
@@ -37,6 +42,9 @@ func parseRelay(el *elem) *relayMsg {
 	}
 	if t := el.child("", "thread"); t != nil {
 		m.thread, m.threadParent = t.text, t.get("parent")
+	}
+	if e := el.child(nsOMEMO, "encrypted"); e != nil {
+		m.readOMEMO(e)
 	}
 	for _, k := range el.kids {
 		switch k.name.Space {
@@ -59,7 +67,7 @@ func parseRelay(el *elem) *relayMsg {
 
 // empty reports whether there is nothing to relay.
 func (m *relayMsg) empty() bool {
-	return !m.hasBody && m.chatState == "" && !m.receiptReq && m.receiptID == "" && len(m.thread) == 0
+	return !m.hasBody && m.omemo == nil && m.chatState == "" && !m.receiptReq && m.receiptID == "" && len(m.thread) == 0
 }
 
 // toks renders the relayed message from → to.
@@ -89,6 +97,11 @@ func (m *relayMsg) toks(from, to string) toks {
 		// resource the chat is pinned to can use it.
 		t = t.empty(nsCarbons, "private").empty(nsHints, "no-copy").empty(nsHints, "no-store")
 	}
+	if m.omemo != nil {
+		// Out of archives too, but carbons may copy it: every trusted
+		// device of the operator has a key in it.
+		t = m.omemoToks(t).empty(nsHints, "no-store")
+	}
 	return t.end(nsAccept, "message")
 }
 
@@ -114,6 +127,12 @@ func (r *router) deliver(ch *chat, m *relayMsg) {
 		text := fmt.Sprintf("New chat on %s. The visitor waited %s.", title, wait.Round(time.Second))
 		r.send(toks{}.start(nsAccept, "message", "from", alias, "to", ch.rec.Operator, "type", "chat").
 			text("", "body", []byte(text)).end(nsAccept, "message"))
+	}
+	if ch.e2ee == e2eeOMEMO && m.isOTR() {
+		// The widget's OTR (its opening query, sent before it knew the
+		// chat is OMEMO): the operator's client does not speak it here.
+		r.m.drop(dropOTRInOMEMOChat)
+		return
 	}
 	r.observe(ch, m, true)
 	if r.send(m.toks(alias, ch.rec.Operator)) == nil {
@@ -164,13 +183,19 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 		return
 	}
 	if ch.rec.Operator != full {
-		if ch.opBare != bareOf(full) || !startsAKE(m) {
+		// In an OMEMO chat every device of the operator's account has the
+		// messages and may answer; in OTR another resource takes the chat
+		// over by starting an AKE.
+		omemo := ch.e2ee == e2eeOMEMO
+		if ch.opBare != bareOf(full) || !omemo && !startsAKE(m) {
 			r.refuse(el, dropNotPinnedOperator, "this chat is not yours")
 			return
 		}
-		r.repin(ch, full)
+		if !omemo {
+			r.repin(ch, full)
+		}
 	}
-	if !r.checkSize(el, m) || !r.checkFragment(el, m) {
+	if !r.checkSize(el, m) || !r.checkFragment(el, m) || !r.checkOMEMO(el, m) {
 		return
 	}
 	if m.empty() {

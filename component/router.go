@@ -77,6 +77,10 @@ type router struct {
 	// purgeAt is when chats that never reached an operator are next
 	// purged from the store (end.go).
 	purgeAt time.Time
+
+	// omemo holds visitors' keys handed over before their chat, reads of
+	// operators' devices and the component's own PEP requests (omemo.go).
+	omemo omemoState
 }
 
 func newRouter(cfg Config, st *store.Store, log *slog.Logger, m *metrics, domain jid.JID, snap *snapshot) *router {
@@ -100,6 +104,7 @@ func newRouter(cfg Config, st *store.Store, log *slog.Logger, m *metrics, domain
 	}
 	r.book.init(m)
 	r.writes.init(st)
+	r.omemo.init()
 	return r
 }
 

@@ -71,7 +71,7 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		return
 	}
 	m.received = now
-	if !r.checkFragment(el, m) || r.refusePlaintext(ch, m, false) {
+	if !r.checkFragment(el, m) || !r.checkOMEMO(el, m) || r.refusePlaintext(ch, m, false) {
 		return
 	}
 	if ch.rec.State == stateAssigned && !r.online(ch.rec.Operator) {
@@ -84,13 +84,13 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		r.deliver(ch, m)
 		return
 	}
-	if m.hasBody {
-		if len(ch.held) >= heldPerGuest || ch.heldBytes+len(m.body) > 2*r.cfg.MaxBodyBytes {
+	if m.hasBody || m.omemo != nil {
+		if len(ch.held) >= heldPerGuest || ch.heldBytes+len(m.body)+len(m.omemo) > 2*r.cfg.MaxBodyBytes {
 			r.refuse(el, dropQueueFull, "too many messages are waiting for an operator")
 			return
 		}
 		ch.held = append(ch.held, m)
-		ch.heldBytes += len(m.body)
+		ch.heldBytes += len(m.body) + len(m.omemo)
 	} // chat states of a queued visitor are not kept
 	r.assignQueued()
 	if fresh && ch.rec.State == stateQueued {
