@@ -54,6 +54,7 @@ test: deps build
 
 bench: deps build
 	$(GO) run ./internal/bench
+	$(GO) run ./internal/loadbench
 
 # FUZZTIME is per target: a duration (1m, 10m) or a count of executions (10000x).
 FUZZTIME ?= 1m
