@@ -32,6 +32,10 @@
 //	GET    /admin/v1/backup               a consistent copy of the store
 //	GET    /admin/v1/skins/{name}/keyring the signed keyring, as signed   (keyring.go)
 //	PUT    /admin/v1/skins/{name}/keyring store one            body: the signed bytes
+//	GET    /admin/v1/operators/{jid}/devices  an operator's OMEMO devices, read now   (device.go)
+//	GET    /admin/v1/skins/{name}/devices     the OMEMO devices the skin trusts
+//	POST   /admin/v1/skins/{name}/devices     trust one        body: TrustedDevice
+//	DELETE /admin/v1/skins/{name}/devices/{jid}/{id}  stop trusting one
 //
 // POST /admin/v1/keys, where an older otrdesk asked serve to generate a
 // key, answers 410 Gone: a private key made by the service would pass
@@ -55,6 +59,7 @@ type Service interface {
 	Revoke(skins []string, all bool) ([]store.Skin, error)
 	Stats(name string, days int) (store.SkinStats, error)
 	Keyrings
+	Devices
 }
 
 // SkinPatch changes the fields that are set and leaves the others.

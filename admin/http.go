@@ -42,6 +42,7 @@ func newHandler(svc Service, st *store.Store, token string, limiter *loginLimite
 	mux.HandleFunc("POST /admin/v1/keys/revoke", h.revoke)
 	mux.HandleFunc("GET /admin/v1/backup", h.backup)
 	h.keyringRoutes(mux)
+	h.deviceRoutes(mux)
 	return h.auth(mux)
 }
 
@@ -96,6 +97,8 @@ func status(err error) (int, string) {
 		return http.StatusGone, "gone"
 	case errors.Is(err, ErrTooManyFailures):
 		return http.StatusTooManyRequests, "too-many-failures"
+	case errors.Is(err, ErrNeedsServe), errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
 	}
 	return http.StatusInternalServerError, "internal"
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"slices"
@@ -20,6 +21,9 @@ type Local struct {
 	// Signers, when set, are the only keys whose keyrings PutKeyring
 	// stores (keys.signers in the configuration).
 	Signers []ed25519.PublicKey
+	// ReadDevices reads an operator account's OMEMO devices over XMPP
+	// (serve's component); nil outside serve (device.go).
+	ReadDevices func(ctx context.Context, account string) ([]ReadDevice, error)
 }
 
 var _ Service = (*Local)(nil)
