@@ -15,8 +15,10 @@
 // in as real anonymous c2s clients instead. Bodies are plaintext: the
 // operators answer by echoing, and OTR's cost is measured by the otr
 // package's benchmarks and by internal/bench (otrdesk only classifies OTR
-// messages; it never encrypts). Prosody runs without message archive and
-// without rate limits (Debian's default "limits" would throttle c2s).
+// messages; it never encrypts). Prosody runs with Nagle off, without
+// message archive and without rate limits (Debian's default "limits" would
+// throttle c2s). More than 100 operators (a skin's limit) are spread over
+// several skins, and visitors with them.
 //
 // otrdesk is this same program started again as a child process (with
 // OTRDESK_LOADBENCH_CHILD set): the real component over the real store, in
@@ -492,10 +494,10 @@ func fileSize(path string) int64 {
 
 func (r *result) print(w io.Writer) {
 	o := r.o
-	fmt.Fprintf(w, "otrdesk load benchmark: %d visitors (%d anonymous c2s, %d on one XEP-0114 connection), %d operators (c2s, echoing plaintext) in %d skins\n",
+	fmt.Fprintf(w, "otrdesk load benchmark: %d visitors (%d anonymous c2s, %d on one XEP-0114 connection), %d operators (c2s, echoing plaintext), skins: %d\n",
 		o.visitors, o.c2s, o.visitors-o.c2s, o.operators, (o.operators+opsPerSkin-1)/opsPerSkin)
 	fmt.Fprintf(w, "one private Prosody (no archive, no rate limits); otrdesk as a child process (component + bbolt store), crash = SIGKILL\n")
-	fmt.Fprintf(w, "%d messages in flight, %d-byte bodies; unanswered after %v = counted and sent again\n\n", o.window, o.size, o.timeout)
+	fmt.Fprintf(w, "%d messages in flight, %d-byte bodies; unanswered after %v = counted and sent again; bounced = sent again after 100 ms, doubling to 2 s\n\n", o.window, o.size, o.timeout)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tanswered\ttime\trelay msg/s\tp50\tp99\tbounced, re-sent\tsilent, re-sent\tlost\t")
 	for _, p := range []struct {
@@ -508,6 +510,8 @@ func (r *result) print(w io.Writer) {
 			p.ph.bounced, p.ph.silent(), p.left)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "chats opened: %d in %v (%.0f new chats/s, each a new alias, a store record and an operator)\n",
+		o.visitors, r.open.end.Sub(r.open.start).Round(time.Millisecond), float64(o.visitors)/r.open.end.Sub(r.open.start).Seconds())
 	fmt.Fprintln(w, "(a relay is a visitor's message to an operator and its echo back: 2 otrdesk relays, 4 Prosody routings;")
 	fmt.Fprintln(w, " lost = never answered, not even after re-sends; p50/p99 only over messages answered without a re-send)")
 	fmt.Fprintf(w, "\nmessages crossed to the wrong visitor: %d (target 0); stanzas dropped by a full client queue: %d\n", r.crossed, r.clientDrops)
