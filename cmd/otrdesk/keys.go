@@ -21,7 +21,9 @@ const keysUsage = `usage: otrdesk keys generate (--skin NAME | --all) --format p
        otrdesk keys fingerprint FILE [--passphrase-file FILE]
        otrdesk keys install --client pidgin|profanity|mcabber --account JID --key FILE [--dir D]
        otrdesk keys revoke (--skin NAME | --all)
-       otrdesk keys register (--skin NAME | --all) --public-key FILE [--passphrase-file FILE]`
+       otrdesk keys register (--skin NAME | --all) --public-key FILE [--passphrase-file FILE]
+       otrdesk keys add-device --skin NAME --account JID --device ID [--fingerprint FP]
+       otrdesk keys revoke-device --skin NAME --account JID --device ID`
 
 func cmdKeys(c *cli, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -31,7 +33,7 @@ func cmdKeys(c *cli, args []string) error {
 		}
 		return flag.ErrHelp
 	}
-	sub, args := pickSubcommand(args, "generate", "fingerprint", "install", "revoke", "register")
+	sub, args := pickSubcommand(args, "generate", "fingerprint", "install", "revoke", "register", "add-device", "revoke-device")
 	switch sub {
 	case "generate":
 		return keysGenerate(c, args)
@@ -43,6 +45,10 @@ func cmdKeys(c *cli, args []string) error {
 		return keysRevoke(c, args)
 	case "register":
 		return keysRegister(c, args)
+	case "add-device":
+		return keysAddDevice(c, args)
+	case "revoke-device":
+		return keysRevokeDevice(c, args)
 	}
 	return usagef("unknown subcommand %q: use generate, fingerprint, install, revoke or register", sub)
 }

@@ -13,6 +13,9 @@
 //	otrdesk keys install --client pidgin|profanity|mcabber --account JID --key FILE [--dir D]
 //	otrdesk keys revoke (--skin NAME | --all)
 //	otrdesk keys register (--skin NAME | --all) --public-key FILE
+//	otrdesk keys add-device --skin NAME --account JID --device ID [--fingerprint FP]
+//	otrdesk keys revoke-device --skin NAME --account JID --device ID
+//	otrdesk operator devices JID
 //	otrdesk signer generate --out FILE [--passphrase-file F]
 //	otrdesk keyring sign (--skin NAME | --all) --signer FILE [--valid 336h]
 //	otrdesk keyring show NAME [--signer FILE|otrdesk-signer:...]
@@ -44,6 +47,8 @@ commands:
   serve      run the component, the HTTP server and the store
   skin       add | list | show | remove | set  chat boxes
   keys       generate | fingerprint | install | revoke | register  OTR keys of skins
+             add-device | revoke-device  operators' OMEMO devices a skin trusts
+  operator   devices  an operator's OMEMO devices and fingerprints (serve must run)
   signer     generate  the admin's offline key that signs keyrings
   keyring    sign | show  signed lists of a skin's keys, for pages that pin the signer
   snippet    print the HTML that embeds a skin's chat box
@@ -67,15 +72,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := &cli{stdout: stdout, stderr: stderr}
 	cmds := map[string]func(*cli, []string) error{
-		"serve":   cmdServe,
-		"skin":    cmdSkin,
-		"keys":    cmdKeys,
-		"snippet": cmdSnippet,
-		"signer":  cmdSigner,
-		"keyring": cmdKeyring,
-		"backup":  cmdBackup,
-		"health":  cmdHealth,
-		"version": func(c *cli, _ []string) error { fmt.Fprintln(c.stdout, "otrdesk", version); return nil },
+		"serve":    cmdServe,
+		"skin":     cmdSkin,
+		"keys":     cmdKeys,
+		"operator": cmdOperator,
+		"snippet":  cmdSnippet,
+		"signer":   cmdSigner,
+		"keyring":  cmdKeyring,
+		"backup":   cmdBackup,
+		"health":   cmdHealth,
+		"version":  func(c *cli, _ []string) error { fmt.Fprintln(c.stdout, "otrdesk", version); return nil },
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)

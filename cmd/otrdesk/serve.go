@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 
-	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged, Signers: cfg.signers}
+	svc := &admin.Local{Store: st, OnChange: comp.SkinsChanged, Signers: cfg.signers, ReadDevices: deviceReader(comp)}
 	adminAPI := admin.Handler(svc, st, cfg.adminToken)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	webCfg := web.Config{
