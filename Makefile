@@ -52,9 +52,15 @@ test: deps build
 	cd web && node --test test/
 	$(GO) test $(TESTFLAGS) ./...
 
+# The widget's benchmark (web/bench_browser_test.go) also measures the widget
+# of WIDGET_BASE, built from that commit in a temporary worktree, in the same
+# run: by default the commit before the start-up work; empty skips it.
+WIDGET_BASE ?= 313162b
+WIDGET_RUNS ?= 20
 bench: deps build
 	$(GO) run ./internal/bench
 	$(GO) run ./internal/loadbench
+	cd web && OTRDESK_BENCH_BASE=$(WIDGET_BASE) $(GO) test -run '^$$' -bench BenchmarkWidget -benchtime $(WIDGET_RUNS)x -timeout 60m .
 
 # FUZZTIME is per target: a duration (1m, 10m) or a count of executions (10000x).
 FUZZTIME ?= 1m

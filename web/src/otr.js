@@ -85,17 +85,40 @@ export function warmOTR(base, assets) {
   return p;
 }
 
-// compile fetches the wasm module (with its integrity) and compiles it
-// while it downloads; the worker gets the compiled module. Done here, it
-// runs while the worker's own script is fetched and its thread starts.
+// compile fetches the wasm module and compiles it while it downloads; the
+// worker gets the compiled module. Done here, it runs while the worker's
+// own script is fetched and its thread starts.
+//
+// Fetch's integrity option would hold the whole body back until it has
+// been checked, so nothing could be compiled while it downloads. Instead
+// the body is compiled as it arrives and, at the same time, hashed; the
+// module is handed on only if the hash is the one this build baked in
+// (compiling runs nothing: only instantiating would). Without WebCrypto (a
+// page that is not a secure context) it falls back to fetch integrity.
 async function compile(wasm) {
   mark('wasm-fetch');
-  const res = await fetch(wasm.url, { integrity: wasm.integrity, credentials: 'omit' });
+  const [alg, want] = String(wasm.integrity).split(/-(.*)/s);
+  const streaming = alg === 'sha384' && globalThis.crypto && crypto.subtle && WebAssembly.compileStreaming;
+  const res = await fetch(wasm.url, streaming ? { credentials: 'omit' } : { integrity: wasm.integrity, credentials: 'omit' });
   if (!res.ok) throw new Error('HTTP ' + res.status);
-  const module =
-    WebAssembly.compileStreaming && /^application\/wasm\b/.test(res.headers.get('Content-Type') || '')
-      ? await WebAssembly.compileStreaming(res)
-      : await WebAssembly.compile(await res.arrayBuffer());
+  let module;
+  if (streaming) {
+    let bytes;
+    if (res.body) {
+      const [toCompile, toHash] = res.body.tee();
+      [module, bytes] = await Promise.all([
+        WebAssembly.compileStreaming(new Response(toCompile, { headers: { 'Content-Type': 'application/wasm' } })),
+        new Response(toHash).arrayBuffer(),
+      ]);
+    } else {
+      bytes = await res.arrayBuffer();
+    }
+    const sum = new Uint8Array(await crypto.subtle.digest('SHA-384', bytes));
+    if (btoa(String.fromCharCode(...sum)) !== want) throw new Error('the encryption engine failed its integrity check');
+    if (!module) module = await WebAssembly.compile(bytes);
+  } else {
+    module = await WebAssembly.compile(await res.arrayBuffer());
+  }
   mark('wasm-compiled');
   return module;
 }
