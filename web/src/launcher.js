@@ -5,8 +5,8 @@
 // it. On the first click it fetches /skins/<name>.json and loads the chat
 // bundle (assets/chat-<hash>.js) with a script tag carrying its sha384
 // integrity, so that SRI on this file covers everything it loads. The chat
-// bundle in turn loads the OTR worker and wasm module with fetch integrity
-// (see otr.js).
+// bundle in turn loads the OTR worker and wasm module and checks their
+// hashes the same way (see otr.js).
 //
 // A pointer over the button, or keyboard focus on it, says a click may
 // follow: the launcher then does the same loads ahead of it (skin JSON,

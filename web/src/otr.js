@@ -4,7 +4,10 @@
 // The worker script (assets/worker-<hash>.js: Go's wasm_exec.js followed by
 // worker.js) is fetched with its sha384 integrity and started from a blob:
 // URL, which is what a CSP with "worker-src blob:" allows for a script of
-// another origin. The worker fetches the wasm module with integrity too.
+// another origin. The wasm module is compiled here, on the page, and
+// handed to the worker only once its sha384 hash matches the one the
+// launcher names (see compile); the worker fetches it itself, with fetch
+// integrity, only when that fails.
 //
 // round is the page's AKE round (see trust.js). Every op carries it and
 // every event the worker posts carries the round of the op that caused it.
