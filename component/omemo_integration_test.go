@@ -1,0 +1,165 @@
+package component
+
+import (
+	"bytes"
+	"encoding/base64"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/omemo/wire"
+	"otrdesk.im/otrdesk/store"
+)
+
+// TestOMEMOProsody runs OMEMO's key paths over a real Prosody with PEP: an
+// operator account publishes its device list and bundle as its client
+// would (the XML written by omemo/wire); the component reads them as the
+// skin once the operator approved the skin's subscription (Prosody's
+// default PEP access model is "presence"); a visitor hands over its keys,
+// gets e2ee='omemo' and only the trusted device; the operator reads the
+// alias's keys over PEP; <encrypted/> crosses both ways.
+func TestOMEMOProsody(t *testing.T) {
+	srv := xmpptest.Prosody(t, xmpptest.Options{
+		Components:  map[string]string{itDomain: itSecret},
+		HostModules: []string{"pep"},
+	})
+	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.CreateSkin(store.Skin{Name: "omemo", Title: "Skin omemo", Policy: store.PolicyRequire,
+		Operators: []string{"opo@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	trustedKey := testBundle(0x51).IdentityKey
+	for _, d := range []store.TrustedDevice{
+		{Skin: "omemo", Account: "opo@example.org", Device: 4242, Fingerprint: trustedKey[:]},
+		{Skin: "omemo", Account: "opo@example.org", Device: 777}, // listed, but its bundle is never published
+	} {
+		if err := st.PutDevice(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.MustRegister(t, "opo", itPassword)
+	logs := &lockedBuffer{}
+	s := &suite{t: t, srv: srv, st: st, logs: logs, cfg: Config{
+		Domain: itDomain, Server: srv.ComponentAddr, Secret: itSecret,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}}
+	s.start()
+	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("component log:\n%s", logs.String())
+		}
+	})
+	ctx := ctxT(t)
+	skinJ := "omemo@" + itDomain
+
+	// The operator's client publishes its device list (4242, 777, 9) and
+	// bundles for 4242 (the trusted key) and 9 (not trusted).
+	op := s.operator(t, "opo", "gajim", "omemo", true)
+	publish := func(cl *xmpptest.Client, to, node string, payload []byte) {
+		t.Helper()
+		if _, err := cl.IQ(ctx, "set", to, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='`+node+`'><item id='current'>`+string(payload)+`</item></publish></pubsub>`); err != nil {
+			t.Fatalf("publishing %s: %v", node, err)
+		}
+	}
+	publish(op, "", wire.DeviceListNode, wire.DeviceList{4242, 777, 9}.Marshal())
+	publish(op, "", wire.BundleNode(4242), testBundle(0x51).Marshal())
+	publish(op, "", wire.BundleNode(9), testBundle(0x09).Marshal())
+
+	t.Run("OperatorDevices", func(t *testing.T) {
+		devs, err := s.c.OperatorDevices(ctx, "opo@example.org")
+		if err != nil {
+			t.Fatalf("OperatorDevices: %v", err)
+		}
+		if len(devs) != 3 || devs[0].ID != 4242 || !devs[0].HasBundle || devs[0].Fingerprint != trustedKey.Fingerprint() ||
+			devs[1].ID != 777 || devs[1].HasBundle || devs[2].ID != 9 || !devs[2].HasBundle {
+			t.Fatalf("read %+v", devs)
+		}
+	})
+
+	t.Run("Chat", func(t *testing.T) {
+		v := s.srv.MustDialAnonymous(t)
+		vj := v.JID()
+		// The widget hands over its device list and bundle, then opens the
+		// chat with the OTR query it sends to every operator.
+		publish(v, skinJ, wire.DeviceListNode, wire.DeviceList{31337}.Marshal())
+		publish(v, skinJ, wire.BundleNode(31337), testBundle(0x77).Marshal())
+		send(t, v, skinJ, "?OTRv23?")
+		st := next(t, v, "assigned status", statusFrom(skinJ, "assigned"))
+		if !bytes.Contains(st.Raw, []byte(`e2ee="omemo"`)) && !bytes.Contains(st.Raw, []byte(`e2ee='omemo'`)) {
+			t.Fatalf("status %s, want e2ee='omemo'", st.Raw)
+		}
+		// The operator learns the alias's devices from a PEP event.
+		ev := next(t, op, "device list event", func(st xmpptest.Stanza) bool {
+			return st.Name == "message" && st.Type == "headline" && strings.HasPrefix(st.From, "guest-")
+		})
+		alias := ev.From
+		if !bytes.Contains(ev.Raw, []byte(`id="31337"`)) && !bytes.Contains(ev.Raw, []byte(`id='31337'`)) {
+			t.Fatalf("event %s", ev.Raw)
+		}
+		assertNotIn(t, ev, vj.String(), vj.Localpart(), xmpptest.AnonDomain)
+		// ... and can read the bundle at the alias, as PEP.
+		res, err := op.IQ(ctx, "get", alias, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.BundleNode(31337)+`'/></pubsub>`)
+		if err != nil {
+			t.Fatalf("alias bundle: %v", err)
+		}
+		if !bytes.Contains(res.Raw, []byte(base64.StdEncoding.EncodeToString(testBundle(0x77).IdentityKey.Wire()))) {
+			t.Fatalf("alias bundle: %s", res.Raw)
+		}
+		assertNotIn(t, res, vj.String(), vj.Localpart(), xmpptest.AnonDomain)
+
+		// The widget asks its skin for the operator's devices: only the
+		// trusted one with a bundle and the trusted key.
+		res, err = v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.DeviceListNode+`'/></pubsub>`)
+		if err != nil {
+			t.Fatalf("operator device list: %v", err)
+		}
+		if !bytes.Contains(res.Raw, []byte(`<device id="4242"`)) && !bytes.Contains(res.Raw, []byte(`<device id='4242'`)) ||
+			bytes.Contains(res.Raw, []byte("777")) || bytes.Contains(res.Raw, []byte(`"9"`)) {
+			t.Fatalf("operator device list: %s", res.Raw)
+		}
+		if _, err := v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.BundleNode(4242)+`'/></pubsub>`); err != nil {
+			t.Fatalf("operator bundle: %v", err)
+		}
+		if _, err := v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.BundleNode(9)+`'/></pubsub>`); err == nil {
+			t.Fatal("the widget got the bundle of a device the skin does not trust")
+		}
+
+		// <encrypted/> both ways; under "require" its fallback body passes.
+		msg := func(to string, sid, rid uint32, payload string) string {
+			e := &wire.Encrypted{SID: sid, Keys: []wire.Key{{RID: rid, PreKey: true, Data: []byte("key")}}, IV: make([]byte, 12), Payload: []byte(payload)}
+			return `<message type='chat' to='` + to + `'><body>I sent you an OMEMO encrypted message.</body>` + string(e.Marshal()) +
+				`<encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/><store xmlns='urn:xmpp:hints'/></message>`
+		}
+		if err := v.SendRaw(ctx, msg(skinJ, 31337, 4242, "body-to-operator")); err != nil {
+			t.Fatal(err)
+		}
+		got := next(t, op, "encrypted message", func(st xmpptest.Stanza) bool {
+			return st.Name == "message" && st.From == alias && st.HasChild(nsOMEMO, "encrypted")
+		})
+		if !bytes.Contains(got.Raw, []byte(base64.StdEncoding.EncodeToString([]byte("body-to-operator")))) || !got.HasChild(nsHints, "no-store") {
+			t.Fatalf("to the operator: %s", got.Raw)
+		}
+		assertNotIn(t, got, vj.String(), vj.Localpart(), xmpptest.AnonDomain)
+		if err := op.SendRaw(ctx, msg(alias, 4242, 31337, "body-to-visitor")); err != nil {
+			t.Fatal(err)
+		}
+		back := next(t, v, "encrypted reply", func(st xmpptest.Stanza) bool {
+			return st.Name == "message" && st.From == skinJ && st.HasChild(nsOMEMO, "encrypted")
+		})
+		if !bytes.Contains(back.Raw, []byte(base64.StdEncoding.EncodeToString([]byte("body-to-visitor")))) {
+			t.Fatalf("to the visitor: %s", back.Raw)
+		}
+		assertNotIn(t, back, "opo", "gajim")
+	})
+	if strings.Contains(logs.String(), "body-") {
+		t.Error("a payload reached the log")
+	}
+}
+
