@@ -28,6 +28,10 @@ func (r *router) handleCommand(el *elem, from jid.JID) {
 		r.replyError(el, "auth", "forbidden", "only operators and admins may use this service")
 		return
 	}
+	if f := strings.Fields(string(b.text)); len(f) > 0 && strings.EqualFold(f[0], "devices") {
+		r.devicesCommand(from, f[1:]) // answered once the devices are read (omemo.go)
+		return
+	}
 	text := r.command(from, string(b.text))
 	r.send(toks{}.start(nsAccept, "message", "from", r.service(), "to", from.String(), "type", "chat").
 		text("", "body", []byte(text)).end(nsAccept, "message"))
@@ -162,7 +166,7 @@ func (r *router) command(from jid.JID, line string) (answer string) {
 	return answer
 }
 
-const helpText = `Commands: help, status, on, off, chats, nick NAME, transfer guest-<id> <operator-bare-jid|skin-name>, end guest-<id>, block guest-<id> [duration].`
+const helpText = `Commands: help, status, on, off, chats, nick NAME, transfer guest-<id> <operator-bare-jid|skin-name>, end guest-<id>, block guest-<id> [duration], devices (your OMEMO devices and which skins trust them).`
 
 func (r *router) guestByName(name string) *chat {
 	j, err := jid.Parse(name)

@@ -666,6 +666,69 @@ func (r *router) operatorDevices(account string, done func([]OperatorDevice, err
 	})
 }
 
+// devicesCommand answers the command "devices" on D: the OMEMO devices of
+// the operator's account as otrdesk reads them, with their fingerprints
+// and the skins that trust each, so the operator can compare them with
+// what the client shows and ask an admin to trust a device. An admin may
+// name another account: "devices alice@example.org".
+func (r *router) devicesCommand(from jid.JID, args []string) {
+	reply := func(text string) {
+		r.send(toks{}.start(nsAccept, "message", "from", r.service(), "to", from.String(), "type", "chat").
+			text("", "body", []byte(text)).end(nsAccept, "message"))
+	}
+	account := from.Bare().String()
+	if len(args) > 0 {
+		j, err := jid.Parse(args[0])
+		if err != nil || !r.isAdmin(account) {
+			reply("Usage: devices (your own account; admins may name another)")
+			return
+		}
+		account = j.Bare().String()
+	}
+	r.operatorDevices(account, func(devs []OperatorDevice, err error) {
+		if err != nil {
+			reply("Could not read the OMEMO devices of " + account + ": " + err.Error())
+			return
+		}
+		if len(devs) == 0 {
+			reply(account + " publishes no OMEMO device.")
+			return
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "OMEMO devices of %s, as otrdesk reads them:", account)
+		for _, d := range devs {
+			fmt.Fprintf(&b, "\n%d: ", d.ID)
+			if !d.HasBundle {
+				b.WriteString("no bundle published (the device cannot be used)")
+				continue
+			}
+			b.WriteString(d.Fingerprint.String())
+			var by []string
+			for name, sk := range r.skins {
+				if !slices.Contains(sk.Operators, account) {
+					continue
+				}
+				trusted, err := r.st.Devices(name, account)
+				if err != nil {
+					continue
+				}
+				for _, t := range trusted {
+					if t.Device == d.ID && (t.Fingerprint == nil || bytes.Equal(t.Fingerprint, d.Fingerprint[:])) {
+						by = append(by, name)
+					}
+				}
+			}
+			sort.Strings(by)
+			if len(by) > 0 {
+				b.WriteString(" (trusted by " + strings.Join(by, ", ") + ")")
+			} else {
+				b.WriteString(" (not trusted: compare it with your client, then ask an admin to run 'otrdesk keys add-device')")
+			}
+		}
+		reply(b.String())
+	})
+}
+
 // elemXML writes an element of an incoming stanza back as XML, for the
 // omemo/wire parsers. Namespace declarations are left to the encoder.
 func elemXML(e *elem) []byte {

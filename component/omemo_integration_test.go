@@ -162,4 +162,3 @@ func TestOMEMOProsody(t *testing.T) {
 		t.Error("a payload reached the log")
 	}
 }
-

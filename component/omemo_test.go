@@ -510,3 +510,32 @@ func one(t testing.TB, ss []sentStanza, pred func(sentStanza) bool) sentStanza {
 	}
 	return hits[0]
 }
+
+func TestDevicesCommand(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin(opBare1))
+	if err := f.st.PutDevice(store.TrustedDevice{Skin: "help", Account: opBare1, Device: 7}); err != nil {
+		t.Fatal(err)
+	}
+	f.online(op1, "", 0)
+	f.sent()
+	f.msg(op1, testDomain, "devices")
+	out := f.answerPEP(f.sent(), opBare1, wire.DeviceList{7, 8, 9}, map[uint32]*wire.Bundle{7: testBundle(70), 8: testBundle(80)})
+	got := bodiesTo(out, op1)
+	if len(got) != 1 {
+		t.Fatalf("answers %q", got)
+	}
+	for _, want := range []string{
+		"7: " + testBundle(70).IdentityKey.Fingerprint().String() + " (trusted by help)",
+		"8: " + testBundle(80).IdentityKey.Fingerprint().String() + " (not trusted",
+		"9: no bundle",
+	} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("missing %q in %q", want, got[0])
+		}
+	}
+	// Another account's devices are for admins only.
+	f.msg(op1, testDomain, "devices op2@example.org")
+	if got := bodiesTo(f.sent(), op1); len(got) != 1 || !strings.HasPrefix(got[0], "Usage: devices") {
+		t.Fatalf("an operator asked for another account's devices: %q", got)
+	}
+}
