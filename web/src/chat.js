@@ -161,6 +161,7 @@ class Chat {
     this.akeBounced = false; // the service went away while no session was up
     this.resumer = new Resume(this.saved.resume || '');
     this.resumeSid = ''; // the resume request waiting for its answer
+    this.resumeAgain = false; // it bounced: the service was away
     // Bodies sent before the service took the chat (no status yet in this
     // session), by stanza id: a proof-of-work challenge asks for one again.
     this.opening = new Map();
@@ -501,6 +502,12 @@ class Chat {
       this.akeBounced = !this.trust.latest;
     } else if (a.down === false) {
       this.error('');
+      if (this.resumeAgain && this.conn && this.connected) {
+        // The service was away when the secret went: again, first.
+        this.resumeAgain = false;
+        const secret = this.resumer.login({ started: !!this.saved.started, ended: !!this.saved.ended });
+        if (secret) this.askResume(secret);
+      }
       if (this.akeBounced) {
         this.akeBounced = false;
         this.apply(this.trust.serviceBack());
@@ -723,11 +730,10 @@ class Chat {
       // goes on only if the service takes the resumption secret, which is
       // sent before anything else.
       const secret = this.resumer.login({ started: !!this.saved.started, ended: !!this.saved.ended });
+      this.resumeAgain = false;
       if (secret) {
         this.setStatus(S.RESUMING);
-        this.resumeSid = 'w' + ++this.lastSid;
-        this.conn.send($msg({ to: this.jid, type: 'chat', id: this.resumeSid }).c('resume', { xmlns: NS_OTRDESK, secret }).up());
-        this.flushSoon();
+        this.askResume(secret);
       } else {
         if (this.restoring || this.hadSession) this.note(S.NEW_CHAT);
         this.saved.operator = '';
@@ -739,6 +745,14 @@ class Chat {
     // on, but the engine's session did not survive the page: a new round.
     this.hadSession = true;
     this.apply(this.trust.connected());
+  }
+
+  // askResume presents the chat's resumption secret, before anything else
+  // of this session reaches the service.
+  askResume(secret) {
+    this.resumeSid = 'w' + ++this.lastSid;
+    this.conn.send($msg({ to: this.jid, type: 'chat', id: this.resumeSid }).c('resume', { xmlns: NS_OTRDESK, secret }).up());
+    this.flushSoon();
   }
 
   // resumed: what the service answered to the resume request.
@@ -779,6 +793,7 @@ class Chat {
     clearTimeout(this.probeTimer);
     this.delivery(this.outbox.lost());
     this.resumeSid = '';
+    this.resumeAgain = false;
     this.akeBounced = false;
     this.setStatus(S.RECONNECTING);
     const delay = this.backoff * (0.75 + Math.random() * 0.5);
@@ -892,9 +907,12 @@ class Chat {
       if (err) for (const c of err.children) if (c.namespaceURI === NS_STANZAS && c.localName !== 'text') cond = c.localName;
       const id = m.getAttribute('id') || '';
       if (id && id === this.resumeSid) {
-        // The answer to the resume request: refused.
+        // The answer to the resume request: refused, or bounced because
+        // the service is away (then it goes again when the service is back).
         this.resumeSid = '';
-        this.resumed(this.resumer.answer('error'));
+        const r = this.resumer.answer(AWAY.includes(cond) ? 'away' : 'error');
+        if (r === 'retry') this.resumeAgain = true;
+        else this.resumed(r);
         if (cond === 'item-not-found') return;
       }
       // Over the new-chat rate: the service asks for proof of work.

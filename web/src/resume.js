@@ -65,15 +65,18 @@ export class Resume {
 
   /**
    * What came back from the service while a request is out: 'status' (a
-   * status element: the chat was taken back) or 'error' (the answer to
-   * the request: refused). Returns 'resumed', 'refused' or '' (nothing was
-   * asked).
-   * @param {'status'|'error'} kind
+   * status element: the chat was taken back), 'error' (the answer to the
+   * request: refused) or 'away' (the server bounced the request: the
+   * service is not there, it never saw the secret). Returns 'resumed',
+   * 'refused', 'retry' (present the same secret again once the service is
+   * back: login() again) or '' (nothing was asked).
+   * @param {'status'|'error'|'away'} kind
    */
   answer(kind) {
     if (!this.waiting) return '';
     this.waiting = false;
     if (kind === 'status') return 'resumed';
+    if (kind === 'away') return 'retry';
     this.secret = ''; // it will never work again
     return 'refused';
   }

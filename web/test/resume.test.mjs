@@ -50,3 +50,12 @@ test('nothing is presented without a started chat, after its end, or with a bad 
   assert.equal(r.login({ started: true, ended: false }), '');
   assert.equal(r.answer('error'), '', 'no request out: an error is not an answer to one');
 });
+
+test('a request the server bounced (the service was away) is made again, with the same secret', () => {
+  const r = new Resume(S1);
+  assert.equal(r.login({ started: true, ended: false }), S1);
+  assert.equal(r.answer('away'), 'retry');
+  assert.equal(r.secret, S1, 'the service never saw it');
+  assert.equal(r.login({ started: true, ended: false }), S1);
+  assert.equal(r.answer('status'), 'resumed');
+});
