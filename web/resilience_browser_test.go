@@ -206,7 +206,9 @@ func TestComponentKilledWhileTyping(t *testing.T) {
 	b.screenshot("pending")
 
 	k.start()
+	back := time.Now()
 	ev := nextMessage(t, k.ctx, bot, "typed during the outage")
+	t.Logf("the message typed during the outage reached the operator %v after otrdesk was ready again", time.Since(back).Round(time.Millisecond))
 	if ev.Alias != first.Alias {
 		t.Errorf("the message came from %s, the chat is %s", ev.Alias, first.Alias)
 	}
