@@ -99,6 +99,11 @@ const (
 	// maxVisitorDevices bounds the devices a visitor's widget may hand
 	// over (one per browser tab in practice).
 	maxVisitorDevices = 4
+	// maxVisitorPreKeys bounds the one-time prekeys of a visitor's
+	// bundle: only the pinned operator's few devices start sessions with
+	// it, so a few dozen are plenty, and a chat's keys stay small in
+	// memory (about 1.5 KB a device).
+	maxVisitorPreKeys = 32
 	// pendingKeysTTL is how long keys handed over before the chat's first
 	// message wait for it.
 	pendingKeysTTL = 2 * time.Minute
@@ -337,6 +342,10 @@ func (r *router) visitorPublish(el, pub *elem, skin, from string) {
 		b, perr := wire.ParseBundle(elemXML(payload))
 		if err != nil || id == 0 || id > wire.MaxDeviceID || perr != nil {
 			r.refuse(el, dropKeysRefused, "not a bundle")
+			return
+		}
+		if len(b.PreKeys) > maxVisitorPreKeys {
+			r.refuse(el, dropKeysRefused, fmt.Sprintf("at most %d prekeys", maxVisitorPreKeys))
 			return
 		}
 		if keys.bundles[uint32(id)] == nil && len(keys.bundles) >= maxVisitorDevices {

@@ -84,6 +84,16 @@ func TestOMEMOProsody(t *testing.T) {
 	})
 
 	t.Run("Chat", func(t *testing.T) {
+		// The operator's phone: lower priority (the chat is pinned to the
+		// desktop) and carbons on, as Conversations does.
+		phone := s.srv.MustDial(t, "opo", itPassword, "phone")
+		if err := phone.Presence(ctx, "", -1); err != nil {
+			t.Fatal(err)
+		}
+		if err := phone.EnableCarbons(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.poll("both resources seen", func() bool { return s.onlineCount("opo@example.org") == 2 })
 		v := s.srv.MustDialAnonymous(t)
 		vj := v.JID()
 		// The widget hands over its device list and bundle, then opens the
@@ -147,6 +157,25 @@ func TestOMEMOProsody(t *testing.T) {
 			t.Fatalf("to the operator: %s", got.Raw)
 		}
 		assertNotIn(t, got, vj.String(), vj.Localpart(), xmpptest.AnonDomain)
+		// The phone has it too, as a carbon copy: every device of the
+		// operator can read and answer an OMEMO chat.
+		carbon := next(t, phone, "carbon copy", func(st xmpptest.Stanza) bool {
+			return st.Name == "message" && st.HasChild("urn:xmpp:carbons:2", "received") && bytes.Contains(st.Raw, []byte("<encrypted"))
+		})
+		if !bytes.Contains(carbon.Raw, []byte(base64.StdEncoding.EncodeToString([]byte("body-to-operator")))) {
+			t.Fatalf("carbon: %s", carbon.Raw)
+		}
+		assertNotIn(t, carbon, vj.String(), vj.Localpart(), xmpptest.AnonDomain)
+		if err := phone.SendRaw(ctx, msg(alias, 4243, 31337, "body-from-phone")); err != nil {
+			t.Fatal(err)
+		}
+		fromPhone := next(t, v, "reply from the phone", func(st xmpptest.Stanza) bool {
+			return st.Name == "message" && st.From == skinJ && st.HasChild(nsOMEMO, "encrypted")
+		})
+		if !bytes.Contains(fromPhone.Raw, []byte(base64.StdEncoding.EncodeToString([]byte("body-from-phone")))) {
+			t.Fatalf("from the phone: %s", fromPhone.Raw)
+		}
+		assertNotIn(t, fromPhone, "opo", "phone")
 		if err := op.SendRaw(ctx, msg(alias, 4242, 31337, "body-to-visitor")); err != nil {
 			t.Fatal(err)
 		}
@@ -157,6 +186,28 @@ func TestOMEMOProsody(t *testing.T) {
 			t.Fatalf("to the visitor: %s", back.Raw)
 		}
 		assertNotIn(t, back, "opo", "gajim")
+
+		// no-store: the operator's archive holds none of what otrdesk
+		// relayed. (What the operator's own client sends, with the <store/>
+		// hint Conversations adds, its server archives: that is the
+		// client's choice, as for OTR.)
+		archived, err := op.Archive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relayed := 0
+		for _, a := range archived {
+			if !strings.HasPrefix(a.From, "guest-") {
+				continue
+			}
+			relayed++
+			if bytes.Contains(a.Raw, []byte("encrypted")) {
+				t.Errorf("an OMEMO message was archived: %s", a.Raw)
+			}
+		}
+		if relayed == 0 {
+			t.Error("the archive holds nothing from the alias, not even the new-chat notice: the check above saw nothing")
+		}
 	})
 	if strings.Contains(logs.String(), "body-") {
 		t.Error("a payload reached the log")

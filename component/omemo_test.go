@@ -402,6 +402,13 @@ func TestOMEMOHandOverBounds(t *testing.T) {
 	if out := f.publish(visitor, wire.BundleNode(5), []byte(`<bundle xmlns='eu.siacs.conversations.axolotl'/>`)); out[0].errCond != "not-acceptable" {
 		t.Fatalf("a malformed bundle: %s", out[0].raw)
 	}
+	big := testBundle(5)
+	for i := len(big.PreKeys); i <= maxVisitorPreKeys; i++ {
+		big.PreKeys = append(big.PreKeys, wire.PreKey{ID: uint32(i + 1)})
+	}
+	if out := f.publish(visitor, wire.BundleNode(5), big.Marshal()); out[0].errCond != "not-acceptable" {
+		t.Fatalf("a bundle of %d prekeys: %s", len(big.PreKeys), out[0].raw)
+	}
 	for i := uint32(1); i <= maxVisitorDevices; i++ {
 		if out := f.publish(visitor, wire.BundleNode(i), testBundle(byte(i)).Marshal()); out[0].typ != "result" {
 			t.Fatalf("bundle %d: %s", i, out[0].raw)
@@ -538,4 +545,61 @@ func TestDevicesCommand(t *testing.T) {
 	if got := bodiesTo(f.sent(), op1); len(got) != 1 || !strings.HasPrefix(got[0], "Usage: devices") {
 		t.Fatalf("an operator asked for another account's devices: %q", got)
 	}
+}
+
+// A transfer between an OMEMO operator and an OTR one switches the chat's
+// protocol both ways; the old operator gets nothing more.
+func TestOMEMOTransfer(t *testing.T) {
+	sk := helpSkin(opBare1, "op2@example.org")
+	f := newFixture(t, Config{}, sk)
+	if err := f.st.PutDevice(store.TrustedDevice{Skin: "help", Account: opBare1, Device: 7}); err != nil {
+		t.Fatal(err)
+	}
+	f.online(op1, "", 5)
+	f.online(op2, "", 0)
+	f.sent()
+	f.handOver(visitor, 1001, 40)
+	f.msg(visitor, skinJID, "?OTRv23?")
+	out := f.answerPEP(f.sent(), opBare1, wire.DeviceList{7}, map[uint32]*wire.Bundle{7: testBundle(70)})
+	st := one(t, out, func(s sentStanza) bool { return s.status != nil })
+	if st.status["e2ee"] != e2eeOMEMO {
+		t.Fatalf("first operator: %v", st.status)
+	}
+	alias := one(t, out, func(s sentStanza) bool { return s.typ == "headline" }).from
+	f.msg(op1, testDomain, "transfer "+alias+" op2@example.org")
+	out = f.sent()
+	var states []string
+	for _, s := range out {
+		if s.status != nil {
+			states = append(states, s.status["state"]+"/"+s.status["e2ee"])
+		}
+		if s.typ == "headline" {
+			t.Errorf("the alias's device list went to an OTR operator: %s", s.raw)
+		}
+	}
+	if !slices.Equal(states, []string{"transferred/", "assigned/otr"}) {
+		t.Fatalf("statuses after the transfer to an OTR operator: %v", states)
+	}
+	// Now OTR reaches op2, and OMEMO from op1 is refused.
+	f.msg(visitor, skinJID, "?OTRv23?")
+	if got := bodiesTo(f.sent(), op2); !slices.Contains(got, "?OTRv23?") {
+		t.Fatalf("the OTR query did not reach the OTR operator: %q", got)
+	}
+	f.in("%s", encryptedXML(op1, alias, 7, 1001, []byte("late")))
+	if s := one(t, f.sent(), func(s sentStanza) bool { return true }); s.to != op1 || s.errCond != "forbidden" {
+		t.Fatalf("the old operator wrote into the chat: %s", s.raw)
+	}
+	// And back to the OMEMO operator.
+	f.msg(op2, testDomain, "transfer "+alias+" op1@example.org")
+	out = f.sent()
+	states = nil
+	for _, s := range out {
+		if s.status != nil {
+			states = append(states, s.status["state"]+"/"+s.status["e2ee"])
+		}
+	}
+	if !slices.Equal(states, []string{"transferred/", "assigned/omemo"}) {
+		t.Fatalf("statuses after the transfer back: %v", states)
+	}
+	one(t, out, func(s sentStanza) bool { return s.typ == "headline" && s.to == opBare1 })
 }
