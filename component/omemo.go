@@ -38,7 +38,7 @@ import (
 //
 // The visitor's keys. An anonymous account has no usable PEP, so the
 // widget hands its device list and bundle to the component, which keeps
-// them in memory with the chat (bounded: maxVisitorDevices devices) and
+// them in memory with the chat (bounded: maxVisitorDevices devices, maxVisitorPreKeys prekeys each) and
 // serves them as the PEP of the alias. The widget publishes to its skin,
 // after each login and before its first message (or its resumption):
 //
@@ -587,6 +587,14 @@ func pepItem(res *elem, local string) *elem {
 // requests that got no answer.
 func (r *router) expireOMEMO(now time.Time) {
 	for k, p := range r.omemo.pending {
+		if ch := r.byReal[k]; ch != nil {
+			// The chat opened (and waits in the queue): the keys are its.
+			if ch.keys == nil {
+				ch.keys = p
+			}
+			delete(r.omemo.pending, k)
+			continue
+		}
 		if now.Sub(p.at) >= pendingKeysTTL {
 			delete(r.omemo.pending, k)
 		}

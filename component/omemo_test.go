@@ -603,3 +603,26 @@ func TestOMEMOTransfer(t *testing.T) {
 	}
 	one(t, out, func(s sentStanza) bool { return s.typ == "headline" && s.to == opBare1 })
 }
+
+// Keys handed over before a chat that then waits in the queue longer than
+// pendingKeysTTL are still the chat's when an operator takes it.
+func TestOMEMOKeysOutlastTheQueue(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin(opBare1))
+	if err := f.st.PutDevice(store.TrustedDevice{Skin: "help", Account: opBare1, Device: 7}); err != nil {
+		t.Fatal(err)
+	}
+	f.handOver(visitor, 1001, 40)
+	f.msg(visitor, skinJID, "?OTRv23?")
+	if st := one(t, f.sent(), func(s sentStanza) bool { return s.status != nil }); st.status["state"] != stateQueued {
+		t.Fatalf("status %v, want queued", st.status)
+	}
+	for i := 0; i < 3; i++ {
+		f.now = f.now.Add(pendingKeysTTL)
+		f.c.r.expire(f.now)
+	}
+	f.online(op1, "", 0)
+	st := one(t, f.sent(), func(s sentStanza) bool { return s.status != nil })
+	if st.status["state"] != stateAssigned || st.status["e2ee"] != e2eeOMEMO {
+		t.Fatalf("status %v, want assigned with e2ee='omemo'", st.status)
+	}
+}
