@@ -1036,7 +1036,7 @@ func TestReconnectAfterNetworkDrop(t *testing.T) {
 	b.screenshot("network-down")
 	b.network(true)
 	// A new login takes the same chat back (resilience_browser_test.go tests it in full).
-	b.waitFor("the same chat after the reconnect", `[...`+widgetRoot+`.querySelectorAll('.m li.note')].some((li) => li.textContent.startsWith('Reconnected: this is the same chat'))`)
+	b.waitFor("the same chat after the reconnect", `[...`+widgetRoot+`.querySelectorAll('.m li.note')].some((li) => li.textContent.startsWith('Reconnected to the same chat'))`)
 	b.waitSentence(sentVerified)
 	b.write("after the drop")
 	nextMessage(t, s.ctx, bot, "after the drop")

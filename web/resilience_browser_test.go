@@ -32,7 +32,7 @@ import (
 const (
 	wordsPending       = "Not delivered yet — will be sent again when the chat service is back"
 	wordsDeliveredLate = "Delivered after the chat service came back"
-	noteResumed        = "Reconnected: this is the same chat, with the same operator."
+	noteResumed        = "Reconnected to the same chat."
 	noteResumeRefused  = "Your earlier chat could not be continued, so a new chat has started."
 	noteNewChat        = "A new chat has started."
 )
@@ -284,6 +284,9 @@ func TestNetworkDropResumesChat(t *testing.T) {
 		t.Error("the widget says a new chat started, yet it is the same chat")
 	}
 	b.waitFor("the transcript before the drop", mine("before the drop"))
+	if n := b.eval(`String([...` + widgetRoot + `.querySelectorAll('.m li.note')].filter((li) => li.textContent === 'Ada joined the chat.').length)`); n != "1" {
+		t.Errorf("the transcript says %s times that Ada joined; she joined once", n)
+	}
 	b.screenshot("resumed")
 }
 

@@ -969,9 +969,11 @@ class Chat {
     this.taken = true;
     this.admission.admitted();
     // The first status after a resume request is its answer: taken back.
+    let back = false;
     if (this.resumer.waiting) {
       this.resumeSid = '';
-      this.resumed(this.resumer.answer('status'));
+      back = this.resumer.answer('status') === 'resumed';
+      if (back) this.resumed('resumed');
     }
     if (state !== 'ended' && this.resumer.offered(st.getAttribute('resume'))) {
       this.saved.resume = this.resumer.secret; // sessionStorage only
@@ -990,10 +992,11 @@ class Chat {
         break;
       }
       case 'assigned':
+        // Taken back with the operator it had: nobody new joined.
+        if (!(back && name === this.saved.operator)) this.note(name + ' joined the chat.', true);
         this.saved.operator = name;
         this.save();
         this.setStatus('You are chatting with ' + name + '.');
-        this.note(name + ' joined the chat.', true);
         this.apply(this.trust.status('assigned'));
         break;
       case 'transferred':

@@ -30,7 +30,7 @@ export const MSG_FAILED = 'Not delivered';
 
 // Taking the chat back after a new login (the old connection was gone).
 export const RESUMING = 'Reconnecting to your chat…';
-export const RESUMED = 'Reconnected: this is the same chat, with the same operator. Encryption is set up again.';
+export const RESUMED = 'Reconnected to the same chat. Encryption is being set up again.';
 export const RESUME_REFUSED = 'Your earlier chat could not be continued, so a new chat has started.';
 export const NEW_CHAT = 'A new chat has started.';
 
