@@ -25,6 +25,11 @@
 // digest() costs a promise per hash, far too slow for this.
 
 const CHALLENGE = /^[A-Za-z0-9_-]{44}$/;
+// The highest cost the widget pays: 2^24 hashes, some 20 s in a browser.
+// Nobody waits longer than that for a chat, and the service (which is not
+// trusted) could otherwise keep the visitor's computer busy for hours. A
+// costlier challenge is read as "try again later".
+export const MAX_BITS = 24;
 // How many challenges in a row the widget answers before it gives up.
 export const MAX_ROUNDS = 3;
 
@@ -38,7 +43,7 @@ export function readChallenge(challenge, bits) {
   if (typeof challenge !== 'string' || !CHALLENGE.test(challenge)) return null;
   if (typeof bits !== 'string' || !/^[0-9]{1,2}$/.test(bits)) return null;
   const b = Number(bits);
-  if (b < 1 || b > 32) return null;
+  if (b < 1 || b > MAX_BITS) return null;
   return { challenge, bits: b };
 }
 

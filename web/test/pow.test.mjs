@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { solve, readChallenge, Admission, MAX_ROUNDS } from '../src/pow.js';
+import { solve, readChallenge, Admission, MAX_ROUNDS, MAX_BITS } from '../src/pow.js';
 
 const zeros = (buf) => {
   let n = 0;
@@ -50,9 +50,11 @@ test('a chunk without a nonce says so, and the next chunk goes on', () => {
   assert.equal(solve(c, 12, n, 1), String(n));
 });
 
-test('challenges: 44 characters of base64url and a cost up to 32 bits', () => {
+test('challenges: 44 characters of base64url and a cost the widget pays', () => {
   const c = challenge();
   assert.deepEqual(readChallenge(c, '18'), { challenge: c, bits: 18 });
+  assert.deepEqual(readChallenge(c, String(MAX_BITS)), { challenge: c, bits: MAX_BITS });
+  assert.equal(readChallenge(c, String(MAX_BITS + 1)), null, 'a service asking for hours of work is not obeyed');
   for (const [cc, b] of [
     [c.slice(1), '18'],
     [c + 'A', '18'],
