@@ -32,6 +32,7 @@ type visitor struct {
 	backoff   time.Duration
 	answered  int       // echoes received
 	relayedAt time.Time // first echo of a message sent after the kill
+	silent    bool      // a message of its went unanswered (neither echo nor bounce)
 
 	op    int    // operator that answered first (-1: none yet)
 	alias string // the alias the operator saw first
@@ -275,6 +276,7 @@ func (l *load) expire(now time.Time) {
 	for _, v := range l.vs {
 		if v.busy && now.Sub(v.sentAt) > l.timeout {
 			l.ph.unanswered++
+			v.silent = true
 			v.backoff = 0
 			l.retryLocked(v)
 		}
@@ -351,8 +353,8 @@ func (l *load) operate(ctx context.Context, op int, c *xmpptest.Client) {
 					v.op, v.alias = op, alias
 				case v.op != op || v.alias != alias:
 					if !l.moved[id] && len(l.movedHow) < 5 {
-						l.movedHow = append(l.movedHow, fmt.Sprintf("visitor %d (c2s %t): op%d %s → op%d %s at %s",
-							id, !v.comp, v.op, v.alias, op, alias, time.Now().Format("15:04:05.000")))
+						l.movedHow = append(l.movedHow, fmt.Sprintf("visitor %d (c2s %t, a message unanswered %t): op%d %s → op%d %s at %s",
+							id, !v.comp, v.silent, v.op, v.alias, op, alias, time.Now().Format("15:04:05.000")))
 					}
 					l.moved[id] = true
 				}

@@ -127,6 +127,7 @@ type result struct {
 	recovery                []time.Duration
 	opBounces               int
 	movedHow                []string
+	movedSilent             int // moved chats that had a message unanswered
 	killAt                  time.Time
 	drops                   map[string]float64
 	clientDrops             int
@@ -349,6 +350,11 @@ func run(ctx context.Context, o options) (*result, error) {
 	l.mu.Lock()
 	res.crossed, res.moved, res.opBounces = l.crossed, len(l.moved), l.opBounces
 	res.movedHow = l.movedHow
+	for id := range l.moved {
+		if l.vs[id].silent {
+			res.movedSilent++
+		}
+	}
 	res.killAt = l.killAt
 	l.mu.Unlock()
 	for _, c := range append(append([]*xmpptest.Client{vcomp}, c2s...), ops...) {
@@ -528,6 +534,9 @@ func (r *result) print(w io.Writer) {
 		time.Duration(float64(o.visitors)/(float64(r.steady.echoed)/r.steady.end.Sub(r.steady.start).Seconds())*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(w, "chats lost: %d (target 0): %d came back to another operator or alias, %d never relayed again\n",
 		r.moved+r.notRecovered, r.moved, r.notRecovered)
+	if r.moved > 0 {
+		fmt.Fprintf(w, "of the chats that moved, %d had a message vanish silently around the kill\n", r.movedSilent)
+	}
 	if len(r.movedHow) > 0 {
 		fmt.Fprintf(w, "moves (killed at %s): %s\n", r.killAt.Format("15:04:05.000"), strings.Join(r.movedHow, "; "))
 	}
