@@ -64,7 +64,7 @@ func TestDeviceTrustThroughAPI(t *testing.T) {
 		"ann@example.org": {
 			{ID: 11, Fingerprint: fingerprint(0xaa), HasBundle: true}, // trusted by help with this key
 			{ID: 12, Fingerprint: fingerprint(0xbb), HasBundle: true}, // trusted by help with another key
-			{ID: 13},                                                  // no bundle, trusted by sales by ID
+			{ID: 13}, // no bundle, trusted by sales by ID
 			{ID: 14, Fingerprint: fingerprint(0xcc), HasBundle: true}, // trusted by nobody
 		},
 	}}
