@@ -124,6 +124,23 @@ func (s *Store) DeleteDevice(skin, account string, device uint32) error {
 	})
 }
 
+// deleteDevicesOf forgets every device a skin trusts.
+func deleteDevicesOf(tx *bolt.Tx, skin string) error {
+	b := tx.Bucket(bucketDevices)
+	prefix := devicePrefix(skin, "")
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("store: forgetting the devices of skin %s: %w", skin, err)
+		}
+	}
+	return nil
+}
+
 // Devices returns the devices a skin trusts, of one operator account when
 // account is not empty, ordered by account then device ID.
 func (s *Store) Devices(skin, account string) ([]TrustedDevice, error) {

@@ -100,3 +100,28 @@ func FuzzDecodeDevice(f *testing.F) {
 		}
 	})
 }
+
+func TestDeleteSkinForgetsItsDevices(t *testing.T) {
+	s, _ := newStore(t)
+	for _, name := range []string{"help", "help-2"} {
+		if err := s.CreateSkin(Skin{Name: name, Title: name, Policy: PolicyOpportunistic, Operators: []string{"alice@example.org"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutDevice(TrustedDevice{Skin: name, Account: "alice@example.org", Device: 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSkin("help"); err != nil {
+		t.Fatal(err)
+	}
+	// Made again under the same name, the skin trusts nothing yet.
+	if err := s.CreateSkin(Skin{Name: "help", Title: "again", Policy: PolicyOpportunistic, Operators: []string{"alice@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Devices("help", ""); err != nil || len(got) != 0 {
+		t.Fatalf("a re-created skin inherited trust: %+v, %v", got, err)
+	}
+	if got, err := s.Devices("help-2", ""); err != nil || len(got) != 1 {
+		t.Fatalf("deleting help touched help-2: %+v, %v", got, err)
+	}
+}

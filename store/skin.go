@@ -356,6 +356,9 @@ func (s *Store) DeleteSkin(name string) error {
 		if err := b.Delete([]byte(name)); err != nil {
 			return fmt.Errorf("store: deleting skin %s: %w", name, err)
 		}
-		return nil
+		// The OMEMO devices the skin trusted go with it: a skin made
+		// again under the same name starts trusting nothing. (Its signed
+		// keyring stays, so that a new keyring's serial still has to grow.)
+		return deleteDevicesOf(tx, name)
 	})
 }
