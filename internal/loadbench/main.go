@@ -9,10 +9,11 @@
 //	                                │                      component.Run over a bbolt store)
 //	                          operators (c2s, one resource each, echo every body)
 //
-// Most visitors are addresses of one component connection, because 10,000
-// TLS c2s sessions do not fit beside everything else on a 2-core machine;
-// otrdesk sees the same stanzas either way. -c2s sets how many visitors log
-// in as real anonymous c2s clients instead. Bodies are plaintext: the
+// By default most visitors are addresses of one component connection:
+// otrdesk sees the same stanzas either way, and 10,000 TLS c2s logins make
+// the run more than twice as long on a shared 2-core machine. -c2s sets how
+// many visitors log in as real anonymous c2s clients instead (-c2s 10000
+// puts every one of them on c2s). Bodies are plaintext: the
 // operators answer by echoing, and OTR's cost is measured by the otr
 // package's benchmarks and by internal/bench (otrdesk only classifies OTR
 // messages; it never encrypts). Prosody runs with Nagle off, without
@@ -98,7 +99,7 @@ func main() {
 	flag.IntVar(&o.c2s, "c2s", 100, "visitors that log in as anonymous c2s clients (the rest share one component connection)")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of the steady phase and of the crash phase's load before the kill (a quarter of it)")
 	flag.DurationVar(&o.down, "down", 3*time.Second, "how long otrdesk stays dead before it is started again")
-	flag.DurationVar(&o.timeout, "timeout", time.Second, "a message unanswered this long is counted and sent again (the widget's ping after each message finds out as fast)")
+	flag.DurationVar(&o.timeout, "timeout", time.Second, "a message unanswered this long is counted and sent again (the widget checks each message with a ping)")
 	flag.IntVar(&o.window, "window", 64, "messages in flight")
 	flag.IntVar(&o.size, "size", 100, "body size in bytes")
 	flag.DurationVar(&o.bound, "bound", 15*time.Minute, "the whole run's time limit")
