@@ -133,7 +133,11 @@ func (r *router) load(rec store.Guest, now time.Time) *chat {
 	}
 	picked := false // assigned now, without waiting in the queue
 	switch {
-	case pinned != "" && r.online(pinned):
+	case pinned != "" && (r.online(pinned) || r.awaitingProbes() && r.ops[bareOf(pinned)] != nil):
+		// Just after a (re)connect no resource is known until the probes
+		// are answered: the pin holds through that grace (messages wait on
+		// the chat until releasePin) instead of handing the chat to
+		// whichever operator answered first.
 		ch.assign(pinned, now)
 		if !assignedAt.IsZero() {
 			ch.rec.Assigned = assignedAt

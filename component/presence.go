@@ -173,8 +173,25 @@ func (r *router) handlePresence(el *elem) {
 	if p := el.child("", "priority"); p != nil {
 		fmt.Sscan(strings.TrimSpace(string(p.text)), &res.prio)
 	}
+	r.releasePin(full)
 	r.publish()
 	r.assignQueued()
+}
+
+// releasePin delivers what waited for a pinned resource that has now shown
+// up (after a reconnect, before its probe answer; see the visitor path), in the
+// order the visitor sent it.
+func (r *router) releasePin(full string) {
+	for _, ch := range r.chats {
+		if ch.rec.State != stateAssigned || ch.rec.Operator != full || len(ch.held) == 0 {
+			continue
+		}
+		held := ch.held
+		ch.held, ch.heldBytes = nil, 0
+		for _, m := range held {
+			r.deliver(ch, m)
+		}
+	}
 }
 
 // resourceGone forgets a resource; chats pinned to it go back to the queue.

@@ -1075,3 +1075,92 @@ func TestBlockSurvivesRestart(t *testing.T) {
 		t.Fatalf("block did not end after the restart: %q", got)
 	}
 }
+
+// restartFixture replaces f's component by a second one on the same store,
+// as after a restart, on f's clock; no operator presence is known yet.
+func restartFixture(t *testing.T, f *fixture) {
+	t.Helper()
+	c2, err := New(f.c.cfg, f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.r.now = func() time.Time { return f.now }
+	if err := c2.r.loadSkins(); err != nil {
+		t.Fatal(err)
+	}
+	cap2 := &capture{}
+	c2.r.handle(evConnected{out: cap2})
+	cap2.take()
+	f.c, f.cap = c2, cap2
+	t.Cleanup(func() { checkInvariants(t, f.c.r) })
+}
+
+// After a restart, the first operator to answer its probe must not take a
+// chat pinned to another one whose answer is still on its way; what the
+// visitor writes meanwhile waits for the pinned resource.
+func TestRestartPinHoldsThroughProbeGrace(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org", "op2@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "hi")
+	if got := bodiesTo(f.sent(), op1); len(got) != 2 { // notice, hi
+		t.Fatalf("before the restart: %q", got)
+	}
+	f.online(op2, "", 0)
+	f.sent()
+	g, _ := f.st.GuestByRealJID("help", visitor)
+	alias := "guest-" + g.ID + "@" + testDomain
+
+	restartFixture(t, f)
+	f.online(op2, "", 0) // op2 answers its probe first
+	f.msg(visitor, skinJID, "during the grace")
+	f.msg(visitor, skinJID, "and another")
+	out := f.sent()
+	if got := bodiesTo(out, op2); len(got) != 0 {
+		t.Fatalf("op2 got a chat pinned to op1: %q", got)
+	}
+	if got := bodiesTo(out, op1); len(got) != 0 {
+		t.Fatalf("sent to op1 before its presence was known: %q", got)
+	}
+	for _, s := range out {
+		if s.to == visitor && strings.Contains(s.raw, "state=") {
+			t.Fatalf("the visitor was told of a change: %s", s.raw)
+		}
+	}
+	f.online(op1, "", 0) // op1's answer arrives
+	out = f.sent()
+	got := bodiesTo(out, op1)
+	if len(got) < 2 || got[len(got)-2] != "during the grace" || got[len(got)-1] != "and another" {
+		t.Fatalf("op1 after its presence: %q", got)
+	}
+	for _, s := range out {
+		if s.to == op1 && s.body != nil && s.from != alias {
+			t.Fatalf("delivered from %s, not the alias", s.from)
+		}
+	}
+	f.msg(visitor, skinJID, "now direct")
+	if got := bodiesTo(f.sent(), op1); len(got) != 1 || got[0] != "now direct" {
+		t.Fatalf("after the release: %q", got)
+	}
+}
+
+// A pinned resource that stays silent through the grace loses the chat to
+// the queue, and the next operator gets what the visitor wrote in
+// plaintext.
+func TestRestartPinSilentOperatorRequeues(t *testing.T) {
+	f := newFixture(t, Config{}, helpSkin("op1@example.org", "op2@example.org"))
+	f.online(op1, "", 0)
+	f.msg(visitor, skinJID, "hi")
+	f.sent()
+	restartFixture(t, f)
+	f.online(op2, "", 0)
+	f.msg(visitor, skinJID, "anyone there?")
+	if got := bodiesTo(f.sent(), op2); len(got) != 0 {
+		t.Fatalf("op2 got the chat inside the grace: %q", got)
+	}
+	f.now = f.now.Add(probeGrace)
+	f.c.r.expire(f.now)
+	got := bodiesTo(f.sent(), op2)
+	if len(got) == 0 || got[len(got)-1] != "anyone there?" {
+		t.Fatalf("after the grace, op2 got %q", got)
+	}
+}

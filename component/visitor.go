@@ -75,8 +75,16 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		return
 	}
 	if ch.rec.State == stateAssigned && !r.online(ch.rec.Operator) {
-		// The pinned resource is not known to be online (for example just
-		// after a reconnect): hold the message until someone takes the chat.
+		if r.awaitingProbes() {
+			// Just after a reconnect: the pinned resource has not answered
+			// its probe yet. The message waits for it (or for the sweep
+			// that re-queues the chat when it stays silent).
+			// releasePin delivers it when the resource shows up.
+			r.hold(el, ch, m)
+			return
+		}
+		// The pinned resource is not known to be online: hold the message
+		// until someone takes the chat.
 		r.requeue(ch, false)
 		fresh = true
 	}
@@ -84,18 +92,35 @@ func (r *router) fromVisitor(el *elem, from jid.JID, skin string) {
 		r.deliver(ch, m)
 		return
 	}
-	if m.hasBody || m.omemo != nil {
-		if len(ch.held) >= heldPerGuest || ch.heldBytes+len(m.body)+len(m.omemo) > 2*r.cfg.MaxBodyBytes {
-			r.refuse(el, dropQueueFull, "too many messages are waiting for an operator")
-			return
-		}
-		ch.held = append(ch.held, m)
-		ch.heldBytes += len(m.body) + len(m.omemo)
-	} // chat states of a queued visitor are not kept
+	if !r.hold(el, ch, m) {
+		return
+	}
 	r.assignQueued()
 	if fresh && ch.rec.State == stateQueued {
 		r.sendStatus(ch, stateQueued, ch.position(), "")
 	}
+}
+
+// hold keeps a message on a chat that has no operator to read it yet,
+// within heldPerGuest messages and twice max_body_bytes; chat states are
+// not kept. It reports false when it refused the message.
+func (r *router) hold(el *elem, ch *chat, m *relayMsg) bool {
+	if !m.hasBody && m.omemo == nil {
+		return true
+	}
+	if len(ch.held) >= heldPerGuest || ch.heldBytes+len(m.body)+len(m.omemo) > 2*r.cfg.MaxBodyBytes {
+		r.refuse(el, dropQueueFull, "too many messages are waiting for an operator")
+		return false
+	}
+	ch.held = append(ch.held, m)
+	ch.heldBytes += len(m.body) + len(m.omemo)
+	return true
+}
+
+// awaitingProbes reports whether the router is inside the grace after a
+// (re)connect in which operators' probe answers may still arrive.
+func (r *router) awaitingProbes() bool {
+	return !r.sweepAt.IsZero() && r.now().Before(r.sweepAt)
 }
 
 // checkSize refuses truncated stanzas and bodies over max_body_bytes.
