@@ -13,22 +13,8 @@ import (
 // CORS is the skin JSON's, so a page that may read one may read the other;
 // a missing skin or keyring is a 404 the widget can read.
 func (s *server) skinKeyring(w http.ResponseWriter, r *http.Request, name string) {
-	if store.ValidSkinName(name) != nil || s.cfg.Store == nil {
-		http.NotFound(w, r)
-		return
-	}
-	sk, err := s.cfg.Store.Skin(name)
-	if errors.Is(err, store.ErrNotFound) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		http.Error(w, "no such skin", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.log.Error("reading skin", "skin", name, "err", err)
-		http.Error(w, "the skin could not be read", http.StatusInternalServerError)
-		return
-	}
-	if skinCORS(w, r, sk) {
+	sk, ok := s.publicSkin(w, r, name)
+	if !ok || skinCORS(w, r, sk) {
 		return
 	}
 	k, err := s.cfg.Store.Keyring(name)

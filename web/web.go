@@ -313,15 +313,12 @@ type SkinJSON struct {
 	Available       bool     `json:"available"`
 }
 
-func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
-	if name, ok := strings.CutSuffix(r.PathValue("file"), ".keyring"); ok {
-		s.skinKeyring(w, r, name)
-		return
-	}
-	name, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-	if !ok || store.ValidSkinName(name) != nil || s.cfg.Store == nil {
+// publicSkin reads the skin a public URL names, or answers the request
+// itself (false): 404 for a bad or unknown name, 500 when the store fails.
+func (s *server) publicSkin(w http.ResponseWriter, r *http.Request, name string) (store.Skin, bool) {
+	if store.ValidSkinName(name) != nil || s.cfg.Store == nil {
 		http.NotFound(w, r)
-		return
+		return store.Skin{}, false
 	}
 	sk, err := s.cfg.Store.Skin(name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -329,11 +326,28 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 		// exist instead of reporting a network error; it reveals nothing.
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		http.Error(w, "no such skin", http.StatusNotFound)
-		return
+		return store.Skin{}, false
 	}
 	if err != nil {
 		s.log.Error("reading skin", "skin", name, "err", err)
 		http.Error(w, "the skin could not be read", http.StatusInternalServerError)
+		return store.Skin{}, false
+	}
+	return sk, true
+}
+
+func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
+	if name, ok := strings.CutSuffix(r.PathValue("file"), ".keyring"); ok {
+		s.skinKeyring(w, r, name)
+		return
+	}
+	name, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	sk, ok := s.publicSkin(w, r, name)
+	if !ok {
 		return
 	}
 	h := w.Header()
