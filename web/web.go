@@ -1,4 +1,4 @@
-// Package web is otrdesk's HTTP side (design §5):
+// Package web is otrdesk's HTTP side:
 //
 //	GET /healthz              200 while the process runs
 //	GET /readyz               200 while the component stream is up and the store open, else 503 + reason
@@ -298,8 +298,9 @@ func accepts(header, name string) bool {
 	return ok
 }
 
-// SkinJSON is the public view of a skin (design §5). It holds nothing an
-// operator or admin would not want a visitor to see: no operator JIDs.
+// SkinJSON is the public view of a skin, GET /skins/<name>.json. It holds
+// nothing an operator or admin would not want a visitor to see: no
+// operator JIDs.
 type SkinJSON struct {
 	Name            string   `json:"name"`
 	Title           string   `json:"title"`
@@ -427,7 +428,8 @@ func (s *server) demo(w http.ResponseWriter, r *http.Request) {
 	_ = demoPage.Execute(w, struct{ Title, Name, Src string }{sk.Title, sk.Name, s.cfg.PublicURL + "/widget.js"})
 }
 
-// demoCSP is the strict policy of design §6, so the demo proves the widget
+// demoCSP is the strict policy a careful embedding site sends (scripts
+// only from otrdesk, wasm, blob: workers), so the demo proves the widget
 // works under it.
 func demoCSP(public, bosh string) string {
 	origin := func(s string) string {

@@ -59,7 +59,7 @@ func cmdSnippet(c *cli, args []string) error {
 	return nil
 }
 
-// snippet renders the embed HTML (design §6). The pinned form is the trust
+// snippet renders the embed HTML. The pinned form is the trust
 // anchor: the page itself names the launcher's hash and the fingerprints.
 func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widget) (string, error) {
 	base := cfg.HTTP.PublicURL
