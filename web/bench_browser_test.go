@@ -268,20 +268,7 @@ func newLibotrDesk(b *testing.B) (*stack, *libotrDesk) {
 	sk := skinWithKey("shop", store.PolicyRequire, nil, opSpec{user: "ada", name: "Ada"})
 	sk.Keys = []store.SkinKey{{Fingerprint: otr.Fingerprint(peer.Fingerprint()), Created: time.Now()}}
 	s := newStack(b, []store.Skin{sk}, nil)
-	c, err := s.srv.Dial(s.ctx, "ada", "pw-ada", "pidgin")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	if _, err := c.IQ(s.ctx, "get", "", "<query xmlns='jabber:iq:roster'/>"); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Presence(s.ctx, "", 1); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Message(s.ctx, componentDomain, "on"); err != nil {
-		b.Fatal(err)
-	}
+	c := dialOperator(b, s, "ada")
 	d := &libotrDesk{signal: make(chan struct{}, 1)}
 	ctx, stop := context.WithCancel(s.ctx)
 	done := make(chan struct{})

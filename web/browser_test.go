@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -838,11 +839,37 @@ func TestUnverifiedNeedsConsent(t *testing.T) {
 // ways. The test goroutine drives libotr between its checks.
 func TestLibotrOperator(t *testing.T) {
 	peer := libotrtest.StartPeer(t, libotrtest.PeerConfig{Account: "ada@" + xmpptest.Domain, PeerName: "visitor@" + componentDomain})
-	fp := peer.Fingerprint()
 	sk := skinWithKey("shop", store.PolicyRequire, nil, opSpec{user: "ada", name: "Ada"})
-	sk.Keys = []store.SkinKey{{Fingerprint: otr.Fingerprint(fp), Created: time.Now()}}
+	sk.Keys = []store.SkinKey{{Fingerprint: otr.Fingerprint(peer.Fingerprint()), Created: time.Now()}}
 	s := newStack(t, []store.Skin{sk}, nil)
-	c, err := s.srv.Dial(s.ctx, "ada", "pw-ada", "pidgin")
+	op := newLibotrOperator(t, s, "ada", peer)
+	op.pump("the operator to be available", func() bool { return s.comp.Available("shop") })
+
+	b := newBrowser(t)
+	b.open(pageURL(s, "/", "shop", ""))
+	b.clickLauncher()
+	op.pump("libotr to go secure", func() bool { return op.secure })
+	b.waitSentence(sentVerified)
+	b.write("hello libotr")
+	op.pump("libotr to read the visitor", func() bool { return slices.Contains(op.shown, "hello libotr") })
+	r := peer.Send([]byte("libotr answers"))
+	if len(r.Out) == 0 || !strings.HasPrefix(string(r.Out[0]), "?OTR:") {
+		t.Fatalf("libotr did not encrypt its answer: %q", r.Out)
+	}
+	for _, out := range r.Out {
+		if err := op.c.Message(s.ctx, op.alias, string(out)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitMessage("libotr answers")
+	b.screenshot("libotr-operator")
+}
+
+// dialOperator logs an operator account in as a client does (roster,
+// presence) and puts it on duty with the command bot.
+func dialOperator(t testing.TB, s *stack, user string) *xmpptest.Client {
+	t.Helper()
+	c, err := s.srv.Dial(s.ctx, user, "pw-"+user, "pidgin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -856,81 +883,69 @@ func TestLibotrOperator(t *testing.T) {
 	if err := c.Message(s.ctx, componentDomain, "on"); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
 
-	var alias string
-	var secure bool
-	var shown []string
-	// pump runs the libotr operator until cond holds: it approves the
-	// skin's subscription, feeds every body from a visitor alias to libotr
-	// and sends what libotr answers.
-	pump := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(waitLong)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+// libotrOperator is real libotr 4.1.1 (the library Pidgin uses, run through
+// internal/libotrtest's C helper) behind an operator account. The test
+// goroutine drives it with pump between its checks.
+type libotrOperator struct {
+	t      testing.TB
+	s      *stack
+	c      *xmpptest.Client
+	peer   *libotrtest.Peer
+	alias  string   // the visitor's alias, once a visitor wrote
+	secure bool     // libotr finished an AKE
+	shown  []string // what libotr decrypted, in order
+}
+
+func newLibotrOperator(t testing.TB, s *stack, user string, peer *libotrtest.Peer) *libotrOperator {
+	t.Helper()
+	return &libotrOperator{t: t, s: s, c: dialOperator(t, s, user), peer: peer}
+}
+
+// pump runs the operator until cond holds: it approves the skin's
+// subscription, feeds every body from a visitor alias to libotr and sends
+// what libotr answers.
+func (o *libotrOperator) pump(what string, cond func() bool) {
+	t, s, c := o.t, o.s, o.c
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 50*time.Millisecond)
+		st, err := c.Next(ctx, nil)
+		cancel()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				t.Fatalf("waiting for %s: %v", what, err)
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, 50*time.Millisecond)
-			st, err := c.Next(ctx, nil)
-			cancel()
-			if err != nil {
-				if s.ctx.Err() != nil {
-					t.Fatalf("waiting for %s: %v", what, err)
-				}
-				continue
+			continue
+		}
+		switch {
+		case st.Name == "presence" && st.Type == "subscribe":
+			if err := c.Subscribed(s.ctx, st.From); err != nil {
+				t.Fatal(err)
 			}
-			switch {
-			case st.Name == "presence" && st.Type == "subscribe":
-				if err := c.Subscribed(s.ctx, st.From); err != nil {
+			if err := c.Presence(s.ctx, "", 1); err != nil {
+				t.Fatal(err)
+			}
+		case st.Name == "message" && st.HasBody && strings.HasPrefix(st.From, "guest-"):
+			o.alias = strings.SplitN(st.From, "/", 2)[0]
+			r := o.peer.Receive([]byte(st.Body))
+			for _, out := range r.Out {
+				if err := c.Message(s.ctx, o.alias, string(out)); err != nil {
 					t.Fatal(err)
 				}
-				if err := c.Presence(s.ctx, "", 1); err != nil {
-					t.Fatal(err)
-				}
-			case st.Name == "message" && st.HasBody && strings.HasPrefix(st.From, "guest-"):
-				alias = strings.SplitN(st.From, "/", 2)[0]
-				r := peer.Receive([]byte(st.Body))
-				for _, out := range r.Out {
-					if err := c.Message(s.ctx, alias, string(out)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if r.Has("secure") {
-					secure = true
-				}
-				for _, m := range r.Shown {
-					shown = append(shown, string(m.Text))
-				}
+			}
+			o.secure = o.secure || r.Has("secure")
+			for _, m := range r.Shown {
+				o.shown = append(o.shown, string(m.Text))
 			}
 		}
 	}
-	pump("the operator to be available", func() bool { return s.comp.Available("shop") })
-
-	b := newBrowser(t)
-	b.open(pageURL(s, "/", "shop", ""))
-	b.clickLauncher()
-	pump("libotr to go secure", func() bool { return secure })
-	b.waitSentence(sentVerified)
-	b.write("hello libotr")
-	pump("libotr to read the visitor", func() bool {
-		for _, m := range shown {
-			if m == "hello libotr" {
-				return true
-			}
-		}
-		return false
-	})
-	r := peer.Send([]byte("libotr answers"))
-	if len(r.Out) == 0 || !strings.HasPrefix(string(r.Out[0]), "?OTR:") {
-		t.Fatalf("libotr did not encrypt its answer: %q", r.Out)
-	}
-	for _, out := range r.Out {
-		if err := c.Message(s.ctx, alias, string(out)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b.waitMessage("libotr answers")
-	b.screenshot("libotr-operator")
 }
 
 func TestQueuedThenAssigned(t *testing.T) {

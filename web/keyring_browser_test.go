@@ -485,71 +485,14 @@ func TestKeyringSignerPinLibotrOperator(t *testing.T) {
 	}
 	s.publish(signed)
 
-	c, err := s.srv.Dial(s.ctx, "ada", "pw-ada", "pidgin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.IQ(s.ctx, "get", "", "<query xmlns='jabber:iq:roster'/>"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Presence(s.ctx, "", 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Message(s.ctx, componentDomain, "on"); err != nil {
-		t.Fatal(err)
-	}
-	secure := false
-	var shown []string
-	// pump runs the libotr operator until cond holds (as in
-	// TestLibotrOperator): it approves the skin's subscription and answers
-	// every body from a visitor alias with what libotr makes of it.
-	pump := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(waitLong)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			ctx, cancel := context.WithTimeout(s.ctx, 50*time.Millisecond)
-			st, err := c.Next(ctx, nil)
-			cancel()
-			if err != nil {
-				if s.ctx.Err() != nil {
-					t.Fatalf("waiting for %s: %v", what, err)
-				}
-				continue
-			}
-			switch {
-			case st.Name == "presence" && st.Type == "subscribe":
-				if err := c.Subscribed(s.ctx, st.From); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.Presence(s.ctx, "", 1); err != nil {
-					t.Fatal(err)
-				}
-			case st.Name == "message" && st.HasBody && strings.HasPrefix(st.From, "guest-"):
-				alias := strings.SplitN(st.From, "/", 2)[0]
-				r := peer.Receive([]byte(st.Body))
-				for _, out := range r.Out {
-					if err := c.Message(s.ctx, alias, string(out)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				secure = secure || r.Has("secure")
-				for _, m := range r.Shown {
-					shown = append(shown, string(m.Text))
-				}
-			}
-		}
-	}
-	pump("the operator to be available", func() bool { return s.comp.Available("shop") })
+	op := newLibotrOperator(t, s.stack, "ada", peer)
+	op.pump("the operator to be available", func() bool { return s.comp.Available("shop") })
 
 	b := newBrowser(t)
 	s.openChat(b)
-	pump("libotr to go secure", func() bool { return secure })
+	op.pump("libotr to go secure", func() bool { return op.secure })
 	b.waitSentence(sentVerified)
 	b.write("hello libotr, via the signer")
-	pump("libotr to read the visitor", func() bool { return slices.Contains(shown, "hello libotr, via the signer") })
+	op.pump("libotr to read the visitor", func() bool { return slices.Contains(op.shown, "hello libotr, via the signer") })
 	b.screenshot("signer-libotr")
 }
