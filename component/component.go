@@ -39,7 +39,9 @@
 // list and bundle to <skin>@D (PEP publish), the alias serves them to the
 // pinned operator's account (PEP items, and an event on assignment); the
 // operator's devices are read as the skin, and the widget asking <skin>@D
-// gets only those the skin trusts. A chat is OMEMO (e2ee='omemo' in the
+// gets only those the skin trusts; the operator's server pushes changes of
+// its device list to the skin (entity capabilities with the device list's
+// +notify, omemo_push.go). A chat is OMEMO (e2ee='omemo' in the
 // status) when the widget handed over keys and the operator has a device
 // the skin trusts, else OTR.
 //
@@ -107,7 +109,7 @@
 // ways), transfer.go, end.go (ending, idling, the router's clock),
 // writes.go (coalesced store writes), presence.go, iq.go, commands.go and
 // adhoc.go (operators' commands), otr.go (OTR-aware routing), omemo.go
-// (OMEMO relaying and keys), notify.go, metrics.go.
+// (OMEMO relaying and keys), omemo_push.go (pushed device lists), notify.go, metrics.go.
 package component
 
 import (

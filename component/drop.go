@@ -34,6 +34,8 @@ const (
 	dropBadOMEMO                             // a malformed OMEMO <encrypted/> element
 	dropOTRInOMEMOChat                       // a visitor's OTR message in a chat that uses OMEMO
 	dropKeysRefused                          // OMEMO keys a widget hands over that are not kept
+	dropBadDeviceListEvent                   // an operator's pushed OMEMO device list that does not parse
+	dropUnexpectedEvent                      // a PEP event that is not an operator's device list for its skin
 	numDropReasons
 )
 
@@ -67,6 +69,8 @@ var dropReasons = [numDropReasons]struct{ label, typ, cond string }{
 	dropBadOMEMO:           {"omemo-malformed", "modify", "bad-request"},
 	dropOTRInOMEMOChat:     {"otr-in-omemo-chat", "", ""},
 	dropKeysRefused:        {"omemo-keys-refused", "modify", "not-acceptable"},
+	dropBadDeviceListEvent: {"omemo-devicelist-malformed", "", ""},
+	dropUnexpectedEvent:    {"pep-event-unexpected", "", ""},
 }
 
 func (d dropReason) String() string {

@@ -1,6 +1,15 @@
 package component
 
-import "mellium.im/xmpp/jid"
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"slices"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"otrdesk.im/otrdesk/omemo/wire"
+)
 
 // IQs: disco#info, disco#items, ping and ad-hoc commands; anything else
 // gets service-unavailable.
@@ -46,8 +55,15 @@ func (r *router) handleIQ(el *elem) {
 	result := toks{}.start(nsAccept, "iq", "from", el.get("to"), "to", el.get("from"), "id", el.get("id"), "type", "result")
 	switch {
 	case payload.name.Space == nsPing && payload.name.Local == "ping":
-	case payload.name.Space == nsDiscoInfo && payload.name.Local == "query" && payload.get("node") == "":
-		result = result.start(nsDiscoInfo, "query")
+	case payload.name.Space == nsDiscoInfo && payload.name.Local == "query" &&
+		(payload.get("node") == "" || kind == "skin" && payload.get("node") == capsNode+"#"+capsVer(name)):
+		// The node form is what a server asks after seeing a skin's
+		// entity capabilities (presence.go); the answer names it.
+		if node := payload.get("node"); node != "" {
+			result = result.start(nsDiscoInfo, "query", "node", node)
+		} else {
+			result = result.start(nsDiscoInfo, "query")
+		}
 		switch kind {
 		case "service":
 			result = result.empty("", "identity", "category", "component", "type", "generic", "name", "otrdesk")
@@ -56,13 +72,7 @@ func (r *router) handleIQ(el *elem) {
 		case "guest":
 			result = result.empty("", "identity", "category", "client", "type", "web", "name", "Visitor")
 		}
-		feats := []string{nsDiscoInfo, nsDiscoItems, nsPing}
-		if kind == "service" {
-			feats = append(feats, nsCommands)
-		} else {
-			feats = append(feats, nsChatStates, nsReceipts)
-		}
-		for _, f := range feats {
+		for _, f := range discoFeatures(kind) {
 			result = result.empty("", "feature", "var", f)
 		}
 		result = result.end(nsDiscoInfo, "query")
@@ -98,4 +108,39 @@ func (r *router) entity(j jid.JID) (known bool, kind, name string) {
 		return true, "skin", sk.Title
 	}
 	return false, "", ""
+}
+
+// discoFeatures are the features disco#info lists for an address of the
+// given kind, sorted. A skin asks for notifications of its operators'
+// OMEMO device lists (XEP-0163 filtered notifications): their servers then
+// push every change to the skin (omemo_push.go).
+func discoFeatures(kind string) []string {
+	feats := []string{nsDiscoInfo, nsDiscoItems, nsPing}
+	switch kind {
+	case "service":
+		feats = append(feats, nsCommands)
+	case "skin":
+		feats = append(feats, nsChatStates, nsReceipts, wire.DeviceListNode+"+notify")
+	default:
+		feats = append(feats, nsChatStates, nsReceipts)
+	}
+	slices.Sort(feats)
+	return feats
+}
+
+// capsNode names otrdesk in entity capabilities (XEP-0115).
+const capsNode = "https://otrdesk.im/otrdesk"
+
+// capsVer is the XEP-0115 verification string of a skin titled name: the
+// SHA-1, in base64, of its identity and features as disco#info lists them.
+// Servers cache what a disco#info query returned under it and may check
+// that the answer hashes to it.
+func capsVer(name string) string {
+	var b strings.Builder
+	b.WriteString("client/bot//" + name + "<")
+	for _, f := range discoFeatures("skin") {
+		b.WriteString(f + "<")
+	}
+	sum := sha1.Sum([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -61,7 +61,9 @@ import (
 // The operator's keys. The component reads the operator's device list and
 // bundles from the operator's account as the skin JID (which holds a
 // presence subscription to each operator, so PEP's default "presence"
-// access model lets it read them), again on every assignment. The widget
+// access model lets it read them), again on every assignment; between
+// reads the operator's server pushes each change of the device list to the
+// skin (omemo_push.go), which corrects the read at once. The widget
 // asks its skin for them with the same PEP requests, to <skin>@D:
 //
 //	<iq type='get' to='<skin>@D'><pubsub xmlns='http://jabber.org/protocol/pubsub'>
@@ -160,6 +162,10 @@ type omemoState struct {
 	reads   map[string]*opDevices   // skin NUL account -> last read
 	iqs     map[string]pendingIQ    // id -> the component's own requests
 	seq     uint64
+	// fresh is how long a read is used without reading again
+	// (devicesFresh; tests that must see a pushed change, not a re-read,
+	// make it longer).
+	fresh time.Duration
 }
 
 type pendingIQ struct {
@@ -172,6 +178,7 @@ func (s *omemoState) init() {
 	s.pending = map[string]*visitorKeys{}
 	s.reads = map[string]*opDevices{}
 	s.iqs = map[string]pendingIQ{}
+	s.fresh = devicesFresh
 }
 
 // readOMEMO checks an <encrypted/> element of a message and keeps its
@@ -228,7 +235,7 @@ func (r *router) e2eeFor(ch *chat) string {
 		return ch.e2ee
 	}
 	if f := r.omemo.reads[ch.rec.Skin+"\x00"+ch.opBare]; f != nil && f.done && f.err == nil &&
-		r.now().Sub(f.at) < devicesFresh && len(usableDevices(f, trusted)) == 0 {
+		r.now().Sub(f.at) < r.omemo.fresh && len(usableDevices(f, trusted)) == 0 {
 		return ch.e2ee // just read: none of the trusted devices can be used
 	}
 	ch.e2ee = e2eeOMEMO
@@ -461,7 +468,7 @@ func (r *router) readDevices(skin, account string, done func(*opDevices)) {
 		}
 		return
 	}
-	if f != nil && r.now().Sub(f.at) < devicesFresh {
+	if f != nil && r.now().Sub(f.at) < r.omemo.fresh {
 		if done != nil {
 			done(f)
 		}
@@ -484,37 +491,54 @@ func (r *router) readDevices(skin, account string, done func(*opDevices)) {
 			return
 		}
 		f.list = list
-		for _, id := range list[:min(len(list), maxOperatorBundles)] {
-			f.waiting++
-			ok := r.askPEP(skin, account, wire.BundleNode(id), func(res *elem) {
-				f.waiting--
-				if item := pepItem(res, "bundle"); item != nil {
-					if b, err := wire.ParseBundle(elemXML(item)); err == nil {
-						f.bundles[id] = b
-					}
-				}
-				if f.waiting == 0 {
-					r.finishRead(f, nil)
-				}
-			})
-			if !ok {
-				f.waiting--
-			}
-		}
-		if f.waiting == 0 {
-			r.finishRead(f, nil)
-		}
+		r.readBundles(f, nil)
 	})
 	if !ok {
 		r.finishRead(f, errors.New("component: cannot ask the operator's server now"))
 	}
 }
 
+// readBundles reads the bundles of the devices f lists (the first
+// maxOperatorBundles), except those known already, and finishes f when
+// all are answered.
+func (r *router) readBundles(f *opDevices, known map[uint32]*wire.Bundle) {
+	for _, id := range f.list[:min(len(f.list), maxOperatorBundles)] {
+		if b := known[id]; b != nil {
+			f.bundles[id] = b
+			continue
+		}
+		f.waiting++
+		ok := r.askPEP(f.skin, f.account, wire.BundleNode(id), func(res *elem) {
+			f.waiting--
+			if item := pepItem(res, "bundle"); item != nil {
+				if b, err := wire.ParseBundle(elemXML(item)); err == nil {
+					f.bundles[id] = b
+				}
+			}
+			if f.waiting == 0 {
+				r.finishRead(f, nil)
+			}
+		})
+		if !ok {
+			f.waiting--
+		}
+	}
+	if f.waiting == 0 {
+		r.finishRead(f, nil)
+	}
+}
+
+// finishRead marks a read done and hands it to those waiting for it. A
+// read that a pushed device list corrected keeps the time of the read it
+// corrected: its other bundles are that old.
 func (r *router) finishRead(f *opDevices, err error) {
 	if f.done {
 		return
 	}
-	f.done, f.err, f.at = true, err, r.now()
+	f.done, f.err = true, err
+	if f.at.IsZero() {
+		f.at = r.now()
+	}
 	if err != nil {
 		r.log.Warn("reading an operator's OMEMO devices", "skin", f.skin, "err", err)
 	}

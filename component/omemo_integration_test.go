@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo/wire"
@@ -58,6 +59,10 @@ func TestOMEMOProsody(t *testing.T) {
 	})
 	ctx := ctxT(t)
 	skinJ := "omemo@" + itDomain
+	// Reads of the operator's devices stay in use for the whole test: a
+	// change the widget sees can only come from the operator's server
+	// pushing the new device list, not from a read made later.
+	s.c.events <- evFunc(func(r *router) { r.omemo.fresh = time.Hour })
 
 	// The operator's client publishes its device list (4242, 777, 9) and
 	// bundles for 4242 (the trusted key) and 9 (not trusted).
@@ -207,6 +212,35 @@ func TestOMEMOProsody(t *testing.T) {
 		}
 		if relayed == 0 {
 			t.Error("the archive holds nothing from the alias, not even the new-chat notice: the check above saw nothing")
+		}
+
+		// The operator replaces device 4242 by a new client, 5151, which
+		// the skin trusts: its server pushes the new list to the skin, and
+		// the widget's next request gets 5151 and no longer 4242.
+		newKey := testBundle(0x52).IdentityKey
+		if err := s.st.PutDevice(store.TrustedDevice{Skin: "omemo", Account: "opo@example.org", Device: 5151, Fingerprint: newKey[:]}); err != nil {
+			t.Fatal(err)
+		}
+		publish(op, "", wire.BundleNode(5151), testBundle(0x52).Marshal())
+		publish(op, "", wire.DeviceListNode, wire.DeviceList{5151, 777, 9}.Marshal())
+		var last []byte
+		s.poll("the widget given the operator's new device", func() bool {
+			res, err := v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.DeviceListNode+`'/></pubsub>`)
+			if err != nil {
+				t.Fatalf("operator device list after the change: %v", err)
+			}
+			last = res.Raw
+			return bytes.Contains(res.Raw, []byte("5151"))
+		})
+		if bytes.Contains(last, []byte("4242")) {
+			t.Fatalf("the removed device is still given: %s", last)
+		}
+		if _, err := v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.BundleNode(4242)+`'/></pubsub>`); err == nil {
+			t.Fatal("the widget got the bundle of a device the operator removed")
+		}
+		res, err = v.IQ(ctx, "get", skinJ, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='`+wire.BundleNode(5151)+`'/></pubsub>`)
+		if err != nil || !bytes.Contains(res.Raw, []byte(base64.StdEncoding.EncodeToString(newKey.Wire()))) {
+			t.Fatalf("the new device's bundle: %v %s", err, res.Raw)
 		}
 	})
 	if strings.Contains(logs.String(), "body-") {

@@ -2,6 +2,7 @@ package component
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,10 @@ func (r *router) announce(skin, to string) {
 	if title != "" {
 		t = t.text("", "status", []byte(title))
 	}
+	// Entity capabilities: the operator's server asks the skin's features
+	// once per version and, seeing the device-list +notify among them,
+	// pushes the operator's OMEMO device list to the skin.
+	t = t.empty(nsCaps, "c", "hash", "sha-1", "node", capsNode, "ver", capsVer(title))
 	r.send(t.end(nsAccept, "presence"))
 }
 
@@ -116,7 +121,15 @@ func (r *router) handlePresence(el *elem) {
 			}
 		}
 		return
-	case "subscribed", "unsubscribed":
+	case "subscribed":
+		// An operator approved the skin's request: the skin's presence,
+		// sent before, was not taken for a contact's. Sent again now, its
+		// capabilities make the operator's server push device lists.
+		if sk, ok := r.skins[skin]; ok && slices.Contains(sk.Operators, from.Bare().String()) {
+			r.announce(skin, from.Bare().String())
+		}
+		return
+	case "unsubscribed":
 		return
 	}
 	o := r.ops[from.Bare().String()]

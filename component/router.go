@@ -300,6 +300,10 @@ func (r *router) handleMessage(el *elem) {
 		r.m.drop(dropNotForUs)
 		return
 	}
+	if ev := el.child(nsPubSubEvent, "event"); ev != nil {
+		r.pepEvent(el, ev, from, to) // an operator's device list, pushed (omemo_push.go)
+		return
+	}
 	if typ == "groupchat" || typ == "headline" {
 		r.refuse(el, dropUnsupportedType, "only chat and normal messages are relayed")
 		return

@@ -18,6 +18,7 @@ const (
 	nsReceipts   = "urn:xmpp:receipts"
 	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsCaps       = "http://jabber.org/protocol/caps"
 	nsPing       = "urn:xmpp:ping"
 	nsOtrdesk    = "urn:otrdesk:0"
 	nsCarbons    = "urn:xmpp:carbons:2"
