@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,10 +23,19 @@ import (
 // gets e2ee='omemo' and only the trusted device; the operator reads the
 // alias's keys over PEP; <encrypted/> crosses both ways.
 func TestOMEMOProsody(t *testing.T) {
-	srv := xmpptest.Prosody(t, xmpptest.Options{
+	runOMEMO(t, xmpptest.Prosody(t, xmpptest.Options{
 		Components:  map[string]string{itDomain: itSecret},
 		HostModules: []string{"pep"},
-	})
+	}))
+}
+
+// TestOMEMOEjabberd runs the same on ejabberd (mod_pubsub with PEP and
+// mod_caps, as its test configuration enables them).
+func TestOMEMOEjabberd(t *testing.T) {
+	runOMEMO(t, xmpptest.Ejabberd(t, xmpptest.Options{Components: map[string]string{itDomain: itSecret}}))
+}
+
+func runOMEMO(t *testing.T, srv *xmpptest.Server) {
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +65,12 @@ func TestOMEMOProsody(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("component log:\n%s", logs.String())
+			if b, err := os.ReadFile(srv.LogFile); err == nil {
+				if len(b) > 20000 {
+					b = b[len(b)-20000:]
+				}
+				t.Logf("%s log (tail):\n%s", srv.Kind, b)
+			}
 		}
 	})
 	ctx := ctxT(t)
@@ -67,6 +83,13 @@ func TestOMEMOProsody(t *testing.T) {
 	// The operator's client publishes its device list (4242, 777, 9) and
 	// bundles for 4242 (the trusted key) and 9 (not trusted).
 	op := s.operator(t, "opo", "gajim", "omemo", true)
+	// Having approved the skin's request, the operator adds the skin back,
+	// as Gajim and Conversations offer to. ejabberd needs it to push device
+	// lists: it takes entity capabilities only from contacts whose presence
+	// the account subscribes to.
+	if err := op.SendRaw(ctx, `<presence to='`+skinJ+`' type='subscribe'/>`); err != nil {
+		t.Fatal(err)
+	}
 	publish := func(cl *xmpptest.Client, to, node string, payload []byte) {
 		t.Helper()
 		if _, err := cl.IQ(ctx, "set", to, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='`+node+`'><item id='current'>`+string(payload)+`</item></publish></pubsub>`); err != nil {
