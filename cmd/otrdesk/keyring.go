@@ -38,9 +38,7 @@ func cmdKeyring(c *cli, args []string) error {
 // runs, else the store).
 func keyringSign(c *cli, args []string) error {
 	fs, cfgPath := c.newFlags("keyring sign")
-	var skins listFlag
-	fs.Var(&skins, "skin", "skin to sign the keyring of (repeatable, or comma-separated)")
-	all := fs.Bool("all", false, "sign the keyring of every skin")
+	which := addSkinTargets(fs, "skin to sign the keyring of (repeatable, or comma-separated)", "sign the keyring of every skin")
 	signerFile := fs.String("signer", "", "the signing key file made by 'otrdesk signer generate'")
 	passFile := fs.String("passphrase-file", "", "passphrase of an encrypted signing key (or OTRDESK_PASSPHRASE)")
 	valid := fs.Duration("valid", defaultKeyringValid, "how long the keyring stays valid")
@@ -48,11 +46,8 @@ func keyringSign(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("keyring sign takes no arguments (use --skin NAME), got %q", pos[0])
-	}
-	if *all == (len(skins) > 0) {
-		return usagef("keyring sign needs --skin NAME or --all, not both or neither")
+	if err := which.check("keyring sign", pos); err != nil {
+		return err
 	}
 	if *signerFile == "" {
 		return usagef("keyring sign needs --signer FILE: the signing key made by 'otrdesk signer generate'")
@@ -72,7 +67,7 @@ func keyringSign(c *cli, args []string) error {
 	}
 	defer done()
 	var targets []store.Skin
-	if *all {
+	if *which.all {
 		if targets, err = svc.Skins(); err != nil {
 			return err
 		}
@@ -80,7 +75,7 @@ func keyringSign(c *cli, args []string) error {
 			return errors.New("there are no skins yet: add one with 'otrdesk skin add'")
 		}
 	} else {
-		for _, n := range skins {
+		for _, n := range which.skins {
 			s, err := svc.Skin(n)
 			if err != nil {
 				return err

@@ -63,9 +63,8 @@ func passphrase(file string) (string, error) {
 
 func keysGenerate(c *cli, args []string) error {
 	fs, cfgPath := c.newFlags("keys generate")
-	var skins, accounts listFlag
-	fs.Var(&skins, "skin", "the skin to give its own key (repeatable)")
-	all := fs.Bool("all", false, "one key shared by every skin")
+	var accounts listFlag
+	targets := addSkinTargets(fs, "the skin to give its own key (repeatable)", "one key shared by every skin")
 	format := fs.String("format", "", "pidgin, profanity, mcabber, otrjs or age")
 	fs.Var(&accounts, "account", "operator account (bare JID) to write the key for (repeatable)")
 	out := fs.String("out", "", "write the private key here (mode 0600) instead of standard output")
@@ -74,11 +73,8 @@ func keysGenerate(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("keys generate takes flags only, got %q", pos[0])
-	}
-	if *all == (len(skins) > 0) {
-		return usagef("keys generate needs --skin NAME or --all (one of them)")
+	if err := targets.check("keys generate", pos); err != nil {
+		return err
 	}
 	if *format == "" {
 		return usagef("keys generate needs --format pidgin, profanity, mcabber, otrjs or age")
@@ -108,7 +104,7 @@ func keysGenerate(c *cli, args []string) error {
 		return cleanupOut(f, err)
 	}
 	defer done()
-	names, err := skinNames(svc, skins, *all)
+	names, err := skinNames(svc, targets.skins, *targets.all)
 	if err != nil {
 		return cleanupOut(f, err)
 	}
@@ -376,25 +372,20 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 
 func keysRevoke(c *cli, args []string) error {
 	fs, cfgPath := c.newFlags("keys revoke")
-	var skins listFlag
-	fs.Var(&skins, "skin", "the skin whose fingerprints to drop (repeatable)")
-	all := fs.Bool("all", false, "every skin")
+	targets := addSkinTargets(fs, "the skin whose fingerprints to drop (repeatable)", "every skin")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("keys revoke takes flags only, got %q", pos[0])
-	}
-	if *all == (len(skins) > 0) {
-		return usagef("keys revoke needs --skin NAME or --all (one of them)")
+	if err := targets.check("keys revoke", pos); err != nil {
+		return err
 	}
 	_, svc, done, err := openServiceFlag(*cfgPath)
 	if err != nil {
 		return err
 	}
 	defer done()
-	out, err := svc.Revoke(skins, *all)
+	out, err := svc.Revoke(targets.skins, *targets.all)
 	if err != nil {
 		return err
 	}
@@ -409,20 +400,15 @@ func keysRevoke(c *cli, args []string) error {
 // file stays on this machine.
 func keysRegister(c *cli, args []string) error {
 	fs, cfgPath := c.newFlags("keys register")
-	var skins listFlag
-	fs.Var(&skins, "skin", "the skin to give the key (repeatable)")
-	all := fs.Bool("all", false, "every skin")
+	targets := addSkinTargets(fs, "the skin to give the key (repeatable)", "every skin")
 	keyPath := fs.String("public-key", "", "a key file: otr.private_key with one key, otr.js key, age bundle or bare public key")
 	passFile := fs.String("passphrase-file", "", "passphrase of an age key bundle (or OTRDESK_PASSPHRASE)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("keys register takes flags only, got %q", pos[0])
-	}
-	if *all == (len(skins) > 0) {
-		return usagef("keys register needs --skin NAME or --all (one of them)")
+	if err := targets.check("keys register", pos); err != nil {
+		return err
 	}
 	if *keyPath == "" {
 		return usagef("keys register needs --public-key FILE")
@@ -447,7 +433,7 @@ func keysRegister(c *cli, args []string) error {
 		return err
 	}
 	defer done()
-	out, err := svc.RegisterKey(admin.KeyRegistration{Skins: skins, All: *all, PublicKey: pubs[0].Bytes()})
+	out, err := svc.RegisterKey(admin.KeyRegistration{Skins: targets.skins, All: *targets.all, PublicKey: pubs[0].Bytes()})
 	if err != nil {
 		return err
 	}

@@ -150,6 +150,32 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // listFlag collects a repeatable flag; commas also separate values.
+// skinTargets are the --skin NAME (repeatable) and --all flags of the
+// commands that act on some skins or on every one.
+type skinTargets struct {
+	skins listFlag
+	all   *bool
+}
+
+func addSkinTargets(fs *flag.FlagSet, skinUsage, allUsage string) *skinTargets {
+	t := &skinTargets{}
+	fs.Var(&t.skins, "skin", skinUsage)
+	t.all = fs.Bool("all", false, allUsage)
+	return t
+}
+
+// check refuses positional arguments and asks for exactly one of --skin
+// and --all.
+func (t *skinTargets) check(cmd string, pos []string) error {
+	if len(pos) > 0 {
+		return usagef("%s takes flags only (use --skin NAME), got %q", cmd, pos[0])
+	}
+	if *t.all == (len(t.skins) > 0) {
+		return usagef("%s needs --skin NAME or --all, not both or neither", cmd)
+	}
+	return nil
+}
+
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
