@@ -116,17 +116,7 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	}}
 	s.start()
 	t.Cleanup(s.stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("component log:\n%s", logs.String())
-			if b, err := os.ReadFile(srv.LogFile); err == nil {
-				if len(b) > 20000 {
-					b = b[len(b)-20000:]
-				}
-				t.Logf("%s log (tail):\n%s", srv.Kind, b)
-			}
-		}
-	})
+	t.Cleanup(s.logsOnFailure)
 
 	t.Run("WrongSecret", s.wrongSecret)
 	t.Run("RoundTrip", s.roundTrip)
@@ -160,6 +150,21 @@ func runSuite(t *testing.T, srv *xmpptest.Server) {
 	}
 	if strings.Contains(logs.String(), itSecret) {
 		t.Errorf("the component secret reached the log")
+	}
+}
+
+// logsOnFailure shows the component's log and the tail of the server's
+// when the test failed.
+func (s *suite) logsOnFailure() {
+	if !s.t.Failed() {
+		return
+	}
+	s.t.Logf("component log:\n%s", s.logs.String())
+	if b, err := os.ReadFile(s.srv.LogFile); err == nil {
+		if len(b) > 20000 {
+			b = b[len(b)-20000:]
+		}
+		s.t.Logf("%s log (tail):\n%s", s.srv.Kind, b)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,17 +61,7 @@ func runOMEMO(t *testing.T, srv *xmpptest.Server) {
 	}}
 	s.start()
 	t.Cleanup(s.stop)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("component log:\n%s", logs.String())
-			if b, err := os.ReadFile(srv.LogFile); err == nil {
-				if len(b) > 20000 {
-					b = b[len(b)-20000:]
-				}
-				t.Logf("%s log (tail):\n%s", srv.Kind, b)
-			}
-		}
-	})
+	t.Cleanup(s.logsOnFailure)
 	ctx := ctxT(t)
 	skinJ := "omemo@" + itDomain
 	// Reads of the operator's devices stay in use for the whole test: a
