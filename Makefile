@@ -16,7 +16,9 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # npm (it conflicts with Debian's npm package) as it is.
 NEEDS    := prosody:prosody /usr/sbin/ejabberdctl:ejabberd /usr/include/libotr/proto.h:libotr5-dev \
             otr_parse:libotr5-bin chromium:chromium node:nodejs npm:npm gcc:gcc pkg-config:pkg-config \
-            /usr/lib/python3/dist-packages/axolotl/sessioncipher.py:python3-axolotl
+            /usr/lib/python3/dist-packages/axolotl/sessioncipher.py:python3-axolotl \
+            /usr/lib/python3/dist-packages/oldmemo/__init__.py:python3-oldmemo \
+            profanity:profanity tmux:tmux
 # Tests start real servers; one package at a time keeps them from fighting
 # over two cores. The timeout is the whole run's bound, well under CI's.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 25m

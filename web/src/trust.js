@@ -35,21 +35,41 @@
 //     verified (anchor('signer', keys)); until then an untrusted session gets
 //     no verdict ("pending") and no choice is offered.
 //
-// Inputs: connected(), disconnected(), status(state), peer(body), engine(ev),
-// type(text), confirm(session), serviceBack(), engineFailed(),
+//   - OMEMO: when the service says a chat is OMEMO (e2ee='omemo' in the
+//     status of an assignment), a new round begins in which the session is
+//     the set of operator devices chat.js read (engine event
+//     'omemo-devices'). The set keeps only the devices whose identity keys
+//     the page trusts, when there is at least one: an operator's device
+//     that is not trusted (yet) gets nothing, and the line reads
+//     "verified" because every device written to is trusted. With no
+//     trusted device the set is every device, unverified, and nothing goes
+//     until the visitor chooses to write to it. An OMEMO message is from
+//     the described session only when its sender device and key are in
+//     the set. A status is the service's word: it only selects which of
+//     the two protocols' checks apply; neither can make a sentence true by
+//     itself.
+//
+// Inputs: connected(), disconnected(), status(state, e2ee), peer(body),
+// engine(ev), type(text), confirm(session), serviceBack(), engineFailed(),
 // anchor(name, keys), end().
 // Each returns an Out (see below). Reading the state: sentence(), bound(),
 // latest, needsConfirm(), round, policy, pinned, misconfigured.
 
-import { canonFP, humanFP, parsePins } from './pins.js';
+import { canonFP, canonKey, canonOMEMO, humanFP, isOMEMO, parsePins } from './pins.js';
 
-/** @typedef {{instance: number, fingerprint: string}} Session */
+/** @typedef {{device: number, fingerprint: string}} Device */
+/**
+ * An OTR session is an instance and its key; an OMEMO session is the set of
+ * the operator's devices (with their identity keys) written to, and has
+ * instance 0 and fingerprint ''.
+ * @typedef {{instance: number, fingerprint: string, omemo?: boolean, devices?: Device[]}} Session
+ */
 /** @typedef {'held'|'sending'|'sent'|'dropped'} MsgState */
 /**
  * What chat.js must do after an input.
  * @typedef {{
  *   fresh: boolean,
- *   send: {id: number, text: string, instance: number, fingerprint: string}[],
+ *   send: {id: number, text: string, instance: number, fingerprint: string, omemo?: boolean, devices?: Device[]}[],
  *   plain: {id: number, text: string}[],
  *   status: {id: number, state: MsgState}[],
  *   notes: string[],
@@ -57,8 +77,10 @@ import { canonFP, humanFP, parsePins } from './pins.js';
  *   id: number,
  * }} Out
  *   fresh: a new round began (trust.round): forget the engine's sessions
- *     and ask for a new AKE, tagged with that round.
- *   send: encrypt each text with sendTo(instance, fingerprint), in order.
+ *     and ask for a new AKE, tagged with that round; in an OMEMO round
+ *     (trust.mode 'omemo') read the operator's devices instead.
+ *   send: encrypt each text with sendTo(instance, fingerprint), in order;
+ *     when omemo is set, to exactly those devices (and keys) instead.
  *   plain: send each text as it is (the chat is allowed to be plaintext).
  *   status: how each of the visitor's messages stands now.
  *   notes: transcript notes, in words.
@@ -75,7 +97,22 @@ function out() {
 
 /** @param {Session|null} a @param {Session|null} b */
 export function sameSession(a, b) {
-  return !!a && !!b && a.instance === b.instance && a.fingerprint === b.fingerprint;
+  if (!a || !b || !!a.omemo !== !!b.omemo) return false;
+  if (!a.omemo) return a.instance === b.instance && a.fingerprint === b.fingerprint;
+  const x = a.devices || [];
+  const y = b.devices || [];
+  return x.length === y.length && x.every((d) => hasDevice(y, d.device, d.fingerprint));
+}
+
+/** @param {Device[]} list @param {number} device @param {string} fingerprint */
+function hasDevice(list, device, fingerprint) {
+  return list.some((d) => d.device === device && d.fingerprint === fingerprint);
+}
+
+// describe names a session's key(s) for a person.
+/** @param {Session} s */
+function describe(s) {
+  return s.omemo ? (s.devices || []).map((d) => humanFP(d.fingerprint)).join(', ') : humanFP(s.fingerprint);
 }
 
 export const NOTES = {
@@ -91,6 +128,8 @@ export const NOTES = {
   resent: 'Your last message was sent again, to the same key: the operator’s encrypted session had restarted.',
   plaintext: 'The operator answered without encryption, so this chat is not encrypted.',
   upgraded: 'Encryption is now set up.',
+  noDevices:
+    'The operator has no device this chat can encrypt to. What you write is held until the operator can receive encrypted messages.',
   misconfigured: 'This page’s chat settings are broken (its pinned key cannot be read), so no operator key can be verified. Please tell the website owner.',
   dropped: 'Messages that were not sent yet were dropped when the chat ended.',
 };
@@ -99,7 +138,8 @@ export class Trust {
   /**
    * @param {{
    *   skinPolicy?: string,        policy from the skin JSON (the service's word)
-   *   skinFingerprints?: string[], trusted keys from the skin JSON (used only without a pin)
+   *   skinFingerprints?: string[], trusted keys from the skin JSON (used only without a pin):
+   *                                OTR fingerprints and OMEMO identity keys alike
    *   fingerprintAttr?: string|null, the page's data-fingerprint (null: not set)
    *   signer?: null | {ok: boolean}, the page's data-signer, when set: ok when it parses;
    *                                 its keys arrive later with anchor('signer', keys)
@@ -118,11 +158,14 @@ export class Trust {
     } else if (this.pinned) {
       if (pins.present) this.anchors.set('fingerprint', pins.fingerprints);
     } else {
-      this.anchors.set('skin', (Array.isArray(skinFingerprints) ? skinFingerprints : []).map(canonFP).filter(Boolean));
+      this.anchors.set('skin', (Array.isArray(skinFingerprints) ? skinFingerprints : []).map(canonKey).filter(Boolean));
     }
     this.policy = this.pinned ? 'require' : POLICIES.includes(skinPolicy) ? skinPolicy : 'require';
 
     this.round = 0;
+    /** @type {'otr'|'omemo'} the protocol of this round */
+    this.mode = 'otr';
+    this.noDevices = false; // an OMEMO round whose operator has no device to write to
     /** @type {Session|null} the latest session that finished an AKE this round */
     this.latest = null;
     this.accepted = false; // latest may be written to although its key is not trusted
@@ -143,8 +186,23 @@ export class Trust {
 
   /** @param {string} fp */
   isTrusted(fp) {
-    if (this.misconfigured) return false;
+    if (this.misconfigured || !fp) return false;
     for (const keys of this.anchors.values()) if (keys.includes(fp)) return true;
+    return false;
+  }
+
+  /** Every key the session writes to is trusted. @param {Session|null} s */
+  trusted(s) {
+    if (!s) return false;
+    if (!s.omemo) return this.isTrusted(s.fingerprint);
+    const ds = s.devices || [];
+    return ds.length > 0 && ds.every((d) => this.isTrusted(d.fingerprint));
+  }
+
+  /** Whether the page trusts any OMEMO key, or may once its keyring is in. */
+  omemoPossible() {
+    if (this.misconfigured || this.policy === 'plaintext') return false;
+    for (const keys of this.anchors.values()) if (keys.some(isOMEMO)) return true;
     return false;
   }
 
@@ -153,7 +211,8 @@ export class Trust {
     if (this.ended) return 'ended';
     if (this.misconfigured) return 'misconfigured';
     if (this.plain) return 'plaintext';
-    if (this.latest && this.isTrusted(this.latest.fingerprint)) return 'verified';
+    if (this.latest && this.trusted(this.latest)) return 'verified';
+    if (!this.latest && this.noDevices && !this.awaiting.size) return 'unverified';
     // Not trusted yet, but an anchor may still vouch for it: no verdict.
     if (this.latest && !this.awaiting.size) return 'unverified';
     return 'pending';
@@ -162,7 +221,7 @@ export class Trust {
   /** The session typed text goes to, or null. @returns {Session|null} */
   bound() {
     if (this.ended || !this.latest || this.plain) return null;
-    return this.isTrusted(this.latest.fingerprint) || this.accepted ? this.latest : null;
+    return this.trusted(this.latest) || this.accepted ? this.latest : null;
   }
 
   /** The visitor must choose before anything goes to the latest session. */
@@ -184,6 +243,7 @@ export class Trust {
   disconnected() {
     this.online = false;
     this.latest = null;
+    this.noDevices = false;
     this.accepted = false;
     this.asking = false;
     return out();
@@ -192,12 +252,21 @@ export class Trust {
   /**
    * A status element from the service. After OTR traffic in this round, a
    * new operator (assigned, transferred, back in the queue) means a new AKE.
+   * An assignment said to be OMEMO is always a new round, in which the
+   * operator's devices are read; any other status after an OMEMO round
+   * goes back to OTR. e2ee is the status's attribute ('' when absent), and
+   * only when the page could trust an OMEMO key (omemo) is it heeded.
    * @param {string} state
+   * @param {string} [e2ee]
+   * @param {boolean} [omemo] the widget handed its OMEMO keys over
    */
-  status(state) {
+  status(state, e2ee = '', omemo = false) {
     if (this.ended) return out();
     if (state === 'ended') return this.end();
-    if ((state === 'queued' || state === 'assigned' || state === 'transferred') && (this.latest || this.peerOTR)) return this.fresh();
+    if (state === 'assigned' && e2ee === 'omemo' && omemo && this.policy !== 'plaintext' && this.online) return this.fresh(out(), 'omemo');
+    if (state === 'queued' || state === 'assigned' || state === 'transferred') {
+      if (this.latest || this.peerOTR || this.mode === 'omemo') return this.fresh();
+    }
     return out();
   }
 
@@ -230,9 +299,49 @@ export class Trust {
           }
           return o;
         }
+        if (ev.omemo) {
+          // From one device: part of the described session only when that
+          // device, with that key, is one the visitor writes to.
+          const fp = canonOMEMO(ev.fingerprint);
+          const l = this.latest;
+          const from = current && this.mode === 'omemo' && !!l && !!l.omemo && hasDevice(l.devices || [], Number(ev.device) >>> 0, fp);
+          o.show = { text, mark: from ? '' : 'other-session' };
+          return o;
+        }
         const s = { instance: Number(ev.instance) >>> 0, fingerprint: canonFP(ev.fingerprint) };
         o.show = { text, mark: current && sameSession(s, this.latest) ? '' : 'other-session' };
         return o;
+      }
+      case 'omemo-devices': {
+        if (!current || this.ended || this.mode !== 'omemo') return o;
+        /** @type {Device[]} */
+        const all = [];
+        for (const d of Array.isArray(ev.devices) ? ev.devices : []) {
+          const device = Number(d && d.device) >>> 0;
+          const fp = canonOMEMO(d && d.fingerprint);
+          if (device && fp && !all.some((x) => x.device === device)) all.push({ device, fingerprint: fp });
+        }
+        all.sort((a, b) => a.device - b.device);
+        const ok = all.filter((d) => this.isTrusted(d.fingerprint));
+        const prev = this.latest;
+        if (!all.length) {
+          // Nobody to write to: held, and the line says not verified.
+          if (prev || !this.noDevices) o.notes.push(NOTES.noDevices);
+          this.latest = null;
+          this.accepted = false;
+          this.noDevices = true;
+          return o;
+        }
+        this.noDevices = false;
+        /** @type {Session} */
+        const s = { instance: 0, fingerprint: '', omemo: true, devices: ok.length ? ok : all };
+        if (sameSession(prev, s)) return o;
+        this.latest = s;
+        this.accepted = !prev && this.policy === 'opportunistic';
+        const good = ok.length > 0;
+        if (prev) o.notes.push(good ? NOTES.changedTrusted(describe(s)) : NOTES.changedUntrusted(describe(s)));
+        else if (!good && !this.accepted && !this.awaiting.size) o.notes.push(NOTES.unverifiedHeld(describe(s)));
+        return this.flush(o);
       }
       case 'secure': {
         if (!current || this.ended) return o;
@@ -329,7 +438,7 @@ export class Trust {
     const o = out();
     if (!this.needsConfirm() || !sameSession(session, this.latest)) return o;
     this.accepted = true;
-    o.notes.push(NOTES.confirmed(humanFP(this.latest.fingerprint)));
+    o.notes.push(NOTES.confirmed(describe(this.latest)));
     return this.flush(o);
   }
 
@@ -364,10 +473,10 @@ export class Trust {
     const o = out();
     if (!this.pinned || this.misconfigured) return o;
     const before = this.sentence();
-    this.anchors.set(name, keys.map(canonFP).filter(Boolean));
+    this.anchors.set(name, keys.map(canonKey).filter(Boolean));
     this.awaiting.delete(name);
     if (before === 'unverified' && this.sentence() === 'verified') o.notes.push(NOTES.nowVerified);
-    if (this.latest && this.sentence() === 'unverified' && !this.accepted) o.notes.push(NOTES.unverifiedHeld(humanFP(this.latest.fingerprint)));
+    if (this.latest && this.sentence() === 'unverified' && !this.accepted) o.notes.push(NOTES.unverifiedHeld(describe(this.latest)));
     return this.flush(o);
   }
 
@@ -386,9 +495,11 @@ export class Trust {
 
   // ---- inner steps ----
 
-  /** @param {Out} [o] */
-  fresh(o = out()) {
+  /** @param {Out} [o] @param {'otr'|'omemo'} [mode] */
+  fresh(o = out(), mode = 'otr') {
     this.round++;
+    this.mode = mode;
+    this.noDevices = false;
     this.latest = null;
     this.accepted = false;
     this.peerOTR = false;
@@ -413,7 +524,8 @@ export class Trust {
     if (!s) return o;
     for (const h of this.held) {
       this.inflight.set(h.id, { text: h.text, round: this.round, session: s });
-      o.send.push({ id: h.id, text: h.text, instance: s.instance, fingerprint: s.fingerprint });
+      if (s.omemo) o.send.push({ id: h.id, text: h.text, instance: 0, fingerprint: '', omemo: true, devices: (s.devices || []).map((d) => ({ ...d })) });
+      else o.send.push({ id: h.id, text: h.text, instance: s.instance, fingerprint: s.fingerprint });
       o.status.push({ id: h.id, state: 'sending' });
     }
     this.held = [];

@@ -1,7 +1,7 @@
 // Unit tests of the page's pins (node --test).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonFP, humanFP, parsePins } from '../src/pins.js';
+import { canonFP, canonOMEMO, humanFP, isOMEMO, parsePins } from '../src/pins.js';
 
 const FP = '0123456789ABCDEF0123456789ABCDEF01234567';
 const FP2 = 'FEDCBA9876543210FEDCBA9876543210FEDCBA98';
@@ -45,11 +45,33 @@ test('a present but unreadable pin trusts nothing', () => {
     'a good one after a bad one': 'XYZ,' + FP,
     'two fingerprints without a comma': FP + ' ' + FP2,
     'fullwidth digits': '０' + FP.slice(1),
-    'SHA-256 length': FP + FP.slice(0, 24),
+    'between the two lengths': FP + FP.slice(0, 8),
+    'OMEMO length plus one': FP + FP.slice(0, 24) + '0',
+    'OMEMO length minus one': FP + FP.slice(0, 23),
   };
   for (const [name, s] of Object.entries(bad)) {
     assert.deepEqual(parsePins(s), { present: true, ok: false, fingerprints: [] }, name);
   }
   assert.equal(canonFP(undefined), '');
   assert.equal(canonFP(null), '');
+});
+
+const OM = '0123456789abcdef'.repeat(4); // an OMEMO identity key, canonical
+
+test('OMEMO identity keys: every form the clients show reads as the same key', () => {
+  const grouped = OM.replace(/(.{8})(?!$)/g, '$1 ');
+  for (const s of [OM, OM.toUpperCase(), grouped, grouped.toUpperCase(), OM.match(/../g).join(':'), ' ' + grouped + '\n']) {
+    assert.equal(canonOMEMO(s), OM, s);
+    assert.deepEqual(parsePins(s), { present: true, ok: true, fingerprints: [OM] }, s);
+  }
+  assert.equal(humanFP(OM.toUpperCase()), grouped);
+  assert.equal(isOMEMO(OM), true);
+  assert.equal(isOMEMO(FP), false);
+  assert.equal(canonFP(OM), '', 'an OMEMO key is not an OTR fingerprint');
+  assert.equal(canonOMEMO(FP), '', 'nor the other way round');
+});
+
+test('OTR and OMEMO pins together; a bad item still spoils all', () => {
+  assert.deepEqual(parsePins(FP + ', ' + OM), { present: true, ok: true, fingerprints: [FP, OM] });
+  assert.deepEqual(parsePins(OM + ', ' + OM.slice(1)), { present: true, ok: false, fingerprints: [] });
 });

@@ -417,3 +417,146 @@ test('the service back after an outage: an AKE left unfinished is asked for agai
   t.disconnected();
   assert.equal(t.serviceBack().fresh, false, 'nothing to ask for without a session to the service');
 });
+
+// ---- OMEMO ----
+
+const OM_DESK = 'a1'.repeat(32); // the operator's desktop: trusted
+const OM_PHONE = 'b2'.repeat(32); // the operator's phone: trusted too
+const OM_NEW = 'c3'.repeat(32); // a device the page does not trust
+const omGrouped = (k) => k.replace(/(.{8})(?!$)/g, '$1 ');
+
+function omemoChat(opts) {
+  const t = new Trust({ skinPolicy: 'require', skinFingerprints: [GOOD, OM_DESK.toUpperCase(), omGrouped(OM_PHONE)], ...opts });
+  t.connected();
+  const o = t.status('assigned', 'omemo', true);
+  return { t, o };
+}
+const devices = (t, list, round = t.round) => t.engine({ ev: 'omemo-devices', round, devices: list });
+const omShow = (t, text, device, fingerprint, round = t.round) => t.engine({ ev: 'show', omemo: true, encrypted: true, round, text, device, fingerprint });
+
+test('omemo: an assignment said to be OMEMO is a new round that reads devices', () => {
+  const { t, o } = omemoChat();
+  assert.equal(o.fresh, true);
+  assert.equal(t.mode, 'omemo');
+  assert.equal(t.round, 2);
+  assert.equal(t.sentence(), 'pending');
+  assert.equal(t.omemoPossible(), true);
+  // The service's word alone does nothing when the widget handed no keys over.
+  const u = new Trust({ skinPolicy: 'require', skinFingerprints: [GOOD] });
+  u.connected();
+  assert.equal(u.status('assigned', 'omemo', false).fresh, false);
+  assert.equal(u.mode, 'otr');
+  assert.equal(u.omemoPossible(), false);
+});
+
+test('omemo: verified only for trusted devices; an untrusted device of the operator gets nothing', () => {
+  const { t } = omemoChat();
+  const a = t.type('before');
+  assert.deepEqual(a.send, []);
+  const d = devices(t, [
+    { device: 7, fingerprint: OM_NEW },
+    { device: 3, fingerprint: omGrouped(OM_DESK).toUpperCase() },
+    { device: 5, fingerprint: OM_PHONE },
+  ]);
+  assert.equal(t.sentence(), 'verified');
+  assert.deepEqual(d.send, [{ id: a.id, text: 'before', instance: 0, fingerprint: '', omemo: true, devices: [{ device: 3, fingerprint: OM_DESK }, { device: 5, fingerprint: OM_PHONE }] }]);
+  assert.equal(omShow(t, 'from desk', 3, OM_DESK).show.mark, '');
+  assert.equal(omShow(t, 'from the new device', 7, OM_NEW).show.mark, 'other-session');
+  assert.equal(omShow(t, 'desk key, other id', 9, OM_DESK).show.mark, 'other-session');
+  assert.equal(omShow(t, 'old round', 3, OM_DESK, t.round - 1).show.mark, 'other-session');
+});
+
+test('omemo: no trusted device: unverified, held until the visitor chooses, for that set only', () => {
+  const { t } = omemoChat();
+  const n = devices(t, [{ device: 7, fingerprint: OM_NEW }]);
+  assert.equal(t.sentence(), 'unverified');
+  assert.ok(n.notes.some((x) => x.includes(omGrouped(OM_NEW))), n.notes.join('|'));
+  const m = t.type('secret');
+  assert.deepEqual(m.send, []);
+  assert.equal(t.needsConfirm(), true);
+  // A choice offered for another set does not count.
+  assert.deepEqual(t.confirm({ instance: 0, fingerprint: '', omemo: true, devices: [{ device: 8, fingerprint: OM_NEW }] }).send, []);
+  const k = t.confirm(t.latest);
+  assert.deepEqual(k.send.map((s) => s.devices), [[{ device: 7, fingerprint: OM_NEW }]]);
+  assert.equal(t.sentence(), 'unverified');
+});
+
+test('omemo: the device set changing is announced; an untrusted set is not written to', () => {
+  const { t } = omemoChat();
+  devices(t, [{ device: 3, fingerprint: OM_DESK }]);
+  // The same device now shows another key (a hostile service swapped the bundle).
+  const c = devices(t, [{ device: 3, fingerprint: OM_NEW }]);
+  assert.equal(t.sentence(), 'unverified');
+  assert.ok(c.notes.some((x) => x.includes('The encrypted session changed')), c.notes.join('|'));
+  assert.deepEqual(t.type('x').send, []);
+  // The same set again is no change.
+  assert.deepEqual(devices(t, [{ device: 3, fingerprint: OM_NEW }]).notes, []);
+});
+
+test('omemo: no device at all: not verified, nothing sent, no choice offered', () => {
+  const { t } = omemoChat();
+  const n = devices(t, []);
+  assert.deepEqual(n.notes, [NOTES.noDevices]);
+  assert.equal(t.sentence(), 'unverified');
+  assert.equal(t.needsConfirm(), false);
+  assert.deepEqual(t.type('x').send, []);
+  assert.deepEqual(devices(t, []).notes, [], 'said once');
+});
+
+test('omemo: stale device lists and events of an OTR round change nothing', () => {
+  const { t } = omemoChat();
+  assert.deepEqual(devices(t, [{ device: 3, fingerprint: OM_DESK }], t.round - 1).notes, []);
+  assert.equal(t.latest, null);
+  const o = new Trust({ skinPolicy: 'require', skinFingerprints: [OM_DESK] });
+  o.connected();
+  devices(o, [{ device: 3, fingerprint: OM_DESK }]);
+  assert.equal(o.latest, null, 'an OTR round takes no device list');
+});
+
+test('omemo -> otr: a later assignment without OMEMO is a fresh OTR round', () => {
+  const { t } = omemoChat();
+  devices(t, [{ device: 3, fingerprint: OM_DESK }]);
+  const r = t.round;
+  const o = t.status('assigned', 'otr', true);
+  assert.equal(o.fresh, true);
+  assert.equal(t.mode, 'otr');
+  assert.equal(t.round, r + 1);
+  assert.equal(t.sentence(), 'pending');
+  // And back: OTR session, then an OMEMO assignment.
+  secure(t, 0x101, GOOD);
+  assert.equal(t.sentence(), 'verified');
+  const b = t.status('assigned', 'omemo', true);
+  assert.equal(b.fresh, true);
+  assert.equal(t.mode, 'omemo');
+  assert.equal(t.latest, null);
+  // An OTR 'secure' of the old round cannot describe the OMEMO round.
+  secure(t, 0x101, GOOD, t.round - 1);
+  assert.equal(t.latest, null);
+});
+
+test('omemo: a pinned page trusts only its pinned OMEMO keys, not the skin JSON', () => {
+  const t = new Trust({ skinPolicy: 'opportunistic', skinFingerprints: [OM_NEW], fingerprintAttr: omGrouped(OM_DESK) });
+  t.connected();
+  t.status('assigned', 'omemo', true);
+  devices(t, [{ device: 7, fingerprint: OM_NEW }]);
+  assert.equal(t.sentence(), 'unverified');
+  assert.equal(t.bound(), null, 'pinned: require, whatever the skin says');
+  devices(t, [{ device: 3, fingerprint: OM_DESK }, { device: 7, fingerprint: OM_NEW }]);
+  assert.equal(t.sentence(), 'verified');
+  assert.deepEqual(t.bound().devices, [{ device: 3, fingerprint: OM_DESK }]);
+});
+
+test('omemo: a signer pin vouches for OMEMO keys once its keyring is in', () => {
+  const t = new Trust({ skinPolicy: 'require', skinFingerprints: [OM_DESK], signer: { ok: true } });
+  t.connected();
+  assert.equal(t.omemoPossible(), false, 'nothing known before the keyring');
+  t.status('assigned', 'omemo', true);
+  devices(t, [{ device: 3, fingerprint: OM_DESK }]);
+  assert.equal(t.sentence(), 'pending');
+  const m = t.type('x');
+  assert.deepEqual(m.send, []);
+  const a = t.anchor('signer', [GOOD, OM_DESK]);
+  assert.equal(t.sentence(), 'verified');
+  assert.equal(t.omemoPossible(), true);
+  assert.deepEqual(a.send.map((s) => s.id), [m.id]);
+});
