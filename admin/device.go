@@ -22,7 +22,11 @@ import (
 // devices of the operator's account as otrdesk reads them (ListDevices,
 // which needs serve: it reads them over XMPP as the skin), compares a
 // fingerprint with what the operator's client shows, and trusts that
-// device for a skin (AddDevice), optionally only with that identity key.
+// device for a skin (AddDevice) with that identity key. A page trusts an
+// operator's device only by its key (from its pins, its signed keyring or
+// the skin JSON), so AddDevice records one whenever it can: the one given,
+// else, while serve runs, the one the device's bundle holds now. Only
+// outside serve and without a key given is a device trusted by ID alone.
 //
 //	GET    /admin/v1/operators/{jid}/devices   the account's devices, read now
 //	GET    /admin/v1/skins/{name}/devices      the devices the skin trusts
@@ -32,7 +36,10 @@ import (
 // Devices is the trusted-device part of Service.
 type Devices interface {
 	// AddDevice trusts an operator's device for a skin; the account must
-	// be an operator of the skin.
+	// be an operator of the skin. Without a fingerprint, serve reads the
+	// device's identity key from its bundle and records it (refusing a
+	// device that publishes none); outside serve the device is then
+	// trusted by ID alone.
 	AddDevice(d TrustedDevice) (TrustedDevice, error)
 	// RevokeDevice stops trusting it (store.ErrNotFound: it was not).
 	RevokeDevice(skin, account string, device uint32) error
@@ -98,6 +105,41 @@ func fromStore(d store.TrustedDevice) TrustedDevice {
 	return out
 }
 
+// TrustedDevicesOf gives the store's trusted devices in this package's
+// form, the one the admin API speaks.
+func TrustedDevicesOf(devs []store.TrustedDevice) []TrustedDevice {
+	out := make([]TrustedDevice, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, fromStore(d))
+	}
+	return out
+}
+
+// PublishedDevices returns the OMEMO identity keys a skin vouches for to
+// visitors, in its skin JSON and in the keyring the admin signs: those of
+// the devices it trusts with a recorded identity key whose account is still
+// one of its operators, each key once, in the order of devs.
+//
+// A device trusted by its ID alone is left out: nothing says which key is
+// its, and a page trusts a device only by its key. So is the device of an
+// account that left the skin: it gets no chats of the skin any more.
+// A fingerprint that does not parse (only a broken service sends one) is
+// left out too: vouching for less is the safe side.
+func PublishedDevices(s store.Skin, devs []TrustedDevice) []wire.Fingerprint {
+	var out []wire.Fingerprint
+	for _, d := range devs {
+		if d.Fingerprint == "" || !slices.Contains(s.Operators, d.Account) {
+			continue
+		}
+		fp, err := wire.ParseFingerprint(d.Fingerprint)
+		if err != nil || slices.Contains(out, fp) {
+			continue
+		}
+		out = append(out, fp)
+	}
+	return out
+}
+
 func (l *Local) AddDevice(d TrustedDevice) (TrustedDevice, error) {
 	sk, err := l.Store.Skin(d.Skin)
 	if err != nil {
@@ -110,11 +152,25 @@ func (l *Local) AddDevice(d TrustedDevice) (TrustedDevice, error) {
 	if !slices.Contains(sk.Operators, account) {
 		return TrustedDevice{}, fmt.Errorf("%w: %s is not an operator of %s: add it first ('otrdesk skin set %s --operators ...')", ErrBadRequest, account, d.Skin, d.Skin)
 	}
+	if d.Device == 0 || d.Device > wire.MaxDeviceID {
+		return TrustedDevice{}, fmt.Errorf("%w: %d is not an OMEMO device ID: clients use 1 to %d", ErrBadRequest, d.Device, wire.MaxDeviceID)
+	}
 	rec := store.TrustedDevice{Skin: d.Skin, Account: account, Device: d.Device, Added: l.now()}
-	if d.Fingerprint != "" {
+	switch {
+	case d.Fingerprint != "":
 		fp, err := wire.ParseFingerprint(d.Fingerprint)
 		if err != nil {
 			return TrustedDevice{}, fmt.Errorf("%w: %q is not an OMEMO fingerprint: give the 64 hex digits the operator's client shows", ErrBadRequest, d.Fingerprint)
+		}
+		rec.Fingerprint = fp[:]
+	case l.ReadDevices != nil:
+		// No key given, and serve can read one: trust the key the device
+		// publishes now rather than any key it may publish later. Only a
+		// recorded key can go into the skin's keyring and skin JSON, which
+		// is how a page comes to trust the device at all.
+		fp, err := l.identityKey(account, d.Device)
+		if err != nil {
+			return TrustedDevice{}, err
 		}
 		rec.Fingerprint = fp[:]
 	}
@@ -133,6 +189,27 @@ func (l *Local) AddDevice(d TrustedDevice) (TrustedDevice, error) {
 	return TrustedDevice{}, errors.New("admin: the trusted device was not stored")
 }
 
+// identityKey reads the identity key an operator's device publishes in its
+// bundle now, over XMPP as a skin the operator accepted.
+func (l *Local) identityKey(account string, device uint32) (wire.Fingerprint, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	read, err := l.ReadDevices(ctx, account)
+	if err != nil {
+		return wire.Fingerprint{}, fmt.Errorf("%w (%v): try again, or give the fingerprint the operator's client shows for the device (--fingerprint)", ErrUnavailable, err)
+	}
+	for _, r := range read {
+		if r.ID != device {
+			continue
+		}
+		if !r.HasBundle {
+			return wire.Fingerprint{}, fmt.Errorf("%w: device %d of %s has no bundle otrdesk could read, so no identity key to trust and no way for a visitor to reach it: open that client so it publishes its keys, then try again", ErrBadRequest, device, account)
+		}
+		return r.Fingerprint, nil
+	}
+	return wire.Fingerprint{}, fmt.Errorf("%w: %s publishes no OMEMO device %d: 'otrdesk operator devices %s' lists the ones it has", ErrBadRequest, account, device, account)
+}
+
 func (l *Local) RevokeDevice(skin, account string, device uint32) error {
 	return l.Store.DeleteDevice(skin, account, device)
 }
@@ -145,11 +222,7 @@ func (l *Local) TrustedDevices(skin string) ([]TrustedDevice, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]TrustedDevice, 0, len(devs))
-	for _, d := range devs {
-		out = append(out, fromStore(d))
-	}
-	return out, nil
+	return TrustedDevicesOf(devs), nil
 }
 
 func (l *Local) ListDevices(account string) ([]OperatorDevice, error) {

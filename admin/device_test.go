@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,9 @@ func TestDeviceTrustThroughAPI(t *testing.T) {
 	if _, err := c.AddDevice(TrustedDevice{Skin: "help", Account: "ann@example.org", Device: 12, Fingerprint: fingerprint(0x01).String()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddDevice(TrustedDevice{Skin: "sales", Account: "Ann@Example.org", Device: 13}); err != nil {
+	// Trusted by ID alone, as a command run without serve does it.
+	outside := &Local{Store: st}
+	if _, err := outside.AddDevice(TrustedDevice{Skin: "sales", Account: "Ann@Example.org", Device: 13}); err != nil {
 		t.Fatal(err)
 	}
 	aa := fingerprint(0xaa)
@@ -112,6 +115,77 @@ func TestDeviceTrustThroughAPI(t *testing.T) {
 	}
 	if d, _ := st.Devices("help", ""); len(d) != 1 || d[0].Device != 12 {
 		t.Fatalf("after revoke: %+v", d)
+	}
+}
+
+// Without a fingerprint, serve records the identity key the device's
+// bundle holds now, and refuses a device it cannot read a key of: a device
+// trusted by ID alone could never be in the skin's keyring or skin JSON.
+func TestAddDeviceReadsTheIdentityKey(t *testing.T) {
+	rd := &fakeReader{devs: map[string][]ReadDevice{
+		"ann@example.org": {
+			{ID: 11, Fingerprint: fingerprint(0xaa), HasBundle: true},
+			{ID: 13}, // listed, but its bundle could not be read
+		},
+	}}
+	st, c := newDeviceAPI(t, rd)
+	got, err := c.AddDevice(TrustedDevice{Skin: "help", Account: "ann@example.org", Device: 11})
+	if err != nil || got.Fingerprint != strings.Repeat("aa", 32) {
+		t.Fatalf("AddDevice without a fingerprint = %+v, %v; want the bundle's key recorded", got, err)
+	}
+	// A fingerprint given is recorded as given, without a read.
+	rd.asked = nil
+	given := fingerprint(0x01).String()
+	if got, err := c.AddDevice(TrustedDevice{Skin: "sales", Account: "ann@example.org", Device: 11, Fingerprint: given}); err != nil || got.Fingerprint != strings.Repeat("01", 32) || len(rd.asked) != 0 {
+		t.Fatalf("AddDevice with a fingerprint = %+v, %v, read %v", got, err, rd.asked)
+	}
+	// carol's devices cannot be read at all.
+	if _, err := c.UpdateSkin("help", SkinPatch{Operators: &[]string{"ann@example.org", "carol@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, account string
+		device        uint32
+		says          string
+	}{
+		{"no bundle", "ann@example.org", 13, "has no bundle"},
+		{"not listed", "ann@example.org", 99, "publishes no OMEMO device 99"},
+		{"unreadable", "carol@example.org", 1, "could not be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.AddDevice(TrustedDevice{Skin: "help", Account: tc.account, Device: tc.device})
+			if err == nil || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("AddDevice = %v, want an error saying %q", err, tc.says)
+			}
+		})
+	}
+	devs, err := st.Devices("help", "")
+	if err != nil || len(devs) != 1 || devs[0].Device != 11 {
+		t.Fatalf("help trusts %+v, %v; want device 11 alone", devs, err)
+	}
+}
+
+func TestPublishedDevices(t *testing.T) {
+	hexOf := func(fill byte) string { f := fingerprint(fill); return hex.EncodeToString(f[:]) }
+	skin := store.Skin{Name: "help", Operators: []string{"ann@example.org", "bob@example.org"}}
+	devs := []TrustedDevice{
+		{Account: "ann@example.org", Device: 1, Fingerprint: hexOf(0xaa)},
+		{Account: "ann@example.org", Device: 2}, // by ID alone
+		{Account: "bob@example.org", Device: 3, Fingerprint: hexOf(0xbb)},
+		{Account: "bob@example.org", Device: 4, Fingerprint: hexOf(0xaa)},        // the same key again
+		{Account: "eve@example.org", Device: 5, Fingerprint: hexOf(0xcc)},        // no longer an operator
+		{Account: "ann@example.org", Device: 6, Fingerprint: "not a key at all"}, // a broken service
+	}
+	var got []string
+	for _, f := range PublishedDevices(skin, devs) {
+		got = append(got, f.String())
+	}
+	want := []string{fingerprint(0xaa).String(), fingerprint(0xbb).String()}
+	if !slices.Equal(got, want) {
+		t.Fatalf("PublishedDevices = %q, want %q", got, want)
+	}
+	if keys := PublishedDevices(skin, nil); len(keys) != 0 {
+		t.Fatalf("no devices: %v", keys)
 	}
 }
 
