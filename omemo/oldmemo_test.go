@@ -1,0 +1,489 @@
+package omemo
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The engine against a second implementation written apart from
+// libsignal: python-omemo's SessionManager with its oldmemo backend
+// (Syndace's libraries, Debian 12 python3-omemo and python3-oldmemo, on
+// python3-x3dh and python3-doubleratchet), driven through
+// testdata/oldmemo_peer.py. The peer writes and reads its XML with
+// oldmemo.etree, which checks every element against the XEP's schema, and
+// reaches our device list and bundle through a PEP service in memory that
+// the tests fill, as a client reaches them through its server.
+
+var oldmemoImport struct {
+	once sync.Once
+	err  error
+}
+
+// needOldmemo skips the test when the Python libraries cannot be
+// imported, saying what to install.
+func needOldmemo(t *testing.T) {
+	t.Helper()
+	oldmemoImport.once.Do(func() {
+		out, err := exec.Command("/usr/bin/python3", "-c", "import omemo, oldmemo, oldmemo.etree").CombinedOutput()
+		if err != nil {
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			oldmemoImport.err = fmt.Errorf("%v: %s", err, lines[len(lines)-1])
+		}
+	})
+	if oldmemoImport.err != nil {
+		t.Skipf("python-oldmemo cannot be imported (make deps, or apt-get install python3-oldmemo python3-xmlschema): %v", oldmemoImport.err)
+	}
+}
+
+type oldmemoPeer struct {
+	t   *testing.T
+	in  *json.Encoder
+	out *bufio.Scanner
+	jid string
+	// from init
+	Device      uint32 `json:"device"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// startOldmemo starts a device of account jid; a device ID of 0 lets the
+// library draw one, as it does for a client.
+func startOldmemo(t *testing.T, jid string, device uint32) *oldmemoPeer {
+	t.Helper()
+	needOldmemo(t)
+	cmd := exec.Command("/usr/bin/python3", "testdata/oldmemo_peer.py")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	p := &oldmemoPeer{t: t, in: json.NewEncoder(stdin), out: bufio.NewScanner(stdout), jid: jid}
+	p.out.Buffer(nil, 1<<20)
+	req := map[string]any{"op": "init", "jid": jid}
+	if device != 0 {
+		req["device"] = device
+	}
+	p.call(req, p)
+	if p.Device == 0 {
+		t.Fatal("python-oldmemo peer did not start")
+	}
+	return p
+}
+
+func (p *oldmemoPeer) call(req map[string]any, resp any) {
+	p.t.Helper()
+	if err := p.in.Encode(req); err != nil {
+		p.t.Fatalf("oldmemo peer: %v", err)
+	}
+	if !p.out.Scan() {
+		p.t.Fatalf("oldmemo peer exited: %v", p.out.Err())
+	}
+	if err := json.Unmarshal(p.out.Bytes(), resp); err != nil {
+		p.t.Fatalf("oldmemo peer answered %q: %v", p.out.Text(), err)
+	}
+}
+
+func (p *oldmemoPeer) addr() Address { return Address{p.jid, p.Device} }
+
+// publish puts d's bundle, as account jid's device, where the peer
+// fetches bundles, and pushes the device list to it as PEP would.
+func (p *oldmemoPeer) publish(jid string, d *Device) {
+	p.t.Helper()
+	p.publishBundle(jid, d.ID(), d.Bundle())
+}
+
+func (p *oldmemoPeer) publishBundle(jid string, device uint32, b *Bundle) {
+	p.t.Helper()
+	var r struct{ Error string }
+	p.call(map[string]any{"op": "publish", "jid": jid, "device": device, "bundle": string(b.Marshal())}, &r)
+	if r.Error != "" {
+		p.t.Fatalf("python-oldmemo took our bundle with %s", r.Error)
+	}
+}
+
+// bundle is the peer's bundle as oldmemo.etree wrote it, and how many
+// times the peer published one.
+func (p *oldmemoPeer) bundle() (*Bundle, int) {
+	p.t.Helper()
+	var r struct {
+		Bundle  string
+		Uploads int
+	}
+	p.call(map[string]any{"op": "bundle"}, &r)
+	b, err := ParseBundle([]byte(r.Bundle))
+	if err != nil {
+		p.t.Fatalf("python-oldmemo's bundle: %v\n%s", err, r.Bundle)
+	}
+	return b, r.Uploads
+}
+
+// encrypt asks the peer to write text to every device account to
+// published.
+func (p *oldmemoPeer) encrypt(to, text string) *Encrypted {
+	p.t.Helper()
+	var r struct{ XML, Error string }
+	p.call(map[string]any{"op": "encrypt", "to": to, "text": text}, &r)
+	if r.Error != "" {
+		p.t.Fatalf("python-oldmemo could not encrypt to %s: %s", to, r.Error)
+	}
+	e, err := ParseEncrypted([]byte(r.XML))
+	if err != nil {
+		p.t.Fatalf("python-oldmemo's element: %v\n%s", err, r.XML)
+	}
+	return e
+}
+
+type oldmemoResult struct {
+	Text   *string
+	PreKey bool
+	Sent   []string // what the library sent back on its own
+	Error  string
+}
+
+func (p *oldmemoPeer) decrypt(from string, e *Encrypted) oldmemoResult {
+	p.t.Helper()
+	var r oldmemoResult
+	p.call(map[string]any{"op": "decrypt", "from": from, "xml": string(e.Marshal())}, &r)
+	return r
+}
+
+// readSent has d decrypt the messages the library sent on its own: empty
+// messages that complete a session or keep it fresh.
+func readSent(t *testing.T, d *Device, from string, sent []string) {
+	t.Helper()
+	for _, x := range sent {
+		e, err := ParseEncrypted([]byte(x))
+		if err != nil {
+			t.Fatalf("python-oldmemo's empty message: %v\n%s", err, x)
+		}
+		m, err := d.Decrypt(from, e)
+		if err != nil {
+			t.Fatalf("python-oldmemo's empty message: %v", err)
+		}
+		if m.Plaintext != nil || m.PreKey {
+			t.Fatalf("python-oldmemo's empty message read as %q, prekey %v", m.Plaintext, m.PreKey)
+		}
+	}
+}
+
+func newTestDevice(t *testing.T, prekeys int) *Device {
+	t.Helper()
+	d, err := NewDevice(Options{PreKeys: prekeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func hexFingerprint(f Fingerprint) string { return fmt.Sprintf("%x", f[:]) }
+
+func TestOldmemoWeStart(t *testing.T) {
+	py := startOldmemo(t, operatorJID, 0)
+	d := newTestDevice(t, 5)
+	py.publish(visitorJID, d)
+	b, uploads := py.bundle()
+	if got := hexFingerprint(b.IdentityKey.Fingerprint()); got != py.Fingerprint {
+		t.Fatalf("fingerprint %s, python-oldmemo's %s", got, py.Fingerprint)
+	}
+	// Several messages before the peer's answer arrives: all prekey
+	// messages, on one prekey. The library answers each with an empty
+	// message, held back here.
+	var held []string
+	for i := range 3 {
+		text := fmt.Sprintf("visitor %d", i)
+		e, err := d.Encrypt([]byte(text), []Recipient{{py.addr(), b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !e.Keys[0].PreKey {
+			t.Fatalf("message %d is not a prekey message", i)
+		}
+		r := py.decrypt(visitorJID, e)
+		if r.Error != "" || r.Text == nil || *r.Text != text || !r.PreKey {
+			t.Fatalf("message %d: python-oldmemo read %+v", i, r)
+		}
+		if len(r.Sent) != 1 {
+			t.Fatalf("message %d: python-oldmemo answered %d empty messages, want 1", i, len(r.Sent))
+		}
+		held = append(held, r.Sent...)
+	}
+	// The used prekey was replaced and the bundle published again, once.
+	after, n := py.bundle()
+	if n != uploads+1 || len(after.PreKeys) != len(b.PreKeys) {
+		t.Fatalf("after the first message: %d uploads (was %d), %d prekeys (was %d)",
+			n, uploads, len(after.PreKeys), len(b.PreKeys))
+	}
+	if gone := preKeysGone(b, after); len(gone) != 1 {
+		t.Fatalf("prekeys gone from python-oldmemo's bundle: %v, want one", gone)
+	}
+	readSent(t, d, operatorJID, held)
+	// The session is confirmed: no more prekey messages.
+	e, err := d.Encrypt([]byte("confirmed"), []Recipient{{Address: py.addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Keys[0].PreKey {
+		t.Fatal("still a prekey message after python-oldmemo's answer")
+	}
+	if r := py.decrypt(visitorJID, e); r.Error != "" || r.Text == nil || *r.Text != "confirmed" {
+		t.Fatalf("python-oldmemo read %+v", r)
+	}
+	exchangeOldmemo(t, d, py, 20)
+}
+
+func TestOldmemoTheyStart(t *testing.T) {
+	py := startOldmemo(t, operatorJID, 0)
+	d := newTestDevice(t, 5)
+	py.publish(visitorJID, d)
+	e := py.encrypt(visitorJID, "operator first")
+	if len(e.Keys) != 1 || e.Keys[0].RID != d.ID() || !e.Keys[0].PreKey {
+		t.Fatalf("python-oldmemo's first message: keys %+v, want one prekey key for device %d", e.Keys, d.ID())
+	}
+	m, err := d.Decrypt(operatorJID, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Plaintext) != "operator first" || !m.PreKey || !m.Republish ||
+		hexFingerprint(m.Fingerprint) != py.Fingerprint {
+		t.Fatalf("got %q prekey %v republish %v fingerprint %v, want python-oldmemo's %s",
+			m.Plaintext, m.PreKey, m.Republish, m.Fingerprint, py.Fingerprint)
+	}
+	py.publish(visitorJID, d)
+	// Until we answer, the library keeps sending prekey messages.
+	e = py.encrypt(visitorJID, "operator second")
+	if !e.Keys[0].PreKey {
+		t.Fatal("python-oldmemo's second message before our answer is not a prekey message")
+	}
+	if m, err := d.Decrypt(operatorJID, e); err != nil || string(m.Plaintext) != "operator second" {
+		t.Fatalf("second message: %v", err)
+	}
+	exchangeOldmemo(t, d, py, 20)
+}
+
+// exchangeOldmemo sends n rounds each way, in bursts. Each side receives
+// the other's bursts in reverse order, loses one message in round 5, and
+// refuses a replay.
+func exchangeOldmemo(t *testing.T, d *Device, py *oldmemoPeer, n int) {
+	t.Helper()
+	for i := range n {
+		var ours []*Encrypted
+		for j := 0; j <= (i+1)%3; j++ {
+			e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d.%d", i, j)), []Recipient{{Address: py.addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours = append(ours, e)
+		}
+		for _, j := range burstOrder(len(ours), i == 5) {
+			r := py.decrypt(visitorJID, ours[j])
+			if want := fmt.Sprintf("ours %d.%d", i, j); r.Error != "" || r.Text == nil || *r.Text != want {
+				t.Fatalf("%s: python-oldmemo read %+v", want, r)
+			}
+			if r.PreKey {
+				t.Fatalf("ours %d.%d still a prekey message", i, j)
+			}
+			readSent(t, d, operatorJID, r.Sent)
+		}
+		if r := py.decrypt(visitorJID, ours[0]); r.Error != "DecryptionFailed" {
+			t.Fatalf("python-oldmemo read a replay of ours %d.0: %+v", i, r)
+		}
+
+		var theirs []*Encrypted
+		for j := 0; j <= i%3; j++ {
+			theirs = append(theirs, py.encrypt(visitorJID, fmt.Sprintf("theirs %d.%d", i, j)))
+		}
+		for _, j := range burstOrder(len(theirs), i == 5) {
+			m, err := d.Decrypt(operatorJID, theirs[j])
+			if err != nil {
+				t.Fatalf("theirs %d.%d: %v", i, j, err)
+			}
+			if want := fmt.Sprintf("theirs %d.%d", i, j); string(m.Plaintext) != want || m.PreKey {
+				t.Fatalf("got %q (prekey %v), want %q", m.Plaintext, m.PreKey, want)
+			}
+		}
+		if _, err := d.Decrypt(operatorJID, theirs[0]); !errors.Is(err, ErrReplay) {
+			t.Fatalf("replay of theirs %d.0: %v", i, err)
+		}
+	}
+}
+
+// burstOrder is the order a burst of n arrives in: reversed, and without
+// its second message when lose is set and there is one to lose.
+func burstOrder(n int, lose bool) []int {
+	var order []int
+	for j := n - 1; j >= 0; j-- {
+		if lose && j == 1 {
+			continue
+		}
+		order = append(order, j)
+	}
+	return order
+}
+
+// preKeysGone lists the prekey IDs of before that after no longer has.
+func preKeysGone(before, after *Bundle) []uint32 {
+	var gone []uint32
+	for _, p := range before.PreKeys {
+		if !slices.ContainsFunc(after.PreKeys, func(q PreKey) bool { return q.ID == p.ID }) {
+			gone = append(gone, p.ID)
+		}
+	}
+	return gone
+}
+
+// The library refuses our device once another identity key speaks for
+// it, even when that key's bundle was published in its place; and we
+// refuse the library's device the same way.
+func TestOldmemoWrongIdentity(t *testing.T) {
+	py := startOldmemo(t, operatorJID, 0)
+	d := newTestDevice(t, 5)
+	py.publish(visitorJID, d)
+	b, _ := py.bundle()
+	e, err := d.Encrypt([]byte("hi"), []Recipient{{py.addr(), b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := py.decrypt(visitorJID, e)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	readSent(t, d, operatorJID, r.Sent)
+
+	// Another device takes our device ID, and its bundle replaces ours.
+	impostor := newTestDevice(t, 1)
+	impostor.id = d.ID()
+	py.publish(visitorJID, impostor)
+	fresh, _ := py.bundle()
+	e, err = impostor.Encrypt([]byte("trust me"), []Recipient{{py.addr(), fresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := py.decrypt(visitorJID, e); r.Error != "PublicDataInconsistency" {
+		t.Fatalf("python-oldmemo read an impostor's message: %+v", r)
+	}
+	// Our own session goes on.
+	e, err = d.Encrypt([]byte("still me"), []Recipient{{Address: py.addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := py.decrypt(visitorJID, e); r.Error != "" || r.Text == nil || *r.Text != "still me" {
+		t.Fatalf("after the impostor, python-oldmemo read %+v", r)
+	}
+
+	// A second library device under the first one's ID: its bundle and
+	// its messages are refused, and the first one's session is untouched.
+	other := startOldmemo(t, operatorJID, py.Device)
+	otherBundle, _ := other.bundle()
+	if _, err := d.Encrypt([]byte("x"), []Recipient{{py.addr(), otherBundle}}); !errors.Is(err, ErrIdentityChanged) {
+		t.Fatalf("another identity's bundle for a known device: %v", err)
+	}
+	other.publish(visitorJID, d)
+	if _, err := d.Decrypt(operatorJID, other.encrypt(visitorJID, "trust me")); !errors.Is(err, ErrIdentityChanged) {
+		t.Fatalf("another identity's message for a known device: %v", err)
+	}
+	if m, err := d.Decrypt(operatorJID, py.encrypt(visitorJID, "still them")); err != nil || string(m.Plaintext) != "still them" {
+		t.Fatalf("after the impostor, from python-oldmemo: %v", err)
+	}
+}
+
+// Our prekeys used up by library devices, one each, from the bundles we
+// republish; one that holds a bundle from before gets nothing from a
+// prekey already used.
+func TestOldmemoOurPreKeysUsedUp(t *testing.T) {
+	d := newTestDevice(t, 2)
+	first := d.Bundle()
+	for i := range 4 {
+		py := startOldmemo(t, fmt.Sprintf("op%d@example.org", i), 0)
+		py.publish(visitorJID, d)
+		before := d.Bundle()
+		m, err := d.Decrypt(py.jid, py.encrypt(visitorJID, "hello"))
+		if err != nil {
+			t.Fatalf("sender %d: %v", i, err)
+		}
+		if !m.Republish || len(d.Bundle().PreKeys) != 2 || len(preKeysGone(before, d.Bundle())) != 1 {
+			t.Fatalf("sender %d: republish %v, %d prekeys, %v gone", i, m.Republish,
+				len(d.Bundle().PreKeys), preKeysGone(before, d.Bundle()))
+		}
+		reply, err := d.Encrypt([]byte("hi "+strings.Repeat("!", i)), []Recipient{{Address: m.From}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := py.decrypt(visitorJID, reply); r.Error != "" || r.Text == nil || *r.Text != "hi "+strings.Repeat("!", i) {
+			t.Fatalf("sender %d read %+v", i, r)
+		}
+	}
+	// Every prekey of the first bundle is used up by now: a sender that
+	// still holds it builds a session we cannot answer.
+	if left := len(first.PreKeys) - len(preKeysGone(first, d.Bundle())); left != 0 {
+		t.Fatalf("%d prekeys of the first bundle still there", left)
+	}
+	late := startOldmemo(t, "late@example.org", 0)
+	late.publishBundle(visitorJID, d.ID(), first)
+	if _, err := d.Decrypt(late.jid, late.encrypt(visitorJID, "hello")); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("a prekey message on a used prekey: %v", err)
+	}
+	// The library keeps the session it built on the stale bundle; a new
+	// device of the account starts afresh from the bundle of now.
+	renewed := startOldmemo(t, "late@example.org", 0)
+	renewed.publish(visitorJID, d)
+	if m, err := d.Decrypt(renewed.jid, renewed.encrypt(visitorJID, "hello")); err != nil || string(m.Plaintext) != "hello" {
+		t.Fatalf("from the republished bundle: %v", err)
+	}
+}
+
+// The library's prekeys used up by our devices: it replaces each at
+// once and republishes, and refuses a prekey message on a used one.
+func TestOldmemoTheirPreKeysUsedUp(t *testing.T) {
+	py := startOldmemo(t, operatorJID, 0)
+	first, uploads := py.bundle()
+	for i := range 3 {
+		jid := fmt.Sprintf("guest-%d@desk.example", i+2)
+		d := newTestDevice(t, 1)
+		py.publish(jid, d)
+		before, _ := py.bundle()
+		e, err := d.Encrypt([]byte("hello"), []Recipient{{py.addr(), before}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := py.decrypt(jid, e); r.Error != "" || r.Text == nil || *r.Text != "hello" {
+			t.Fatalf("device %d: python-oldmemo read %+v", i, r)
+		}
+		after, n := py.bundle()
+		if n != uploads+i+1 || len(after.PreKeys) != len(before.PreKeys) || len(preKeysGone(before, after)) != 1 {
+			t.Fatalf("device %d: %d uploads, %d prekeys (was %d), %v gone",
+				i, n, len(after.PreKeys), len(before.PreKeys), preKeysGone(before, after))
+		}
+	}
+	// A device holding the first bundle picks a used prekey.
+	now, _ := py.bundle()
+	gone := preKeysGone(first, now)
+	stale := *first
+	stale.PreKeys = slices.DeleteFunc(slices.Clone(first.PreKeys), func(p PreKey) bool { return !slices.Contains(gone, p.ID) })
+	d := newTestDevice(t, 1)
+	py.publish("late@desk.example", d)
+	e, err := d.Encrypt([]byte("hello"), []Recipient{{py.addr(), &stale}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := py.decrypt("late@desk.example", e); r.Error != "KeyExchangeFailed" {
+		t.Fatalf("python-oldmemo read a prekey message on a used prekey: %+v", r)
+	}
+}
