@@ -123,17 +123,27 @@ func keysAddDevice(c *cli, args []string) error {
 		return err
 	}
 	defer done()
+	// Without --fingerprint, serve reads the key the device publishes now
+	// and records it; outside serve the device is trusted by ID alone.
 	got, err := svc.AddDevice(d)
 	if err != nil {
 		return err
 	}
-	key := "with any identity key it publishes (the page's pins or signed keyring decide)"
-	if got.Fingerprint != "" {
-		if f, err := wire.ParseFingerprint(got.Fingerprint); err == nil {
-			key = "only with identity key " + f.String()
-		}
+	if got.Fingerprint == "" {
+		fmt.Fprintf(c.stdout, "skin %s trusts OMEMO device %d of %s, with any identity key it publishes (the page's pins or signed keyring decide)\n", got.Skin, got.Device, got.Account)
+		fmt.Fprintf(c.stderr, "otrdesk keys add-device: no identity key is recorded for device %d of %s, so neither the keyring of skin %s nor its skin JSON can vouch for it, and only a page that pins its fingerprint trusts it: run this again while serve runs (it reads the key), or with --fingerprint\n", got.Device, got.Account, got.Skin)
+		return nil
 	}
-	fmt.Fprintf(c.stdout, "skin %s trusts OMEMO device %d of %s, %s\n", got.Skin, got.Device, got.Account, key)
+	f, err := wire.ParseFingerprint(got.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("the service recorded %q for device %d, which is not an OMEMO fingerprint", got.Fingerprint, got.Device)
+	}
+	fmt.Fprintf(c.stdout, "skin %s trusts OMEMO device %d of %s, only with identity key %s\n", got.Skin, got.Device, got.Account, f)
+	if d.Fingerprint == "" {
+		// Read, not given: the admin has yet to compare it.
+		fmt.Fprintf(c.stdout, "That is the key the device publishes now. Compare it with the fingerprint %s's client shows for this device (Gajim shows it in upper case); if they differ, run 'otrdesk keys revoke-device --skin %s --account %s --device %d'.\n", got.Account, got.Skin, got.Account, got.Device)
+	}
+	fmt.Fprintf(c.stdout, "Unpinned pages see the key in the skin JSON at once; pages that pin the signer trust it once you run 'otrdesk keyring sign --skin %s --signer FILE'.\n", got.Skin)
 	return nil
 }
 

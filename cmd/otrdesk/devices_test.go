@@ -24,7 +24,7 @@ func TestDevicesWithoutServe(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"add by ID", []string{"keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "31415", "-config", cfg}, 0, "skin help trusts OMEMO device 31415 of ann@example.org, with any identity key", ""},
+		{"add by ID", []string{"keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "31415", "-config", cfg}, 0, "skin help trusts OMEMO device 31415 of ann@example.org, with any identity key", "run this again while serve runs (it reads the key), or with --fingerprint"},
 		{"add with fingerprint", []string{"keys", "add-device", "-config", cfg, "--skin", "help", "--account", "ann@example.org", "--device", "27", "--fingerprint", gajim}, 0, "only with identity key b7a2c5e1 0f3d4a99 12345678 9abcdef0", ""},
 		{"not an operator", []string{"keys", "add-device", "--skin", "help", "--account", "eve@example.org", "--device", "1", "-config", cfg}, 1, "", "not an operator of help"},
 		{"no such skin", []string{"keys", "add-device", "--skin", "nope", "--account", "ann@example.org", "--device", "1", "-config", cfg}, 1, "", "nope"},
@@ -102,5 +102,36 @@ func TestOperatorDevicesThroughServe(t *testing.T) {
 	mustRun(t, "keys", "revoke-device", "--skin", "help", "--account", "ann@example.org", "--device", "11", "-config", cfgPath)
 	if d, _ := st.Devices("help", ""); len(d) != 0 {
 		t.Fatalf("revoked through serve, still stored: %+v", d)
+	}
+
+	// Through serve, add-device without --fingerprint records the key the
+	// device publishes now and shows it as the operator's client does.
+	out, errOut, code = otrdesk(t, "keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "11", "-config", cfgPath)
+	if code != 0 || !strings.Contains(out, "only with identity key 00010203 04050607 08090a0b 0c0d0e0f 10111213 14151617 18191a1b 1c1d1e1f") ||
+		!strings.Contains(out, "Compare it with the fingerprint ann@example.org's client shows") || errOut != "" {
+		t.Fatalf("add-device through serve: %d\n%s%s", code, out, errOut)
+	}
+	d, err := st.Devices("help", "")
+	if err != nil || len(d) != 1 || string(d[0].Fingerprint) != string(fp[:]) {
+		t.Fatalf("stored after add-device through serve: %+v, %v; want device 11 with its bundle's key", d, err)
+	}
+	// A device without a bundle has no key to trust; one the account does
+	// not list is a wrong ID. Neither is stored.
+	for _, c := range []struct{ device, says string }{
+		{"12", "device 12 of ann@example.org has no bundle"},
+		{"77", "ann@example.org publishes no OMEMO device 77"},
+	} {
+		_, errOut, code := otrdesk(t, "keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", c.device, "-config", cfgPath)
+		if code != 1 || !strings.Contains(errOut, c.says) {
+			t.Errorf("add-device %s through serve: %d %q, want it refused saying %q", c.device, code, errOut, c.says)
+		}
+	}
+	// --fingerprint is recorded as given, as before, and not called read.
+	out = mustRun(t, "keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "12", "--fingerprint", strings.Repeat("AB", 32), "-config", cfgPath)
+	if !strings.Contains(out, "only with identity key abababab") || strings.Contains(out, "publishes now") {
+		t.Fatalf("add-device --fingerprint through serve:\n%s", out)
+	}
+	if d, _ := st.Devices("help", ""); len(d) != 2 || d[1].Device != 12 || d[1].Fingerprint[0] != 0xab {
+		t.Fatalf("stored: %+v", d)
 	}
 }
