@@ -2,9 +2,11 @@ package main
 
 import (
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +93,11 @@ func keyringSign(c *cli, args []string) error {
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		k, err := buildKeyring(s, prev, now, *valid, cfg.Keys.PreviousFingerprintGrace.Duration)
+		devs, err := svc.TrustedDevices(s.Name)
+		if err != nil {
+			return fmt.Errorf("reading the OMEMO devices skin %s trusts: %w", s.Name, err)
+		}
+		k, err := buildKeyring(s, devs, prev, now, *valid, cfg.Keys.PreviousFingerprintGrace.Duration)
 		if err != nil {
 			return err
 		}
@@ -104,22 +110,45 @@ func keyringSign(c *cli, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "signed the keyring of skin %s: serial %d, %d key(s), valid until %s\n",
 			s.Name, k.Serial, len(k.Keys), k.NotAfter.Format(time.RFC3339))
-		if len(k.Keys) == 0 {
+		switch {
+		case len(k.Keys) == 0:
 			fmt.Fprintf(c.stderr, "otrdesk keyring sign: skin %s has no current key: pages that pin the signer verify no operator until a key is made and the keyring signed again\n", s.Name)
+		case len(k.OTRFingerprints()) == 0:
+			fmt.Fprintf(c.stderr, "otrdesk keyring sign: skin %s has no current OTR key: pages that pin the signer verify only OMEMO chats until 'otrdesk keys generate --skin %s ...' makes one and the keyring is signed again\n", s.Name, s.Name)
 		}
+		warnDevicesLeftOut(c, s, devs)
 	}
 	return nil
 }
 
+// warnDevicesLeftOut names, on stderr, each OMEMO device the skin trusts
+// that its keyring cannot vouch for, and what makes it count.
+func warnDevicesLeftOut(c *cli, s store.Skin, devs []admin.TrustedDevice) {
+	for _, d := range devs {
+		switch {
+		case !slices.Contains(s.Operators, d.Account):
+			fmt.Fprintf(c.stderr, "otrdesk keyring sign: skin %s still trusts OMEMO device %d of %s, which is no longer its operator: left out of the keyring; forget it with 'otrdesk keys revoke-device --skin %s --account %s --device %d'\n",
+				s.Name, d.Device, d.Account, s.Name, d.Account, d.Device)
+		case d.Fingerprint == "":
+			fmt.Fprintf(c.stderr, "otrdesk keyring sign: skin %s trusts OMEMO device %d of %s without a recorded identity key, so the keyring cannot vouch for it: run 'otrdesk keys add-device --skin %s --account %s --device %d' while serve runs (it reads the key), or with --fingerprint as the operator's client shows it, then sign again\n",
+				s.Name, d.Device, d.Account, s.Name, d.Account, d.Device)
+		}
+	}
+}
+
 // buildKeyring is the keyring of a skin at now: the keys the skin JSON
-// publishes (current, then retired ones still in grace; revoked ones never).
+// publishes. First the OTR fingerprints (current, then retired ones still
+// in grace; revoked ones never), then one omemo key per OMEMO device the
+// skin trusts with a recorded identity key (admin.PublishedDevices), as 64
+// lower-case hex digits: the widget trusts an operator's device only by
+// that key, so a device trusted by ID alone cannot be listed.
 //
 // The serial is the larger of the previous serial plus one and the current
 // Unix time in seconds. Plus one makes it grow even when two keyrings are
 // signed in the same second; the clock keeps it growing when the service
 // lost its copy of the previous keyring (a restored backup, a new store),
 // since browsers refuse any serial below the highest they have seen.
-func buildKeyring(s store.Skin, prevSerial uint64, now time.Time, valid, grace time.Duration) (keyring.Keyring, error) {
+func buildKeyring(s store.Skin, devs []admin.TrustedDevice, prevSerial uint64, now time.Time, valid, grace time.Duration) (keyring.Keyring, error) {
 	serial := prevSerial + 1
 	if t := now.Unix(); t > 0 && uint64(t) > serial {
 		serial = uint64(t)
@@ -130,6 +159,9 @@ func buildKeyring(s store.Skin, prevSerial uint64, now time.Time, valid, grace t
 	k := keyring.Keyring{Skin: s.Name, Serial: serial, NotAfter: now.Add(valid).UTC().Truncate(time.Second)}
 	for _, f := range admin.Published(s, now, grace) {
 		k.Keys = append(k.Keys, keyring.Key{Kind: keyring.KindOTR, Value: strings.ToUpper(f.Hex())})
+	}
+	for _, f := range admin.PublishedDevices(s, devs) {
+		k.Keys = append(k.Keys, keyring.Key{Kind: keyring.KindOMEMO, Value: hex.EncodeToString(f[:])})
 	}
 	return k, nil
 }

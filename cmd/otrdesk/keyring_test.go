@@ -223,6 +223,69 @@ func TestKeyringSignAndShow(t *testing.T) {
 	}
 }
 
+// The keyring vouches for the OMEMO devices the skin trusts with a
+// recorded identity key, beside its OTR keys; a device trusted by ID alone,
+// or of an account that left the skin, cannot be in it, and keyring sign
+// says which and what to run.
+func TestKeyringSignOMEMODevices(t *testing.T) {
+	cfg := writeConfig(t, minimalConfig, "secret")
+	addSkinWithKeys(t, cfg, "library")
+	const annKey = "b7a2c5e10f3d4a99123456789abcdef00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	const bobKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	raw := func(h string) []byte { b, _ := hex.DecodeString(h); return b }
+	_, st := openStoreOf(t, cfg)
+	for _, d := range []store.TrustedDevice{
+		{Skin: "library", Account: "ann@example.org", Device: 11, Fingerprint: raw(annKey)},
+		{Skin: "library", Account: "ann@example.org", Device: 12},                           // by ID alone
+		{Skin: "library", Account: "bob@example.org", Device: 13, Fingerprint: raw(bobKey)}, // bob is no operator of library
+	} {
+		if err := st.PutDevice(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	signerFile, public := newSigner(t)
+	pub, _ := keyring.ParseSigner(public)
+
+	out, errOut, code := otrdesk(t, "keyring", "sign", "--skin", "library", "--signer", signerFile, "-config", cfg)
+	if code != 0 || !strings.Contains(out, "3 key(s)") {
+		t.Fatalf("sign: %d\n%s%s", code, out, errOut)
+	}
+	k, err := keyring.Verify(storedKeyring(t, cfg, "library").Signed, pub, "library", time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []keyring.Key{
+		{Kind: "otr", Value: strings.ToUpper(fpCurrent)},
+		{Kind: "otr", Value: strings.ToUpper(fpGrace)},
+		{Kind: "omemo", Value: annKey},
+	}
+	if fmt.Sprint(k.Keys) != fmt.Sprint(want) {
+		t.Fatalf("keys %v, want %v", k.Keys, want)
+	}
+	for _, says := range []string{
+		"device 12 of ann@example.org without a recorded identity key",
+		"'otrdesk keys add-device --skin library --account ann@example.org --device 12' while serve runs",
+		"device 13 of bob@example.org, which is no longer its operator",
+		"'otrdesk keys revoke-device --skin library --account bob@example.org --device 13'",
+	} {
+		if !strings.Contains(errOut, says) {
+			t.Errorf("stderr does not say %q:\n%s", says, errOut)
+		}
+	}
+	if strings.Contains(errOut, "device 11") {
+		t.Errorf("stderr warns about a device the keyring lists:\n%s", errOut)
+	}
+
+	// Without OTR keys, the OMEMO keys still make a keyring worth having,
+	// and the admin hears what is missing.
+	mustRun(t, "keys", "revoke", "--skin", "library", "-config", cfg)
+	out, errOut, code = otrdesk(t, "keyring", "sign", "--skin", "library", "--signer", signerFile, "-config", cfg)
+	if code != 0 || !strings.Contains(out, "1 key(s)") || !strings.Contains(errOut, "skin library has no current OTR key") {
+		t.Fatalf("sign after revoke: %d\n%s%s", code, out, errOut)
+	}
+}
+
 func TestKeyringSignEncryptedSigner(t *testing.T) {
 	signerWorkFactor = 10
 	t.Cleanup(func() { signerWorkFactor = 0 })
