@@ -5,7 +5,7 @@
 //	GET /widget.js            the launcher (floating embed)
 //	GET /widget-<hash>.js     the same bytes at an immutable URL, for pinned (SRI) embeds
 //	GET /assets/<file>        the chat bundle, worker and wasm the launcher loads; immutable
-//	GET /skins/<name>.json    the public skin: title, colours, policy, JIDs, fingerprints, availability
+//	GET /skins/<name>.json    the public skin: title, colours, policy, JIDs, OTR fingerprints, OMEMO keys, availability
 //	GET /skins/<name>.keyring the skin's signed keyring, byte for byte as the admin signed it (keyring.go)
 //	GET /demo/<skin>          a plain page that embeds the widget
 //	GET /metrics              Prometheus
@@ -300,18 +300,33 @@ func accepts(header, name string) bool {
 
 // SkinJSON is the public view of a skin, GET /skins/<name>.json. It holds
 // nothing an operator or admin would not want a visitor to see: no
-// operator JIDs.
+// operator JIDs, no device IDs.
+//
+// The two key lists are what an unpinned (floating) widget trusts; a page
+// with data-fingerprint or data-signer ignores them and trusts only its
+// pins or its signed keyring, since the service that serves this JSON may
+// be the attacker. Both lists are arrays, empty rather than null.
 type SkinJSON struct {
-	Name            string   `json:"name"`
-	Title           string   `json:"title"`
-	Greeting        string   `json:"greeting"`
-	Color           string   `json:"color"`
-	Policy          string   `json:"policy"`
-	JID             string   `json:"jid"`
-	BOSHURL         string   `json:"bosh_url"`
-	AnonymousDomain string   `json:"anonymous_domain"`
-	Fingerprints    []string `json:"fingerprints"`
-	Available       bool     `json:"available"`
+	Name            string `json:"name"`
+	Title           string `json:"title"`
+	Greeting        string `json:"greeting"`
+	Color           string `json:"color"`
+	Policy          string `json:"policy"`
+	JID             string `json:"jid"`
+	BOSHURL         string `json:"bosh_url"`
+	AnonymousDomain string `json:"anonymous_domain"`
+	// Fingerprints are the skin's OTR fingerprints, current first, then
+	// retired ones still in grace: five groups of eight upper-case hex
+	// digits.
+	Fingerprints []string `json:"fingerprints"`
+	// OMEMOFingerprints are the identity keys of the operators' OMEMO
+	// devices the skin trusts with a recorded key (otrdesk keys
+	// add-device), of accounts that are still its operators: 64 lower-case
+	// hex digits each, the 32-byte Curve25519 key without the 05 type
+	// byte, the same text as a keyring's omemo lines. A device trusted by
+	// ID alone is not listed.
+	OMEMOFingerprints []string `json:"omemo_fingerprints"`
+	Available         bool     `json:"available"`
 }
 
 // publicSkin reads the skin a public URL names, or answers the request
@@ -363,13 +378,23 @@ func (s *server) skinJSON(w http.ResponseWriter, r *http.Request) {
 	for _, f := range admin.Published(sk, s.cfg.Now(), s.cfg.FingerprintGrace) {
 		fps = append(fps, f.String())
 	}
+	devs, err := s.cfg.Store.Devices(sk.Name, "")
+	if err != nil {
+		s.log.Error("reading the skin's trusted OMEMO devices", "skin", name, "err", err)
+		http.Error(w, "the skin could not be read", http.StatusInternalServerError)
+		return
+	}
+	omemo := []string{} // between programs: 64 lower-case hex digits, as in the keyring
+	for _, f := range admin.PublishedDevices(sk, admin.TrustedDevicesOf(devs)) {
+		omemo = append(omemo, hex.EncodeToString(f[:]))
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-cache")
 	_ = json.NewEncoder(w).Encode(SkinJSON{
 		Name: sk.Name, Title: sk.Title, Greeting: sk.Greeting, Color: sk.Color,
 		Policy: string(sk.Policy), JID: sk.Name + "@" + s.cfg.ComponentDomain,
 		BOSHURL: s.cfg.BOSHURL, AnonymousDomain: s.cfg.AnonymousDomain,
-		Fingerprints: fps, Available: available,
+		Fingerprints: fps, OMEMOFingerprints: omemo, Available: available,
 	})
 }
 

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -153,6 +155,21 @@ func TestSkinJSON(t *testing.T) {
 	expired := addKey(t, st, "library", now.Add(-96*time.Hour), now.Add(-25*time.Hour), false)
 	revoked := addKey(t, st, "library", now.Add(-72*time.Hour), now.Add(-30*time.Minute), true)
 	comp.available["library"] = true
+	// Before any OMEMO device is trusted the list is empty, not null: the
+	// widget reads it as a list.
+	if _, body := get(t, srv.URL+"/skins/library.json"); !strings.Contains(body, `"omemo_fingerprints":[]`) {
+		t.Errorf("a skin without trusted devices: %s", body)
+	}
+	annKey, bobKey := bytes.Repeat([]byte{0xb7}, 32), bytes.Repeat([]byte{0x0c}, 32)
+	for _, d := range []store.TrustedDevice{
+		{Skin: "library", Account: "ann@example.org", Device: 11, Fingerprint: annKey},
+		{Skin: "library", Account: "ann@example.org", Device: 12},                      // by ID alone: no key to list
+		{Skin: "library", Account: "bob@example.org", Device: 13, Fingerprint: bobKey}, // not an operator of library
+	} {
+		if err := st.PutDevice(d); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	resp, body := get(t, srv.URL+"/skins/library.json", "Origin", "https://library.example")
 	if resp.StatusCode != 200 {
@@ -171,7 +188,11 @@ func TestSkinJSON(t *testing.T) {
 	if strings.Join(sj.Fingerprints, "|") != strings.Join(want.Fingerprints, "|") {
 		t.Errorf("fingerprints %q, want current then in-grace %q (not expired %s, not revoked %s)", sj.Fingerprints, want.Fingerprints, expired, revoked)
 	}
+	if got, want := strings.Join(sj.OMEMOFingerprints, "|"), hex.EncodeToString(annKey); got != want {
+		t.Errorf("omemo_fingerprints %q, want ann's trusted key alone %q", got, want)
+	}
 	sj.Fingerprints, want.Fingerprints = nil, nil
+	sj.OMEMOFingerprints = nil
 	if !reflect.DeepEqual(sj, want) {
 		t.Errorf("skin JSON\n got %+v\nwant %+v", sj, want)
 	}
