@@ -1,23 +1,55 @@
 // Package operator is a scripted otrdesk operator: an XMPP account that
-// holds an OTR private key and answers visitors with the project's Go OTR
-// engine, as Pidgin with pidgin-otr would. The browser tests use it as the
-// far end of a widget chat and `make demo` runs one so that the demo page
-// ends in a working encrypted chat.
+// holds an OTR private key and, optionally, OMEMO devices, and answers
+// visitors with the project's Go OTR and OMEMO engines, as Pidgin with
+// pidgin-otr, or Conversations, would. The browser tests use it as the far
+// end of a widget chat and `make demo` runs one so that the demo page ends
+// in a working encrypted chat.
 //
 // Flow:
 //
-//	Dial (c2s, xmpptest.Client) -> Run: roster get, available presence
-//	  presence subscribe from <skin>@D   -> approve (subscribed) and re-send presence
+//	Dial (c2s, xmpptest.Client) -> Run: roster get, available presence,
+//	                                  OMEMO keys published on the account's PEP
+//	  presence subscribe from <skin>@D   -> approve (subscribed) and re-send presence;
+//	                                        with OMEMO also subscribe back
 //	  "on" to D                          -> on duty, so the component assigns chats
 //	  message from guest-<id>@D          -> otr.Conversation.Receive: answers a query
 //	                                        with the AKE, decrypts Data messages;
 //	                                        every decrypted visitor message can be
 //	                                        answered by Config.Answer
+//	  headline / <encrypted/> from
+//	  guest-<id>@D                       -> OMEMO (omemo.go): the alias's device list,
+//	                                        decrypted messages, answered with OMEMO
 //	  message from D                     -> the component's command replies (Event Service)
 //
 // Everything the bot sees is also an Event that callers wait for with Next
 // (tests: "the operator went secure", "the operator read hello"). The bot
 // logs metadata only through Config.Logf: never a body, never key material.
+//
+// # OMEMO
+//
+// With Config.OMEMODevices = n the bot has n OMEMO devices on its one
+// account (2 plays a desktop and a phone). A test trusts them for a skin
+// before the chat:
+//
+//	bot, _ := operator.New(operator.Config{..., OMEMODevices: 2})
+//	for _, d := range bot.Devices() {          // also DeviceIDs(), Fingerprints() (64 hex)
+//		st.PutDevice(store.TrustedDevice{Skin: "shop", Account: "ada@example.org",
+//			Device: d.ID, Fingerprint: d.Fingerprint[:]})
+//	}
+//	go bot.Run(ctx)                            // publishes bundles and the list, then "on"
+//
+// The server needs PEP (xmpptest.Options{HostModules: []string{"pep"}} for
+// Prosody). A chat is an OMEMO chat for the bot once the component sent the
+// alias's device list (Event Keys) or an <encrypted/> came from the alias;
+// then Say encrypts with OMEMO from the first device (SayFrom: another one)
+// to every device of the alias, reading its list and bundles at the alias,
+// and to the bot's other devices. Visitor messages give Secure (first
+// message of a visitor device), Message and KeyTransport events with
+// OMEMO set, Device and OMEMOFingerprint naming the visitor's device and
+// Devices the bot's devices that could decrypt it. AddDevice publishes one
+// more device (trusted or not: the test decides), RemoveDevice drops one;
+// Bundle gives a device's current bundle (for a hostile service that
+// relays it). The bot trusts visitor devices on first use.
 package operator
 
 import (
@@ -28,6 +60,7 @@ import (
 	"sync"
 
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/otr"
 )
 
@@ -60,6 +93,15 @@ type Config struct {
 	// Logf, if set, receives one line per chat event (aliases and kinds, no
 	// content).
 	Logf func(format string, args ...any)
+
+	// OMEMODevices, when above 0, gives the bot that many OMEMO devices
+	// (2: the operator's desktop and phone on one account), published on
+	// the account's PEP when Run starts. The server needs PEP (Prosody:
+	// xmpptest.Options.HostModules "pep"). At most MaxOMEMODevices.
+	OMEMODevices int
+	// OMEMOPreKeys is how many one-time prekeys each device publishes;
+	// 0 means DefaultOMEMOPreKeys.
+	OMEMOPreKeys int
 }
 
 // Kind says what an Event is.
@@ -74,6 +116,11 @@ const (
 	Typing   Kind = "typing"   // a chat state; Text is its name (composing, paused, active...)
 	Failure  Kind = "error"    // an OTR error or an error stanza; Text says which
 	Service  Kind = "service"  // a reply of the component's command bot (from D)
+
+	// OMEMO only (Event.OMEMO is set on these and on OMEMO's Secure,
+	// Message and Failure events):
+	Keys         Kind = "keys"          // the component told the alias's device list (List)
+	KeyTransport Kind = "key-transport" // an OMEMO element without payload decrypted
 )
 
 // Event is something the bot saw.
@@ -82,15 +129,30 @@ type Event struct {
 	Kind        Kind
 	Text        string
 	Encrypted   bool
-	Fingerprint otr.Fingerprint
+	Fingerprint otr.Fingerprint // OTR: the visitor's key
+
+	// OMEMO tells an OMEMO event from an OTR one. For Secure (the first
+	// message from a visitor device decrypted), Message and KeyTransport:
+	// Device is the visitor's device that sent it, OMEMOFingerprint its
+	// identity key, Devices the bot's devices that decrypted it (one that
+	// had no key in it is not listed). For Keys: List is the alias's
+	// device list.
+	OMEMO            bool
+	Device           uint32
+	OMEMOFingerprint omemo.Fingerprint
+	Devices          []uint32
+	List             []uint32
 }
 
 // Bot is one operator. Its methods are safe for concurrent use.
 type Bot struct {
 	cfg Config
 
-	mu    sync.Mutex // guards convs and serialises OTR state changes with their sends
-	convs map[string]*otr.Conversation
+	mu      sync.Mutex // guards convs, devices and omemo, and serialises state changes with their sends
+	convs   map[string]*otr.Conversation
+	devices []*omemo.Device       // the bot's OMEMO devices, the first one Say's
+	omemo   map[string]*omemoChat // aliases the bot speaks OMEMO with
+	pubMu   sync.Mutex            // one PEP publish at a time
 
 	evMu    sync.Mutex // guards events, seq and wake
 	events  []queuedEvent
@@ -113,7 +175,12 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("operator: an OTR private key is required")
 	}
-	return &Bot{cfg: cfg, convs: make(map[string]*otr.Conversation), wake: make(chan struct{})}, nil
+	devs, err := newDevices(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Bot{cfg: cfg, convs: make(map[string]*otr.Conversation), devices: devs, omemo: map[string]*omemoChat{},
+		wake: make(chan struct{})}, nil
 }
 
 // Fingerprint is the fingerprint of the bot's OTR key.
@@ -147,13 +214,22 @@ func (b *Bot) run(ctx context.Context) error {
 	if err := c.Presence(ctx, "", 1); err != nil {
 		return fmt.Errorf("operator: sending presence: %w", err)
 	}
+	// The keys are on the account before the bot is on duty: the
+	// component reads them when it assigns a chat.
+	if b.cfg.OMEMODevices > 0 {
+		if err := b.publishKeys(ctx); err != nil {
+			return err
+		}
+	}
 	if b.cfg.Service != "" {
 		if err := c.Message(ctx, b.cfg.Service, "on"); err != nil {
 			return fmt.Errorf("operator: going on duty: %w", err)
 		}
 	}
 	for {
-		st, err := c.Next(ctx, nil)
+		// Answers to the bot's own requests (PEP publishes and reads)
+		// stay queued for the call waiting for them.
+		st, err := c.Next(ctx, notAnswer)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -179,6 +255,14 @@ func (b *Bot) handle(ctx context.Context, st xmpptest.Stanza) error {
 			if err := c.Presence(ctx, "", 1); err != nil {
 				return fmt.Errorf("operator: sending presence: %w", err)
 			}
+			// An OMEMO operator adds the skin back, as Gajim and
+			// Conversations offer to: ejabberd pushes a changed device
+			// list only to contacts whose presence the account has.
+			if b.cfg.OMEMODevices > 0 {
+				if err := c.SendRaw(ctx, "<presence type='subscribe' to='"+xmlEscape(bare(st.From))+"'/>"); err != nil {
+					return fmt.Errorf("operator: subscribing back: %w", err)
+				}
+			}
 		}
 		return nil
 	case "message":
@@ -197,10 +281,19 @@ func (b *Bot) handle(ctx context.Context, st xmpptest.Stanza) error {
 		b.emit(Event{Alias: from, Kind: Failure, Text: "error stanza"})
 		return nil
 	}
+	if st.Type == "headline" {
+		if st.HasChild(nsPubSubEvent, "event") {
+			b.deviceListEvent(from, st)
+		}
+		return nil
+	}
 	for _, n := range st.Children {
 		if n.Space == nsChatStates {
 			b.emit(Event{Alias: from, Kind: Typing, Text: n.Local})
 		}
+	}
+	if st.HasChild(omemo.NS, "encrypted") {
+		return b.receiveOMEMO(ctx, from, st)
 	}
 	if !st.HasBody {
 		return nil
@@ -282,10 +375,16 @@ func (b *Bot) sendAll(ctx context.Context, alias string, bodies [][]byte) error 
 	return nil
 }
 
-// Say sends text to the visitor behind alias, encrypted when the chat is.
+// Say sends text to the visitor behind alias, encrypted when the chat is:
+// with OMEMO from the bot's first device when the chat is an OMEMO chat
+// (the component told the alias's device list, or an OMEMO message came
+// from it), else with OTR.
 func (b *Bot) Say(ctx context.Context, alias, text string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if ch, ok := b.isOMEMOChatLocked(alias); ok {
+		return b.sayOMEMOLocked(ctx, alias, ch, b.devices[0], text)
+	}
 	conv := b.convs[alias]
 	if conv == nil {
 		return ErrNoChat
@@ -302,11 +401,16 @@ func (b *Bot) Typing(ctx context.Context, alias, state string) error {
 	return b.cfg.Client.SendRaw(ctx, "<message type='chat' to='"+xmlEscape(alias)+"'><"+xmlEscape(state)+" xmlns='"+nsChatStates+"'/></message>")
 }
 
-// End ends the encrypted session with alias (OTR disconnect).
+// End ends the encrypted session with alias (OTR disconnect). OMEMO has
+// no session to end: in an OMEMO chat without an OTR conversation it sends
+// nothing.
 func (b *Bot) End(ctx context.Context, alias string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	conv := b.convs[alias]
+	if _, ok := b.omemo[alias]; conv == nil && ok {
+		return nil
+	}
 	if conv == nil {
 		return ErrNoChat
 	}
@@ -329,9 +433,14 @@ func (b *Bot) Command(ctx context.Context, text string) error {
 func (b *Bot) Aliases() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]string, 0, len(b.convs))
+	out := make([]string, 0, len(b.convs)+len(b.omemo))
 	for a := range b.convs {
 		out = append(out, a)
+	}
+	for a := range b.omemo {
+		if b.convs[a] == nil {
+			out = append(out, a)
+		}
 	}
 	return out
 }
@@ -379,6 +488,12 @@ func (b *Bot) Next(ctx context.Context, match func(Event) bool) (Event, error) {
 			return Event{}, fmt.Errorf("operator: waiting for an event: %w", ctx.Err())
 		}
 	}
+}
+
+// notAnswer matches every stanza but the answers to requests (iq result
+// and error).
+func notAnswer(st xmpptest.Stanza) bool {
+	return st.Name != "iq" || (st.Type != "result" && st.Type != "error")
 }
 
 func bare(j string) string {
