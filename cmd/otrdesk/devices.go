@@ -86,7 +86,7 @@ func deviceFlags(c *cli, name string, args []string, withFingerprint bool) (cfgP
 	device := fs.String("device", "", "the OMEMO device ID, as the operator's client or 'otrdesk operator devices' shows it")
 	var fingerprint *string
 	if withFingerprint {
-		fingerprint = fs.String("fingerprint", "", "trust the device only with this identity key (the fingerprint its client shows)")
+		fingerprint = fs.String("fingerprint", "", "trust the device only with this identity key (the fingerprint its client shows); without it, serve reads the key the device publishes now")
 	}
 	pos, err := parse(fs, args)
 	if err != nil {
