@@ -130,7 +130,7 @@ func keysAddDevice(c *cli, args []string) error {
 		return err
 	}
 	if got.Fingerprint == "" {
-		fmt.Fprintf(c.stdout, "skin %s trusts OMEMO device %d of %s, with any identity key it publishes (the page's pins or signed keyring decide)\n", got.Skin, got.Device, got.Account)
+		fmt.Fprintf(c.stdout, "skin %s trusts OMEMO device %d of %s by its ID alone, with any identity key it publishes\n", got.Skin, got.Device, got.Account)
 		fmt.Fprintf(c.stderr, "otrdesk keys add-device: no identity key is recorded for device %d of %s, so neither the keyring of skin %s nor its skin JSON can vouch for it, and only a page that pins its fingerprint trusts it: run this again while serve runs (it reads the key), or with --fingerprint\n", got.Device, got.Account, got.Skin)
 		return nil
 	}

@@ -24,7 +24,7 @@ func TestDevicesWithoutServe(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"add by ID", []string{"keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "31415", "-config", cfg}, 0, "skin help trusts OMEMO device 31415 of ann@example.org, with any identity key", "run this again while serve runs (it reads the key), or with --fingerprint"},
+		{"add by ID", []string{"keys", "add-device", "--skin", "help", "--account", "ann@example.org", "--device", "31415", "-config", cfg}, 0, "skin help trusts OMEMO device 31415 of ann@example.org by its ID alone, with any identity key", "run this again while serve runs (it reads the key), or with --fingerprint"},
 		{"add with fingerprint", []string{"keys", "add-device", "-config", cfg, "--skin", "help", "--account", "ann@example.org", "--device", "27", "--fingerprint", gajim}, 0, "only with identity key b7a2c5e1 0f3d4a99 12345678 9abcdef0", ""},
 		{"not an operator", []string{"keys", "add-device", "--skin", "help", "--account", "eve@example.org", "--device", "1", "-config", cfg}, 1, "", "not an operator of help"},
 		{"no such skin", []string{"keys", "add-device", "--skin", "nope", "--account", "ann@example.org", "--device", "1", "-config", cfg}, 1, "", "nope"},
