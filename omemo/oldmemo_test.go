@@ -487,3 +487,74 @@ func TestOldmemoTheirPreKeysUsedUp(t *testing.T) {
 		t.Fatalf("python-oldmemo read a prekey message on a used prekey: %+v", r)
 	}
 }
+
+// A long one-sided run and long gaps. After 53 messages without an
+// answer the library sends an empty message of its own, so that the
+// ratchet moves on; we read it, and our next message does move the
+// ratchet, so it sends only one. Then each side loses most of a long run
+// and reads the rest late.
+func TestOldmemoLongRuns(t *testing.T) {
+	py := startOldmemo(t, operatorJID, 0)
+	d := newTestDevice(t, 5)
+	py.publish(visitorJID, d)
+	b, _ := py.bundle()
+	e, err := d.Encrypt([]byte("hi"), []Recipient{{py.addr(), b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := py.decrypt(visitorJID, e)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	readSent(t, d, operatorJID, r.Sent)
+
+	heartbeats := 0
+	for i := range 70 {
+		e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d", i)), []Recipient{{Address: py.addr()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := py.decrypt(visitorJID, e)
+		if r.Error != "" || r.Text == nil {
+			t.Fatalf("ours %d: python-oldmemo read %+v", i, r)
+		}
+		if len(r.Sent) > 0 && i < 50 {
+			t.Fatalf("python-oldmemo sent %d empty messages after %d of ours", len(r.Sent), i+1)
+		}
+		heartbeats += len(r.Sent)
+		readSent(t, d, operatorJID, r.Sent)
+	}
+	if heartbeats != 1 {
+		t.Fatalf("python-oldmemo sent %d empty messages in a run of 70, want 1", heartbeats)
+	}
+
+	const run = 100
+	var theirs []*Encrypted
+	for i := range run {
+		theirs = append(theirs, py.encrypt(visitorJID, fmt.Sprintf("theirs %d", i)))
+	}
+	for _, i := range []int{run - 1, run / 2, 0} {
+		m, err := d.Decrypt(operatorJID, theirs[i])
+		if err != nil {
+			t.Fatalf("theirs %d after a gap: %v", i, err)
+		}
+		if want := fmt.Sprintf("theirs %d", i); string(m.Plaintext) != want {
+			t.Fatalf("got %q, want %q", m.Plaintext, want)
+		}
+	}
+	var ours []*Encrypted
+	for i := range run {
+		e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d", i)), []Recipient{{Address: py.addr()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours = append(ours, e)
+	}
+	for _, i := range []int{run - 1, run / 2, 0} {
+		r := py.decrypt(visitorJID, ours[i])
+		if want := fmt.Sprintf("ours %d", i); r.Error != "" || r.Text == nil || *r.Text != want {
+			t.Fatalf("%s after a gap: python-oldmemo read %+v", want, r)
+		}
+		readSent(t, d, operatorJID, r.Sent)
+	}
+}
