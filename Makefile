@@ -18,6 +18,7 @@ NEEDS    := prosody:prosody /usr/sbin/ejabberdctl:ejabberd /usr/include/libotr/p
             otr_parse:libotr5-bin chromium:chromium node:nodejs npm:npm gcc:gcc pkg-config:pkg-config \
             /usr/lib/python3/dist-packages/axolotl/sessioncipher.py:python3-axolotl \
             /usr/lib/python3/dist-packages/oldmemo/__init__.py:python3-oldmemo \
+            /usr/lib/python3/dist-packages/xmlschema/__init__.py:python3-xmlschema \
             profanity:profanity tmux:tmux
 # Tests start real servers; one package at a time keeps them from fighting
 # over two cores. The timeout is the whole run's bound, well under CI's.
@@ -62,6 +63,7 @@ WIDGET_RUNS ?= 20
 bench: deps build
 	$(GO) run ./internal/bench
 	$(GO) run ./internal/loadbench
+	$(GO) test -run '^$$' -bench . ./omemo/
 	cd web && OTRDESK_BENCH_BASE=$(WIDGET_BASE) $(GO) test -run '^$$' -bench BenchmarkWidget -benchtime $(WIDGET_RUNS)x -timeout 60m .
 
 # FUZZTIME is per target: a duration (1m, 10m) or a count of executions (10000x).

@@ -94,7 +94,11 @@
 // which writes its own XML and payload as that plugin does: sessions built
 // from bundles in both directions, many messages, bursts out of order, a
 // lost message, replays, prekeys used up and replaced, an identity key
-// that changed refused on both sides. Every parser and Decrypt have fuzz
+// that changed refused on both sides. It also talks to python-omemo with
+// its oldmemo backend (Debian python3-oldmemo, the library under
+// slixmpp-omemo) through testdata/oldmemo_peer.py, whose XML is
+// oldmemo.etree's, checked against the XEP's schema; bench_test.go
+// compares the costs with both. Every parser and Decrypt have fuzz
 // targets.
 //
 // # Left to the component and the widget
