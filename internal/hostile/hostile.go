@@ -14,9 +14,24 @@
 //	                                      bodies, plaintext and fragments (Inject),
 //	                                      forged urn:otrdesk:0 status elements (Status)
 //
-// The attacker keeps every body the visitor sent and everything its own OTR
-// sessions decrypted, so that a test asserts on real bytes what it learned
-// (Learned). Each visitor who writes to the skin's address is a chat with
+// With Config.OMEMO it stands in for otrdesk's OMEMO hand-over as well
+// (omemo.go): it keeps the keys the visitor hands over, says e2ee='omemo',
+// answers the visitor's requests for the operator's devices with what
+// Offer names — its own devices (NewDevice), the real operator's bundles
+// relayed (Config.OperatorBundle), or its own device under a real
+// device's ID (another identity key) — decrypts what the visitor encrypts
+// to its devices, relays <encrypted/> both ways under the alias, and
+// writes to the visitor from its own device (SayOMEMO):
+//
+//	att.Offer(hostile.Offer{ID: bot.DeviceIDs()[0]})        // honest relay
+//	id, fp, _ := att.NewDevice(0)                            // an attacker device
+//	att.Offer(hostile.Offer{ID: opID}, hostile.Offer{ID: id})
+//	att.NewDevice(opID); att.Offer(hostile.Offer{ID: opID})  // the operator's ID, another key
+//	s := att.Snapshot(); s.Learned("canary")                 // OMEMODecrypted included
+//
+// The attacker keeps every body and stanza the visitor sent and everything
+// its own OTR sessions and OMEMO devices decrypted, so that a test asserts
+// on real bytes what it learned (Learned). Each visitor who writes to the skin's address is a chat with
 // an alias of its own; the latest one is the chat the attack methods
 // address (a visitor coming back with a new session is a new chat, as with
 // otrdesk). The attacker's OTR listens to the latest chat only.
@@ -32,10 +47,12 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/otr"
 )
 
@@ -71,6 +88,16 @@ type Config struct {
 	AnswerQueries bool
 	// Logf receives one line per stanza (kinds and sizes, never a body).
 	Logf func(format string, args ...any)
+
+	// OMEMO makes the attacker stand in for otrdesk's OMEMO too (omemo.go):
+	// it takes the visitor's keys, says e2ee='omemo', gives the visitor
+	// the devices Offer names as the operator's, decrypts what the visitor
+	// encrypts to its own devices and relays <encrypted/> both ways.
+	OMEMO bool
+	// OperatorBundle, if set, is where relayed bundles of the real
+	// operator come from (an Offer without a Bundle for an ID the attacker
+	// has no device of): operator.Bot.Bundle fits.
+	OperatorBundle func(id uint32) *omemo.Bundle
 }
 
 // Attacker is the hostile service. Its methods are safe for concurrent use.
@@ -93,9 +120,21 @@ type Attacker struct {
 	answer    bool // answer the visitor's queries (Config.AnswerQueries, AnswerQueries)
 	holdOp    func(otr.Info) bool
 	held      []string
-	wake      chan struct{}
-	runErr    error
-	stopped   bool
+
+	// OMEMO (omemo.go)
+	devices        []*omemo.Device         // the attacker's own devices
+	offers         []Offer                 // what the visitor is given as the operator's devices
+	keys           map[string]*visitorKeys // visitor full JID -> what it handed over
+	omemoSeen      []Encrypted             // the visitor's <encrypted/> elements, in order
+	omemoDecrypted []string                // what the attacker's devices decrypted
+	opOMEMO        int                     // <encrypted/> elements from the operator
+	raws           []string                // every stanza a visitor sent to the skin, whole
+	listRequests   int                     // the visitor's requests for the operator's device list
+	bundleRequests []uint32                // ... and for bundles, by device ID
+
+	wake    chan struct{}
+	runErr  error
+	stopped bool
 }
 
 // New returns an attacker; Run starts it.
@@ -114,6 +153,7 @@ func New(cfg Config) (*Attacker, error) {
 		aliases:  map[string]string{},
 		visitors: map[string]string{},
 		answer:   cfg.AnswerQueries,
+		keys:     map[string]*visitorKeys{},
 		wake:     make(chan struct{}),
 	}, nil
 }
@@ -160,14 +200,23 @@ func (a *Attacker) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("hostile: reading: %w", err)
 		}
-		if st.Name != "message" || st.Type == "error" || !st.HasBody {
-			continue
-		}
 		to := bare(st.To)
+		if to == a.skin {
+			a.record(st)
+		}
+		fromOp := a.cfg.Operator != "" && bare(st.From) == bare(a.cfg.Operator)
+		omemoMsg := a.cfg.OMEMO && st.Name == "message" && st.Type != "error" && st.HasChild(omemo.NS, "encrypted")
 		switch {
+		case a.cfg.OMEMO && st.Name == "iq":
+			err = a.iq(ctx, st)
+		case omemoMsg && to == a.skin:
+			err = a.omemoFromVisitor(ctx, st)
+		case omemoMsg && fromOp:
+			err = a.omemoFromOperator(ctx, to, st)
+		case st.Name != "message" || st.Type == "error" || !st.HasBody:
 		case to == a.skin:
 			err = a.fromVisitor(ctx, st)
-		case a.cfg.Operator != "" && bare(st.From) == bare(a.cfg.Operator):
+		case fromOp:
 			err = a.fromOperator(ctx, to, st.Body)
 		}
 		if err != nil {
@@ -176,27 +225,51 @@ func (a *Attacker) run(ctx context.Context) error {
 	}
 }
 
+// chatLocked returns the alias of the visitor, starting a chat when it is
+// new: the status assigned (with OperatorName) and, with OMEMO, the
+// visitor's device list to the operator. a.mu is held.
+func (a *Attacker) chatLocked(ctx context.Context, visitor string) (string, error) {
+	if alias, known := a.aliases[visitor]; known {
+		return alias, nil
+	}
+	var id [10]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", fmt.Errorf("hostile: %w", err)
+	}
+	alias := "guest-" + strings.ToLower(base32.StdEncoding.EncodeToString(id[:])) + "@" + a.cfg.Domain
+	a.aliases[visitor], a.visitors[alias] = alias, visitor
+	// A new chat: the attacker's sessions and what it held belonged
+	// to the last one (its conversations would answer the new
+	// visitor's messages to the same instance tag).
+	a.visitor, a.convs, a.held, a.visTag = visitor, nil, nil, 0
+	a.logf("hostile: a new chat")
+	if a.cfg.OperatorName != "" {
+		if err := a.statusLocked(ctx, "assigned", a.cfg.OperatorName); err != nil {
+			return "", err
+		}
+	}
+	if k := a.keys[visitor]; a.cfg.OMEMO && k != nil && len(k.list) > 0 {
+		if err := a.deviceListEventLocked(ctx, alias, k.list); err != nil {
+			return "", err
+		}
+	}
+	return alias, nil
+}
+
+// record keeps a stanza a visitor sent, whole: Learned looks for secrets
+// in every part of it, not only in bodies.
+func (a *Attacker) record(st xmpptest.Stanza) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.raws = append(a.raws, string(st.Raw))
+}
+
 func (a *Attacker) fromVisitor(ctx context.Context, st xmpptest.Stanza) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	alias, known := a.aliases[st.From]
-	if !known {
-		var id [10]byte
-		if _, err := rand.Read(id[:]); err != nil {
-			return fmt.Errorf("hostile: %w", err)
-		}
-		alias = "guest-" + strings.ToLower(base32.StdEncoding.EncodeToString(id[:])) + "@" + a.cfg.Domain
-		a.aliases[st.From], a.visitors[alias] = alias, st.From
-		// A new chat: the attacker's sessions and what it held belonged
-		// to the last one (its conversations would answer the new
-		// visitor's messages to the same instance tag).
-		a.visitor, a.convs, a.held, a.visTag = st.From, nil, nil, 0
-		a.logf("hostile: a new chat")
-		if a.cfg.OperatorName != "" {
-			if err := a.statusLocked(ctx, "assigned", a.cfg.OperatorName); err != nil {
-				return err
-			}
-		}
+	alias, err := a.chatLocked(ctx, st.From)
+	if err != nil {
+		return err
 	}
 	body := st.Body
 	info := otr.Classify([]byte(body))
@@ -206,7 +279,8 @@ func (a *Attacker) fromVisitor(ctx context.Context, st xmpptest.Stanza) error {
 	}
 	a.sent = append(a.sent, body)
 	defer a.changed()
-	if a.cfg.Operator != "" {
+	// In an OMEMO chat otrdesk does not relay the visitor's OTR.
+	if a.cfg.Operator != "" && (!a.cfg.OMEMO || info.Kind == otr.KindPlaintext) {
 		if err := a.send(ctx, alias, a.cfg.Operator, body); err != nil {
 			return err
 		}
@@ -365,7 +439,8 @@ func (a *Attacker) Inject(ctx context.Context, body string) error {
 }
 
 // Status sends otrdesk's control element <status xmlns='urn:otrdesk:0'/>
-// with state and, when set, operator (the display name).
+// with state and, when set, operator (the display name); with
+// Config.OMEMO, state assigned carries e2ee='omemo'.
 func (a *Attacker) Status(ctx context.Context, state, operator string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -379,6 +454,9 @@ func (a *Attacker) statusLocked(ctx context.Context, state, operator string) err
 	el := "<status xmlns='urn:otrdesk:0' state='" + esc(state) + "'"
 	if operator != "" {
 		el += " operator='" + esc(operator) + "'"
+	}
+	if a.cfg.OMEMO && state == "assigned" {
+		el += " e2ee='omemo'"
 	}
 	return a.cfg.Client.SendRaw(ctx, "<message type='chat' from='"+esc(a.skin)+"' to='"+esc(a.visitor)+"'>"+el+"/></message>")
 }
@@ -434,6 +512,16 @@ type Snapshot struct {
 	OperatorTag    uint32
 	VisitorTag     uint32
 	AttackerAKEs   int // attacker AKEs finished
+
+	// OMEMO
+	VisitorDevices []uint32    // the latest visitor's device list, as handed over
+	VisitorBundles []uint32    // the devices whose bundles it handed over
+	OMEMOSent      []Encrypted // the visitor's <encrypted/> elements (all chats), in order
+	OMEMODecrypted []string    // what the attacker's devices decrypted
+	OperatorOMEMO  int         // <encrypted/> elements from the real operator
+	Stanzas        []string    // every stanza visitors sent to the skin, whole
+	ListRequests   int         // the visitor's requests for the operator's device list
+	BundleRequests []uint32    // the visitor's requests for bundles, by device ID
 }
 
 // Snapshot returns a copy of what the attacker has seen.
@@ -444,16 +532,32 @@ func (a *Attacker) Snapshot() Snapshot {
 }
 
 func (a *Attacker) snapshot() Snapshot {
-	return Snapshot{
+	s := Snapshot{
 		Visitor: a.visitor, Sent: append([]string(nil), a.sent...), Decrypted: append([]string(nil), a.decrypted...),
 		OperatorBodies: append([]string(nil), a.opBodies...), Held: len(a.held), OperatorTag: a.opTag, VisitorTag: a.visTag, AttackerAKEs: a.secure,
+		OMEMOSent: slices.Clone(a.omemoSeen), OMEMODecrypted: slices.Clone(a.omemoDecrypted), OperatorOMEMO: a.opOMEMO,
+		Stanzas: slices.Clone(a.raws), ListRequests: a.listRequests, BundleRequests: slices.Clone(a.bundleRequests),
 	}
+	if k := a.keys[a.visitor]; k != nil {
+		s.VisitorDevices = slices.Clone([]uint32(k.list))
+		for id := range k.bundles {
+			s.VisitorBundles = append(s.VisitorBundles, id)
+		}
+		slices.Sort(s.VisitorBundles)
+	}
+	return s
 }
 
 // Learned reports whether the attacker can read secret: it travelled in
-// plaintext, or one of the attacker's sessions decrypted a message holding
-// it (a "[resent]" copy included). It says how.
+// plaintext, or one of the attacker's OTR sessions or OMEMO devices
+// decrypted a message holding it (a "[resent]" copy included). It says
+// how.
 func (s Snapshot) Learned(secret string) (how string, ok bool) {
+	for _, d := range s.OMEMODecrypted {
+		if strings.Contains(d, secret) {
+			return fmt.Sprintf("decrypted it with its own OMEMO device from a message reading %q", d), true
+		}
+	}
 	for _, d := range s.Decrypted {
 		if strings.Contains(d, secret) {
 			return fmt.Sprintf("decrypted it with its own key from a message reading %q", d), true
@@ -462,6 +566,11 @@ func (s Snapshot) Learned(secret string) (how string, ok bool) {
 	for _, b := range s.Sent {
 		if strings.Contains(b, secret) {
 			return fmt.Sprintf("received it in plaintext, in a body of %d bytes", len(b)), true
+		}
+	}
+	for _, r := range s.Stanzas {
+		if strings.Contains(r, secret) {
+			return fmt.Sprintf("received it in plaintext, in a stanza of %d bytes", len(r)), true
 		}
 	}
 	return "", false
