@@ -73,6 +73,10 @@ func (d Device) Hex() string { return hex.EncodeToString(d.Fingerprint[:]) }
 type omemoChat struct {
 	list   omemo.DeviceList // the visitor's devices; nil until told or read
 	secure map[uint32]bool  // visitor devices a message decrypted from
+	// otr: an OTR session was made with the alias since the last sign of
+	// OMEMO (a transfer back to this operator that picked OTR): Say uses
+	// OTR until the component tells a device list again or OMEMO arrives.
+	otr bool
 }
 
 // newDevices makes the devices of Config.OMEMODevices.
@@ -259,7 +263,8 @@ func (b *Bot) deviceListEvent(alias string, st xmpptest.Stanza) {
 		return
 	}
 	b.mu.Lock()
-	b.omemoChatLocked(alias).list = list
+	ch := b.omemoChatLocked(alias)
+	ch.list, ch.otr = list, false
 	b.mu.Unlock()
 	b.logf("operator: %s: told %d OMEMO devices", alias, len(list))
 	b.emit(Event{Alias: alias, Kind: Keys, OMEMO: true, List: slices.Clone([]uint32(list))})
@@ -306,6 +311,7 @@ func (b *Bot) receiveOMEMO(ctx context.Context, alias string, st xmpptest.Stanza
 	}
 	first := false
 	if got != nil {
+		ch.otr = false
 		first = !ch.secure[got.From.Device]
 		ch.secure[got.From.Device] = true
 		if ch.list != nil && !slices.Contains(ch.list, got.From.Device) {
@@ -479,5 +485,5 @@ func (b *Bot) readPEP(ctx context.Context, jid, node, local string) ([]byte, err
 // answer. b.mu is held.
 func (b *Bot) isOMEMOChatLocked(alias string) (*omemoChat, bool) {
 	ch := b.omemo[alias]
-	return ch, ch != nil && len(b.devices) > 0
+	return ch, ch != nil && !ch.otr && len(b.devices) > 0
 }

@@ -114,6 +114,12 @@ func (v *omemoVisitor) receive() (text string, from []*omemo.Message, enc *omemo
 		}
 		text = string(m.Plaintext)
 		from = append(from, m)
+		// As the widget does: a used one-time prekey is replaced and the
+		// bundle handed over again, or the next device of the operator
+		// that reads it could pick the used one.
+		if m.Republish {
+			v.publish(omemo.BundleNode(d.ID()), d.Bundle().Marshal())
+		}
 	}
 	return text, from, enc
 }
@@ -151,9 +157,17 @@ func sorted(ids ...uint32) []uint32 {
 // republishes bundles whose prekeys were used, and a device added later
 // and not trusted by the skin gets nothing from the visitor.
 func TestOMEMOThroughComponent(t *testing.T) {
+	runOMEMO(t, xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{omemoDomain: omemoSecret}, HostModules: []string{"pep"}}))
+}
+
+// TestOMEMOEjabberd runs the same on ejabberd (mod_pubsub with PEP).
+func TestOMEMOEjabberd(t *testing.T) {
+	runOMEMO(t, xmpptest.Ejabberd(t, xmpptest.Options{Components: map[string]string{omemoDomain: omemoSecret}}))
+}
+
+func runOMEMO(t *testing.T, srv *xmpptest.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{omemoDomain: omemoSecret}, HostModules: []string{"pep"}})
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +218,16 @@ func TestOMEMOThroughComponent(t *testing.T) {
 	if err != nil || !slices.Equal(pub, omemo.DeviceList{desk.ID, phone.ID}) {
 		t.Fatalf("published device list %v (%v), want %v", pub, err, bot.DeviceIDs())
 	}
+	// The bot added the skin back (ejabberd pushes device lists only to
+	// contacts the account is subscribed to).
+	poll(t, ctx, "the skin in the roster both ways", func() bool {
+		res, err := check.IQ(ctx, "get", "", "<query xmlns='jabber:iq:roster'/>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, item, ok := operator.Element(res.Raw, "jabber:iq:roster", "item")
+		return ok && item["jid"] == "shop@"+omemoDomain && item["subscription"] == "both"
+	})
 	firstBundle := canonical(t, items(t, ctx, check, "", omemo.BundleNode(desk.ID), "bundle"))
 	if !bytes.Equal(firstBundle, bot.Bundle(desk.ID).Marshal()) {
 		t.Fatalf("published bundle differs from the device's")

@@ -320,6 +320,11 @@ func (b *Bot) receive(ctx context.Context, alias, body string) error {
 		switch e.Kind {
 		case otr.EventGoneSecure, otr.EventStillSecure:
 			b.logf("operator: %s: encrypted (%s)", alias, e.Kind)
+			b.mu.Lock()
+			if ch := b.omemo[alias]; ch != nil {
+				ch.otr = true // this chat is an OTR chat now
+			}
+			b.mu.Unlock()
 			b.emit(Event{Alias: alias, Kind: Secure, Fingerprint: e.Fingerprint, Encrypted: true})
 		case otr.EventGoneInsecure:
 			b.logf("operator: %s: the visitor ended encryption", alias)
