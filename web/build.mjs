@@ -6,6 +6,10 @@
 //	dist/assets/worker-<h>.js      Go's wasm_exec.js + the worker glue
 //	dist/assets/otr-<h>.wasm       the OTR engine: GOOS=js GOARCH=wasm go build ./wasm
 //	dist/assets/wasm_exec-<h>.js   wasm_exec.js as copied from this Go toolchain
+//	dist/assets/omemo-worker-<h>.js  Go's wasm_exec.js + the OMEMO worker glue
+//	dist/assets/omemo-<h>.wasm     the OMEMO engine: GOOS=js GOARCH=wasm go build
+//	                               ./wasm/omemo (fetched only by pages that can
+//	                               trust an OMEMO key, never for OTR alone)
 //	dist/sizes.json                raw, gzip and brotli sizes of each asset
 //	dist/**/<file>.br, <file>.gz   each of the above (but sizes.json) compressed
 //	                               once here, at the highest levels: otrdesk
@@ -78,10 +82,23 @@ if (existsSync(join(web, 'wasm'))) {
   fail('web/wasm is missing: the OTR engine cannot be built (set OTRDESK_ALLOW_NO_WASM=1 to build a plaintext-only widget)');
 }
 
+// 1b. The OMEMO engine as WebAssembly, built like the OTR engine. It links
+// the Signal library (and with it the protobuf runtime), so it is a module
+// of its own: a page that uses OTR alone never downloads it.
+if (existsSync(join(web, 'wasm', 'omemo'))) {
+  const out = join(tmp, 'omemo.wasm');
+  go(['build', '-trimpath', '-ldflags=-s', '-o', out, './wasm/omemo'], { GOOS: 'js', GOARCH: 'wasm', CGO_ENABLED: '0' });
+  emit('omemoWasm', 'omemo', 'wasm', readFileSync(out));
+}
+
 // 2. The worker: wasm_exec.js first (it defines globalThis.Go), then our glue.
 const common = { bundle: true, minify: true, format: 'iife', target: ['es2020'], write: false, legalComments: 'eof', logLevel: 'warning' };
 const worker = await build({ ...common, entryPoints: [join(web, 'src', 'worker.js')] });
 emit('worker', 'worker', 'js', Buffer.concat([wasmExec, Buffer.from('\n'), Buffer.from(worker.outputFiles[0].contents)]));
+if (assets.omemoWasm) {
+  const omemoWorker = await build({ ...common, entryPoints: [join(web, 'src', 'omemo-worker.js')] });
+  emit('omemoWorker', 'omemo-worker', 'js', Buffer.concat([wasmExec, Buffer.from('\n'), Buffer.from(omemoWorker.outputFiles[0].contents)]));
+}
 
 // 3. The chat bundle.
 const chat = await build({ ...common, entryPoints: [join(web, 'src', 'chat.js')] });

@@ -655,3 +655,202 @@ func nativeBench(b *testing.B, n int) (newDev, session, trip float64) {
 	}
 	return ms(tNew), ms(tSession), ms(tTrip)
 }
+
+// workerNode runs web/src/omemo-worker.js under node, the module in it.
+type workerNode struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startWorker(t *testing.T) *workerNode {
+	t.Helper()
+	wasm, execJS := wasmBuild(t)
+	driver, err := filepath.Abs(filepath.Join("testdata", "worker.cjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	glue, err := filepath.Abs(filepath.Join("..", "..", "src", "omemo-worker.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", driver, execJS, wasm, glue)
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("node stderr: %s", stderr.String())
+		}
+	})
+	return &workerNode{t: t, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+}
+
+// workerReply is one of the worker's replies.
+type workerReply struct {
+	ID      int             `json:"id"`
+	OK      bool            `json:"ok"`
+	Result  json.RawMessage `json:"result"`
+	Message string          `json:"message"`
+	NotSent bool            `json:"notSent"`
+}
+
+// post sends the requests at once, numbered from 1, and returns the
+// replies in the order the worker gave them, which must be the order of
+// the requests.
+func (w *workerNode) post(reqs ...map[string]any) []workerReply {
+	w.t.Helper()
+	for i, r := range reqs {
+		r["id"] = i + 1
+	}
+	b, _ := json.Marshal(reqs)
+	if _, err := w.in.Write(append(b, '\n')); err != nil {
+		w.t.Fatalf("writing to node: %v", err)
+	}
+	line, err := w.out.ReadBytes('\n')
+	if err != nil {
+		w.t.Fatalf("node died: %v", err)
+	}
+	var rs []workerReply
+	if err := json.Unmarshal(line, &rs); err != nil {
+		w.t.Fatalf("worker replies %q: %v", line, err)
+	}
+	for i, r := range rs {
+		if r.ID != i+1 {
+			w.t.Fatalf("reply %d answers request %d: the worker did not keep the order", i+1, r.ID)
+		}
+	}
+	return rs
+}
+
+type initResult struct {
+	Device      float64 `json:"device"`
+	Fingerprint string  `json:"fingerprint"`
+	List        string  `json:"list"`
+	Bundle      string  `json:"bundle"`
+	State       string  `json:"state"`
+	Restored    bool    `json:"restored"`
+}
+
+type workerDecrypt struct {
+	Text        *string `json:"text"`
+	Device      float64 `json:"device"`
+	Fingerprint string  `json:"fingerprint"`
+	PreKey      bool    `json:"preKey"`
+	Bundle      *string `json:"bundle"`
+	State       string  `json:"state"`
+}
+
+// TestWorkerGlue drives omemo-worker.js as the page does: requests posted
+// at once are answered in order; init makes a device or restores the
+// saved one; a refused encrypt says notSent; decrypt hands the bundle to
+// republish when a prekey was used; a request before init fails.
+func TestWorkerGlue(t *testing.T) {
+	native, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nfp, _ := native.Fingerprint().MarshalText()
+	op := recipient{operatorJID, float64(native.ID()), string(nfp)}
+	wrong := op
+	wrong.Fingerprint = strings.Repeat("0", 64)
+
+	w := startWorker(t)
+	if rs := w.post(map[string]any{"op": "encrypt", "text": "too early", "recipients": []recipient{op}}); rs[0].OK || !rs[0].NotSent {
+		t.Fatalf("encrypt before init: %+v", rs[0])
+	}
+	rs := w.post(
+		map[string]any{"op": "init", "module": true, "state": nil},
+		map[string]any{"op": "peer", "jid": operatorJID, "device": native.ID(), "bundle": string(native.Bundle().Marshal())},
+		map[string]any{"op": "encrypt", "text": "hello from the worker", "recipients": []recipient{op}},
+		map[string]any{"op": "encrypt", "text": "secret", "recipients": []recipient{wrong}},
+		map[string]any{"op": "peer", "jid": operatorJID, "device": native.ID(), "bundle": "<bundle/>"},
+	)
+	for i, want := range []bool{true, true, true, false, false} {
+		if rs[i].OK != want {
+			t.Fatalf("request %d: %+v", i+1, rs[i])
+		}
+	}
+	info := decode[initResult](t, rs[0].Result)
+	if info.Restored || info.Device == 0 || len(info.Fingerprint) != 64 || !strings.Contains(info.List, "<device id=") || info.State == "" {
+		t.Fatalf("init: %+v", info)
+	}
+	if !rs[3].NotSent || rs[3].Message == "" || rs[4].NotSent || rs[4].Message == "" {
+		t.Fatalf("refusals: %+v, %+v", rs[3], rs[4])
+	}
+	enc := decode[encResult](t, rs[2].Result)
+	e, err := omemo.ParseEncrypted([]byte(enc.XML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vAddr := omemo.Address{JID: visitorJID, Device: uint32(info.Device)}
+	if m, err := native.Decrypt(visitorJID, e); err != nil || string(m.Plaintext) != "hello from the worker" {
+		t.Fatalf("native read %v, %v", m, err)
+	}
+
+	// The operator answers; a second operator device starts a session
+	// with the visitor's bundle and uses one of its prekeys.
+	reply, err := native.Encrypt([]byte("hello from Go"), []omemo.Recipient{{Address: vAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := omemo.ParseBundle([]byte(info.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromSecond, err := second.Encrypt([]byte("from the phone"), []omemo.Recipient{{Address: vAddr, Bundle: vb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs = w.post(
+		map[string]any{"op": "decrypt", "from": operatorJID, "xml": string(reply.Marshal())},
+		map[string]any{"op": "decrypt", "from": operatorJID, "xml": string(fromSecond.Marshal())},
+		map[string]any{"op": "decrypt", "from": operatorJID, "xml": "<encrypted/>"},
+	)
+	if !rs[0].OK || !rs[1].OK || rs[2].OK {
+		t.Fatalf("decrypts: %+v", rs)
+	}
+	d1, d2 := decode[workerDecrypt](t, rs[0].Result), decode[workerDecrypt](t, rs[1].Result)
+	if d1.Text == nil || *d1.Text != "hello from Go" || d1.Bundle != nil || d1.PreKey || d1.Fingerprint != op.Fingerprint {
+		t.Fatalf("answer: %+v", d1)
+	}
+	if d2.Text == nil || *d2.Text != "from the phone" || d2.Bundle == nil || *d2.Bundle == info.Bundle || !d2.PreKey || d2.Device != float64(second.ID()) {
+		t.Fatalf("prekey message from a second device: %+v", d2)
+	}
+
+	// A reload: a new worker restores the last state and goes on; a state
+	// it cannot read gives a new device.
+	w2 := startWorker(t)
+	rs = w2.post(
+		map[string]any{"op": "init", "module": true, "state": d2.State},
+		map[string]any{"op": "encrypt", "text": "after the reload", "recipients": []recipient{op}},
+	)
+	if !rs[0].OK || !rs[1].OK {
+		t.Fatalf("after the reload: %+v", rs)
+	}
+	if again := decode[initResult](t, rs[0].Result); !again.Restored || again.Device != info.Device || again.Fingerprint != info.Fingerprint || again.Bundle != *d2.Bundle {
+		t.Fatalf("restored: %+v", again)
+	}
+	e, err = omemo.ParseEncrypted([]byte(decode[encResult](t, rs[1].Result).XML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := native.Decrypt(visitorJID, e); err != nil || string(m.Plaintext) != "after the reload" || m.PreKey {
+		t.Fatalf("native read after the reload: %v, %v", m, err)
+	}
+	w3 := startWorker(t)
+	rs = w3.post(map[string]any{"op": "init", "module": true, "state": "bm90IGEgc3RhdGU="})
+	if fresh := decode[initResult](t, rs[0].Result); !rs[0].OK || fresh.Restored || fresh.Device == info.Device {
+		t.Fatalf("init with a state that is none: %+v", rs[0])
+	}
+}
