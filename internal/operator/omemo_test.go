@@ -15,6 +15,7 @@ import (
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
+	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -409,5 +410,67 @@ func poll(t *testing.T, ctx context.Context, what string, cond func() bool) {
 			t.Fatalf("waiting for %s: %v", what, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestOMEMOChatTurnsOTR: an alias the component told a device list of
+// (an OMEMO chat) and with which an OTR session is then made (a transfer
+// back to this operator that picked OTR) is answered with OTR; a new
+// device list makes it an OMEMO chat again. The far end here is a plain
+// account standing in for the alias.
+func TestOMEMOChatTurnsOTR(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{omemoDomain: omemoSecret}, HostModules: []string{"pep"}})
+	srv.MustRegister(t, "op", "pw-op")
+	srv.MustRegister(t, "vis", "pw-vis")
+	opKey, visKey := testKeys(t)
+	opc := srv.MustDial(t, "op", "pw-op", "desk")
+	bot, err := operator.New(operator.Config{Client: opc, Key: opKey, OMEMODevices: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBg(t, "operator", bot.Run)
+	visc := srv.MustDial(t, "vis", "pw-vis", "web")
+	alias := "vis@" + xmpptest.Domain
+	event := func() {
+		t.Helper()
+		if err := visc.SendRaw(ctx, "<message type='headline' to='"+opc.JID().String()+"'><event xmlns='http://jabber.org/protocol/pubsub#event'>"+
+			"<items node='"+omemo.DeviceListNode+"'><item id='current'>"+string(omemo.DeviceList{4711}.Marshal())+"</item></items></event></message>"); err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Keys }); err != nil || !slices.Equal(ev.List, []uint32{4711}) {
+			t.Fatalf("keys event %+v, %v", ev, err)
+		}
+	}
+	event()
+	// OMEMO: the bot reads device 4711's bundle at the alias, which this
+	// plain account does not have.
+	if err := bot.Say(ctx, alias, "over OMEMO?"); err == nil || !strings.Contains(err.Error(), "bundle") {
+		t.Fatalf("Say in an OMEMO chat without the visitor's bundle: %v, want an error about the bundle", err)
+	}
+	conv, err := otr.NewConversation(otr.Config{PrivateKey: visKey, Policy: otr.PolicyAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &visitor{t: t, c: visc, to: opc.JID().String(), conv: conv}
+	q, err := conv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.send(ctx, q)
+	v.pump(ctx, func(_ []byte, evs []otr.Event) bool {
+		return slices.ContainsFunc(evs, func(e otr.Event) bool { return e.Kind == otr.EventGoneSecure })
+	})
+	if _, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Secure && !e.OMEMO }); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.Say(ctx, alias, "over OTR"); err != nil {
+		t.Fatal(err)
+	}
+	v.pump(ctx, func(show []byte, _ []otr.Event) bool { return string(show) == "over OTR" })
+	event()
+	if err := bot.Say(ctx, alias, "over OMEMO again?"); err == nil || !strings.Contains(err.Error(), "bundle") {
+		t.Fatalf("Say after a new device list: %v, want OMEMO's error about the bundle", err)
 	}
 }
