@@ -90,9 +90,10 @@ type Config struct {
 	Logf func(format string, args ...any)
 
 	// OMEMO makes the attacker stand in for otrdesk's OMEMO too (omemo.go):
-	// it takes the visitor's keys, says e2ee='omemo', gives the visitor
-	// the devices Offer names as the operator's, decrypts what the visitor
-	// encrypts to its own devices and relays <encrypted/> both ways.
+	// it takes the visitor's keys, says e2ee='omemo' (in the assigned
+	// status, which goes with OperatorName), gives the visitor the devices
+	// Offer names as the operator's, decrypts what the visitor encrypts to
+	// its own devices and relays <encrypted/> both ways.
 	OMEMO bool
 	// OperatorBundle, if set, is where relayed bundles of the real
 	// operator come from (an Offer without a Bundle for an ID the attacker
@@ -125,7 +126,7 @@ type Attacker struct {
 	devices        []*omemo.Device         // the attacker's own devices
 	offers         []Offer                 // what the visitor is given as the operator's devices
 	keys           map[string]*visitorKeys // visitor full JID -> what it handed over
-	omemoSeen      []Encrypted             // the visitor's <encrypted/> elements, in order
+	omemoSeen      []OMEMOMessage          // the visitor's <encrypted/> elements, in order
 	omemoDecrypted []string                // what the attacker's devices decrypted
 	opOMEMO        int                     // <encrypted/> elements from the operator
 	raws           []string                // every stanza a visitor sent to the skin, whole
@@ -514,14 +515,14 @@ type Snapshot struct {
 	AttackerAKEs   int // attacker AKEs finished
 
 	// OMEMO
-	VisitorDevices []uint32    // the latest visitor's device list, as handed over
-	VisitorBundles []uint32    // the devices whose bundles it handed over
-	OMEMOSent      []Encrypted // the visitor's <encrypted/> elements (all chats), in order
-	OMEMODecrypted []string    // what the attacker's devices decrypted
-	OperatorOMEMO  int         // <encrypted/> elements from the real operator
-	Stanzas        []string    // every stanza visitors sent to the skin, whole
-	ListRequests   int         // the visitor's requests for the operator's device list
-	BundleRequests []uint32    // the visitor's requests for bundles, by device ID
+	VisitorDevices []uint32       // the latest visitor's device list, as handed over
+	VisitorBundles []uint32       // the devices whose bundles it handed over
+	OMEMOSent      []OMEMOMessage // the visitor's <encrypted/> elements (all chats), in order
+	OMEMODecrypted []string       // what the attacker's devices decrypted
+	OperatorOMEMO  int            // <encrypted/> elements from the real operator
+	Stanzas        []string       // every stanza visitors sent to the skin, whole
+	ListRequests   int            // the visitor's requests for the operator's device list
+	BundleRequests []uint32       // the visitor's requests for bundles, by device ID
 }
 
 // Snapshot returns a copy of what the attacker has seen.

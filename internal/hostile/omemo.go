@@ -72,9 +72,9 @@ type visitorKeys struct {
 	bundles map[uint32]*omemo.Bundle
 }
 
-// Encrypted is one <encrypted/> element the visitor sent: the sender
+// OMEMOMessage is one <encrypted/> element the visitor sent: the sender
 // device and the devices it has a key for.
-type Encrypted struct {
+type OMEMOMessage struct {
 	SID  uint32
 	RIDs []uint32
 }
@@ -327,7 +327,7 @@ func (a *Attacker) omemoFromVisitor(ctx context.Context, st xmpptest.Stanza) err
 		a.logf("hostile: the visitor sent a malformed OMEMO element")
 		return nil
 	}
-	seen := Encrypted{SID: enc.SID}
+	seen := OMEMOMessage{SID: enc.SID}
 	for _, k := range enc.Keys {
 		seen.RIDs = append(seen.RIDs, k.RID)
 	}
