@@ -854,3 +854,154 @@ func TestWorkerGlue(t *testing.T) {
 		t.Fatalf("init with a state that is none: %+v", rs[0])
 	}
 }
+
+// pageNode runs web/src/omemo.js, the page client, under node.
+type pageNode struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startPage(t *testing.T) *pageNode {
+	t.Helper()
+	wasm, execJS := wasmBuild(t)
+	var paths []string
+	for _, p := range []string{filepath.Join("testdata", "client.mjs"), filepath.Join("..", "..", "src", "omemo-worker.js"), filepath.Join("..", "..", "src", "omemo.js")} {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, abs)
+	}
+	cmd := exec.Command("node", paths[0], execJS, wasm, paths[1], paths[2])
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("node stderr: %s", stderr.String())
+		}
+	})
+	return &pageNode{t: t, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+}
+
+func (p *pageNode) send(cmd map[string]any) []byte {
+	p.t.Helper()
+	b, _ := json.Marshal(cmd)
+	if _, err := p.in.Write(append(b, '\n')); err != nil {
+		p.t.Fatalf("writing to node: %v", err)
+	}
+	line, err := p.out.ReadBytes('\n')
+	if err != nil {
+		p.t.Fatalf("node died during %v: %v", cmd["op"], err)
+	}
+	if strings.Contains(string(line), `"exception"`) {
+		p.t.Fatalf("%v: %s", cmd["op"], line)
+	}
+	return line
+}
+
+// pageCall is one call of the client and how its promise settled.
+type pageCall struct {
+	OK      bool            `json:"ok"`
+	Result  json.RawMessage `json:"result"`
+	Message string          `json:"message"`
+	NotSent bool            `json:"notSent"`
+	IsError bool            `json:"isError"`
+}
+
+// calls makes the calls at once, each {name, method, args}, and returns
+// how each promise settled.
+func (p *pageNode) calls(cs ...map[string]any) []pageCall {
+	p.t.Helper()
+	var r []pageCall
+	if err := json.Unmarshal(p.send(map[string]any{"op": "calls", "calls": cs}), &r); err != nil || len(r) != len(cs) {
+		p.t.Fatalf("calls: %v", err)
+	}
+	return r
+}
+
+func call(name, method string, args ...any) map[string]any {
+	return map[string]any{"name": name, "method": method, "args": args}
+}
+
+// TestPageClient drives omemo.js as chat.js does: calls made at once
+// settle in order with their own results; a refused encrypt rejects with
+// notSent; after terminate every call rejects; a worker script or engine
+// that fails its integrity check, or a build without the OMEMO assets,
+// makes init reject.
+func TestPageClient(t *testing.T) {
+	native, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nfp, _ := native.Fingerprint().MarshalText()
+	op := recipient{operatorJID, float64(native.ID()), string(nfp)}
+	wrong := op
+	wrong.Fingerprint = strings.Repeat("ab", 32)
+
+	p := startPage(t)
+	p.send(map[string]any{"op": "start", "name": "v"})
+	rs := p.calls(
+		call("v", "init", nil),
+		call("v", "peer", operatorJID, native.ID(), string(native.Bundle().Marshal())),
+		call("v", "encrypt", "hello from the page", []recipient{op}),
+		call("v", "encrypt", "secret", []recipient{wrong}),
+		call("v", "keyTransport", []recipient{op}),
+	)
+	for i, want := range []bool{true, true, true, false, true} {
+		if rs[i].OK != want {
+			t.Fatalf("call %d: %+v", i+1, rs[i])
+		}
+	}
+	info := decode[initResult](t, rs[0].Result)
+	if info.Restored || info.Device == 0 || info.State == "" || info.Bundle == "" {
+		t.Fatalf("init: %+v", info)
+	}
+	if !rs[3].NotSent || !rs[3].IsError || rs[3].Message == "" || strings.Contains(rs[3].Message, "secret") {
+		t.Fatalf("refused encrypt: %+v", rs[3])
+	}
+	for i, want := range []string{"hello from the page", ""} {
+		e, err := omemo.ParseEncrypted([]byte(decode[encResult](t, rs[2+2*i].Result).XML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := native.Decrypt(visitorJID, e)
+		if err != nil || string(m.Plaintext) != want {
+			t.Fatalf("native read %v, %v; want %q", m, err, want)
+		}
+	}
+	reply, err := native.Encrypt([]byte("hello from Go"), []omemo.Recipient{{Address: omemo.Address{JID: visitorJID, Device: uint32(info.Device)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs = p.calls(call("v", "decrypt", operatorJID, string(reply.Marshal())), call("v", "decrypt", operatorJID, "<x/>"))
+	if d := decode[workerDecrypt](t, rs[0].Result); !rs[0].OK || d.Text == nil || *d.Text != "hello from Go" || d.Fingerprint != op.Fingerprint {
+		t.Fatalf("decrypt: %+v", rs[0])
+	}
+	if rs[1].OK || !rs[1].IsError || rs[1].NotSent {
+		t.Fatalf("decrypt of garbage: %+v", rs[1])
+	}
+
+	p.send(map[string]any{"op": "terminate", "name": "v"})
+	rs = p.calls(call("v", "encrypt", "after the end", []recipient{op}), call("v", "peer", operatorJID, native.ID(), string(native.Bundle().Marshal())))
+	if rs[0].OK || !rs[0].NotSent || rs[1].OK {
+		t.Fatalf("calls after terminate: %+v", rs)
+	}
+
+	for _, damage := range []string{"worker", "wasm", "assets"} {
+		p.send(map[string]any{"op": "start", "name": damage, "damage": damage})
+		rs = p.calls(call(damage, "init", nil), call(damage, "encrypt", "x", []recipient{op}))
+		if rs[0].OK || rs[0].Message == "" || rs[1].OK || !rs[1].NotSent {
+			t.Fatalf("damaged %s: %+v", damage, rs)
+		}
+		t.Logf("damaged %s: init says %q", damage, rs[0].Message)
+		p.send(map[string]any{"op": "terminate", "name": damage})
+	}
+}
