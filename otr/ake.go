@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"math/big"
 )
 
@@ -24,12 +23,14 @@ var (
 
 const dhExponentBytes = 40 // 320 bits
 
+// mustBig reads a constant of this package written in hex. (Not
+// big.Int.SetString: its error path formats with fmt, see wrap.go.)
 func mustBig(hex string) *big.Int {
-	v, ok := new(big.Int).SetString(hex, 16)
-	if !ok {
+	b := make([]byte, len(hex)/2)
+	if !decodeHex(b, hex) {
 		panic("otr: bad constant")
 	}
-	return v
+	return new(big.Int).SetBytes(b)
 }
 
 // validDHPublic reports whether v is a usable group element: 2 <= v <= p-2.
@@ -45,7 +46,7 @@ type dhKey struct {
 func (c *Conversation) newDHKey() (dhKey, error) {
 	b := make([]byte, dhExponentBytes)
 	if _, err := fullRead(c.rand, b); err != nil {
-		return dhKey{}, fmt.Errorf("otr: generating a DH key: %w", err)
+		return dhKey{}, wrap("otr: generating a DH key", err)
 	}
 	x := new(big.Int).SetBytes(b)
 	return dhKey{priv: x, pub: expG(x)}, nil
@@ -140,7 +141,7 @@ func (c *Conversation) startAKE(version int) (*ake, error) {
 		return nil, err
 	}
 	if _, err := fullRead(c.rand, a.r[:]); err != nil {
-		return nil, fmt.Errorf("otr: making a DH-Commit: %w", err)
+		return nil, wrap("otr: making a DH-Commit", err)
 	}
 	gxMPI := appendMPI(nil, a.our.pub)
 	a.encGx = aesCTR(a.r[:], nil, gxMPI)
@@ -162,11 +163,11 @@ func (a *ake) dhCommitBody() []byte { return a.last }
 func (c *Conversation) respondToCommit(a *ake, version int, body []byte, keep bool) ([]byte, error) {
 	encGx, rest, ok := readData(body)
 	if !ok {
-		return nil, fmt.Errorf("otr: reading DH-Commit: %w", ErrMalformed)
+		return nil, wrap("otr: reading DH-Commit", ErrMalformed)
 	}
 	hashGx, _, ok := readData(rest)
 	if !ok || len(hashGx) != 32 {
-		return nil, fmt.Errorf("otr: reading DH-Commit: %w", ErrMalformed)
+		return nil, wrap("otr: reading DH-Commit", ErrMalformed)
 	}
 	if !keep || a.our.pub == nil {
 		k, err := c.newDHKey()
@@ -190,7 +191,7 @@ func (c *Conversation) respondToCommit(a *ake, version int, body []byte, keep bo
 func (c *Conversation) receiveDHKey(a *ake, body []byte) ([]byte, error) {
 	gy, _, ok := readMPI(body)
 	if !ok || !validDHPublic(gy) {
-		return nil, fmt.Errorf("otr: reading DH-Key: %w", ErrMalformed)
+		return nil, wrap("otr: reading DH-Key", ErrMalformed)
 	}
 	a.theirPub = gy
 	s := new(big.Int).Exp(gy, a.our.priv, dhP)
@@ -219,7 +220,7 @@ func (c *Conversation) signatureBlock(a *ake, cKey, m1, m2 []byte) (enc, mac []b
 	h.Write(appendInt(nil, a.ourKeyID))
 	sig, err := c.key.Sign(c.rand, h.Sum(nil))
 	if err != nil {
-		return nil, nil, fmt.Errorf("otr: signing the AKE: %w", err)
+		return nil, nil, wrap("otr: signing the AKE", err)
 	}
 	x := append(pub, appendInt(nil, a.ourKeyID)...)
 	x = append(x, sig...)
@@ -235,16 +236,16 @@ func verifySignatureBlock(a *ake, enc, mac, cKey, m1, m2 []byte) (*PublicKey, ui
 	h := hmac.New(sha256.New, m2)
 	h.Write(appendData(nil, enc))
 	if subtle.ConstantTimeCompare(h.Sum(nil)[:20], mac) != 1 {
-		return nil, 0, fmt.Errorf("otr: checking the signature MAC: %w", ErrAKEFailed)
+		return nil, 0, wrap("otr: checking the signature MAC", ErrAKEFailed)
 	}
 	x := aesCTR(cKey, nil, enc)
 	pub, rest, ok := ParsePublicKey(x)
 	if !ok {
-		return nil, 0, fmt.Errorf("otr: reading the peer's public key: %w", ErrAKEFailed)
+		return nil, 0, wrap("otr: reading the peer's public key", ErrAKEFailed)
 	}
 	keyID, sig, ok := readInt(rest)
 	if !ok || keyID == 0 {
-		return nil, 0, fmt.Errorf("otr: reading the peer's key id: %w", ErrAKEFailed)
+		return nil, 0, wrap("otr: reading the peer's key id", ErrAKEFailed)
 	}
 	h = hmac.New(sha256.New, m1)
 	h.Write(appendMPI(nil, a.theirPub))
@@ -252,7 +253,7 @@ func verifySignatureBlock(a *ake, enc, mac, cKey, m1, m2 []byte) (*PublicKey, ui
 	h.Write(pub.Bytes())
 	h.Write(appendInt(nil, keyID))
 	if !pub.Verify(h.Sum(nil), sig) {
-		return nil, 0, fmt.Errorf("otr: verifying the peer's signature: %w", ErrAKEFailed)
+		return nil, 0, wrap("otr: verifying the peer's signature", ErrAKEFailed)
 	}
 	return pub, keyID, nil
 }
@@ -262,21 +263,21 @@ func verifySignatureBlock(a *ake, enc, mac, cKey, m1, m2 []byte) (*PublicKey, ui
 func (c *Conversation) receiveRevealSig(a *ake, body []byte) ([]byte, *PublicKey, uint32, error) {
 	r, rest, ok := readData(body)
 	if !ok || len(r) != 16 {
-		return nil, nil, 0, fmt.Errorf("otr: reading Reveal Signature: %w", ErrMalformed)
+		return nil, nil, 0, wrap("otr: reading Reveal Signature", ErrMalformed)
 	}
 	enc, rest, ok := readData(rest)
 	if !ok || len(rest) < 20 {
-		return nil, nil, 0, fmt.Errorf("otr: reading Reveal Signature: %w", ErrMalformed)
+		return nil, nil, 0, wrap("otr: reading Reveal Signature", ErrMalformed)
 	}
 	mac := rest[:20]
 	gxMPI := aesCTR(r, nil, a.theirEncGx)
 	h := sha256.Sum256(gxMPI)
 	if subtle.ConstantTimeCompare(h[:], a.theirHashGx) != 1 {
-		return nil, nil, 0, fmt.Errorf("otr: checking the DH commitment: %w", ErrAKEFailed)
+		return nil, nil, 0, wrap("otr: checking the DH commitment", ErrAKEFailed)
 	}
 	gx, extra, ok := readMPI(gxMPI)
 	if !ok || len(extra) != 0 || !validDHPublic(gx) {
-		return nil, nil, 0, fmt.Errorf("otr: reading the committed DH key: %w", ErrAKEFailed)
+		return nil, nil, 0, wrap("otr: reading the committed DH key", ErrAKEFailed)
 	}
 	a.theirPub = gx
 	s := new(big.Int).Exp(gx, a.our.priv, dhP)
@@ -299,7 +300,7 @@ func (c *Conversation) receiveRevealSig(a *ake, body []byte) ([]byte, *PublicKey
 func (c *Conversation) receiveSig(a *ake, body []byte) (*PublicKey, uint32, error) {
 	enc, rest, ok := readData(body)
 	if !ok || len(rest) < 20 {
-		return nil, 0, fmt.Errorf("otr: reading Signature: %w", ErrMalformed)
+		return nil, 0, wrap("otr: reading Signature", ErrMalformed)
 	}
 	pub, keyID, err := verifySignatureBlock(a, enc, rest[:20], a.keys.cp[:], a.keys.m1p[:], a.keys.m2p[:])
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -142,7 +141,7 @@ func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {
 		return eventNames[k]
 	}
-	return fmt.Sprintf("EventKind(%d)", k)
+	return "EventKind(" + decimal(int(k)) + ")"
 }
 
 // Event is something the user interface should know about.
@@ -229,7 +228,7 @@ func NewConversation(cfg Config) (*Conversation, error) {
 		var b [4]byte
 		for c.ourTag < MinInstanceTag {
 			if _, err := fullRead(c.rand, b[:]); err != nil {
-				return nil, fmt.Errorf("otr: choosing an instance tag: %w", err)
+				return nil, wrap("otr: choosing an instance tag", err)
 			}
 			c.ourTag = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 		}
@@ -552,7 +551,7 @@ func (c *Conversation) receive(r *result, msg []byte, depth int) error {
 	switch info.Kind {
 	case KindFragment:
 		if depth > 0 {
-			return fmt.Errorf("otr: reassembling: %w", ErrNestedFragment)
+			return wrap("otr: reassembling", ErrNestedFragment)
 		}
 		whole, err := c.reasm.Add(msg, c.now())
 		if err != nil {
@@ -585,7 +584,7 @@ func (c *Conversation) receive(r *result, msg []byte, depth int) error {
 		return c.sendCommit(r, v)
 	case KindUnknown:
 		if bytes.Contains(msg, markEncoded) || bytes.Contains(msg, markFragV3) || bytes.Contains(msg, markFragV2) {
-			return fmt.Errorf("otr: classifying message: %w", ErrMalformed)
+			return wrap("otr: classifying message", ErrMalformed)
 		}
 		// Text that merely contains "?OTR" (someone typing about OTR, a
 		// version 1 query): shown as the plaintext it is.
@@ -700,11 +699,11 @@ func (c *Conversation) receiveEncoded(r *result, msg []byte, info Info) error {
 	if info.Version == 3 {
 		hdrLen = 11
 		if len(bin) < hdrLen {
-			return fmt.Errorf("otr: reading message header: %w", ErrMalformed)
+			return wrap("otr: reading message header", ErrMalformed)
 		}
 		tag = info.SenderTag
 		if tag < MinInstanceTag {
-			return fmt.Errorf("otr: reading sender instance tag: %w", ErrMalformed)
+			return wrap("otr: reading sender instance tag", ErrMalformed)
 		}
 		if info.ReceiverTag != c.ourTag && !(info.ReceiverTag == 0 && info.Type == DHCommit) {
 			return nil // for another instance of ours: libotr drops it silently
@@ -714,7 +713,7 @@ func (c *Conversation) receiveEncoded(r *result, msg []byte, info Info) error {
 		}
 	}
 	if len(bin) < hdrLen {
-		return fmt.Errorf("otr: reading message header: %w", ErrMalformed)
+		return wrap("otr: reading message header", ErrMalformed)
 	}
 	body := bin[hdrLen:]
 	c.lastFrom = tag
@@ -754,7 +753,7 @@ func (c *Conversation) onDHCommit(r *result, v int, tag uint32, body []byte) err
 		}
 		theirHash, ok := commitHash(body)
 		if !ok {
-			return fmt.Errorf("otr: reading DH-Commit: %w", ErrMalformed)
+			return wrap("otr: reading DH-Commit", ErrMalformed)
 		}
 		if commitWins(ours.hashGx, theirHash) {
 			// Keep our commitment: send it again to this instance.
@@ -910,7 +909,7 @@ func (c *Conversation) finishAKE(r *result, s *session, pub *PublicKey, keyID ui
 func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen int) error {
 	d, ok := parseData(bin, hdrLen)
 	if !ok {
-		return fmt.Errorf("otr: reading Data message: %w", ErrMalformed)
+		return wrap("otr: reading Data message", ErrMalformed)
 	}
 	s := c.sessions[tag]
 	if s == nil || s.state != stateEncrypted || s.version != v {
@@ -921,7 +920,7 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 			flags |= flagIgnoreUnreadable
 			r.event(Event{Kind: EventError, Instance: tag, Text: "An encrypted message arrived, but this chat is not encrypted: it cannot be read."})
 		}
-		return c.unreadable(r, tag, flags, fmt.Errorf("otr: receiving Data message while not encrypted: %w", ErrUnreadable))
+		return c.unreadable(r, tag, flags, wrap("otr: receiving Data message while not encrypted", ErrUnreadable))
 	}
 	plain, k, err := s.decrypt(d)
 	if err != nil {
@@ -947,7 +946,7 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 			s.state = stateFinished
 			r.event(Event{Kind: EventGoneInsecure, Instance: tag, Text: "The other side ended the encrypted chat."})
 			if tlvErr != nil {
-				return fmt.Errorf("otr: reading TLVs: %w", ErrMalformed)
+				return wrap("otr: reading TLVs", ErrMalformed)
 			}
 			return nil
 		case tlvExtraKey:
@@ -963,7 +962,7 @@ func (c *Conversation) onData(r *result, v int, tag uint32, bin []byte, hdrLen i
 		}
 	}
 	if tlvErr != nil {
-		return fmt.Errorf("otr: reading TLVs: %w", ErrMalformed)
+		return wrap("otr: reading TLVs", ErrMalformed)
 	}
 	if len(text) > 0 && c.beat > 0 && c.now().Sub(s.lastSent) >= c.beat {
 		msgs, err := c.sendData(s, nil, nil, flagIgnoreUnreadable)

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/big"
 	"time"
 )
@@ -172,7 +171,7 @@ func (c *Conversation) header(version int, typ MessageType, receiver uint32) []b
 func (c *Conversation) encrypt(s *session, plaintext []byte, tlvs []tlv, flags byte) ([]byte, error) {
 	k, ok := s.keysFor(s.ourKeyID-1, s.theirKeyID)
 	if !ok {
-		return nil, fmt.Errorf("otr: choosing data keys: %w", ErrUnreadable)
+		return nil, wrap("otr: choosing data keys", ErrUnreadable)
 	}
 	k.sendCtr++
 	var ctr [8]byte
@@ -254,23 +253,23 @@ func parseData(msg []byte, hdrLen int) (dataMessage, bool) {
 // returns the plaintext (message and TLVs).
 func (s *session) decrypt(d dataMessage) ([]byte, *dataKeys, error) {
 	if d.senderID == 0 || d.recipID == 0 {
-		return nil, nil, fmt.Errorf("otr: reading Data key ids: %w", ErrUnreadable)
+		return nil, nil, wrap("otr: reading Data key ids", ErrUnreadable)
 	}
 	k, ok := s.keysFor(d.recipID, d.senderID)
 	if !ok {
-		return nil, nil, fmt.Errorf("otr: finding keys for Data message: %w", ErrUnreadable)
+		return nil, nil, wrap("otr: finding keys for Data message", ErrUnreadable)
 	}
 	h := hmac.New(sha1.New, k.recvMAC[:])
 	h.Write(d.signed)
 	if subtle.ConstantTimeCompare(h.Sum(nil), d.mac) != 1 {
-		return nil, nil, fmt.Errorf("otr: checking Data message: %w", ErrBadMAC)
+		return nil, nil, wrap("otr: checking Data message", ErrBadMAC)
 	}
 	ctr := binary.BigEndian.Uint64(d.ctr[:])
 	if ctr <= k.recvCtr {
-		return nil, nil, fmt.Errorf("otr: checking Data message counter: %w", ErrReplayed)
+		return nil, nil, wrap("otr: checking Data message counter", ErrReplayed)
 	}
 	if d.senderID == s.theirKeyID && !validDHPublic(d.next) {
-		return nil, nil, fmt.Errorf("otr: reading the next DH key: %w", ErrMalformed)
+		return nil, nil, wrap("otr: reading the next DH key", ErrMalformed)
 	}
 	k.recvCtr = ctr
 	k.recvMACUsed = true

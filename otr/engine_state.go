@@ -2,7 +2,6 @@ package otr
 
 import (
 	"errors"
-	"fmt"
 	"math/big"
 	"time"
 )
@@ -125,7 +124,7 @@ func (c *Conversation) Export() []byte {
 func Restore(state []byte, cfg Config) (*Conversation, error) {
 	c, err := restore(state, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("otr: restoring a conversation: %w", err)
+		return nil, wrap("otr: restoring a conversation", err)
 	}
 	return c, nil
 }
@@ -305,7 +304,7 @@ func restore(state []byte, cfg Config) (*Conversation, error) {
 func (c *Conversation) restoreJump() (uint64, error) {
 	var b [5]byte
 	if _, err := fullRead(c.rand, b[:]); err != nil {
-		return 0, fmt.Errorf("choosing a counter jump: %w", err)
+		return 0, wrap("choosing a counter jump", err)
 	}
 	var r uint64
 	for _, x := range b {

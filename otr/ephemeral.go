@@ -2,7 +2,6 @@ package otr
 
 import (
 	"crypto/rand"
-	"fmt"
 	"io"
 	"math/big"
 )
@@ -30,8 +29,7 @@ const (
 var ephemeralP, ephemeralQ, ephemeralG = constHex(ephemeralPHex), constHex(ephemeralQHex), constHex(ephemeralGHex)
 
 func constHex(s string) *big.Int {
-	v, _ := new(big.Int).SetString(s, 16) // constants of this file; TestEphemeralParameters checks them
-	return v
+	return mustBig(s) // constants of this file; TestEphemeralParameters checks them
 }
 
 // GenerateEphemeralKey makes a DSA key on the fixed, published domain
@@ -42,7 +40,7 @@ func constHex(s string) *big.Int {
 func GenerateEphemeralKey(rand io.Reader) (*PrivateKey, error) {
 	x, err := randScalar(rand, ephemeralQ)
 	if err != nil {
-		return nil, fmt.Errorf("otr: generating an ephemeral key: %w", err)
+		return nil, wrap("otr: generating an ephemeral key", err)
 	}
 	y := new(big.Int).Exp(ephemeralG, x, ephemeralP)
 	return &PrivateKey{

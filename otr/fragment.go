@@ -3,7 +3,6 @@ package otr
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -150,7 +149,7 @@ var (
 // fragments carry the instance tags as 8 hex digits.
 func SplitMessage(msg string, maxSize, version int, senderTag, receiverTag uint32) ([]string, error) {
 	if version != 2 && version != 3 {
-		return nil, fmt.Errorf("otr: splitting a message: OTR version %d has no fragments", version)
+		return nil, errors.New("otr: splitting a message: OTR version " + decimal(version) + " has no fragments")
 	}
 	if maxSize == 0 || len(msg) <= maxSize {
 		return []string{msg}, nil
@@ -161,20 +160,21 @@ func SplitMessage(msg string, maxSize, version int, senderTag, receiverTag uint3
 	}
 	size := maxSize - overhead
 	if size < 1 {
-		return nil, fmt.Errorf("otr: splitting for %d bytes: %w", maxSize, ErrMaxSizeTooSmall)
+		return nil, wrap("otr: splitting for "+decimal(maxSize)+" bytes", ErrMaxSizeTooSmall)
 	}
 	n := (len(msg)-1)/size + 1
 	if n > 65535 {
-		return nil, fmt.Errorf("otr: splitting %d bytes for %d: %w", len(msg), maxSize, ErrTooManyFragments)
+		return nil, wrap("otr: splitting "+decimal(len(msg))+" bytes for "+decimal(maxSize), ErrTooManyFragments)
 	}
 	frags := make([]string, 0, n)
 	for k := 1; k <= n; k++ {
 		piece := msg[:min(size, len(msg))]
 		msg = msg[len(piece):]
 		if version == 2 {
-			frags = append(frags, fmt.Sprintf("?OTR,%05d,%05d,%s,", k, n, piece))
+			frags = append(frags, "?OTR,"+padded(decimal(k), 5)+","+padded(decimal(n), 5)+","+piece+",")
 		} else {
-			frags = append(frags, fmt.Sprintf("?OTR|%08x|%08x,%05d,%05d,%s,", senderTag, receiverTag, k, n, piece))
+			frags = append(frags, "?OTR|"+padded(hexDigits(senderTag), 8)+"|"+padded(hexDigits(receiverTag), 8)+
+				","+padded(decimal(k), 5)+","+padded(decimal(n), 5)+","+piece+",")
 		}
 	}
 	return frags, nil
@@ -267,16 +267,16 @@ func (r *Reassembler) Add(body []byte, now time.Time) ([]byte, error) {
 	maxN, maxBytes, timeout, maxSenders := r.limits()
 	if f.Version == 3 {
 		if f.SenderTag < MinInstanceTag {
-			return nil, fmt.Errorf("otr: reassembling from %#x: %w", f.SenderTag, ErrBadInstanceTag)
+			return nil, wrap("otr: reassembling from "+hex0x(f.SenderTag), ErrBadInstanceTag)
 		}
 		if f.ReceiverTag != 0 && r.OurTag != 0 && f.ReceiverTag != r.OurTag {
-			return nil, fmt.Errorf("otr: reassembling for %#x: %w", f.ReceiverTag, ErrOtherInstance)
+			return nil, wrap("otr: reassembling for "+hex0x(f.ReceiverTag), ErrOtherInstance)
 		}
 	}
 	key := f.SenderTag // 0 for version 2, never a valid version 3 tag
 	if f.N > maxN {
 		delete(r.pending, key)
-		return nil, fmt.Errorf("otr: reassembling %d fragments (at most %d): %w", f.N, maxN, ErrFragmentLimit)
+		return nil, wrap("otr: reassembling "+decimal(f.N)+" fragments (at most "+decimal(maxN)+")", ErrFragmentLimit)
 	}
 	p := r.pending[key]
 	if f.K == 1 {
@@ -292,15 +292,15 @@ func (r *Reassembler) Add(body []byte, now time.Time) ([]byte, error) {
 		switch {
 		case p == nil || p.version != f.Version || p.n != f.N || p.k+1 != f.K:
 			delete(r.pending, key)
-			return nil, fmt.Errorf("otr: reassembling fragment %d of %d: %w", f.K, f.N, ErrFragmentOrder)
+			return nil, wrap("otr: reassembling fragment "+decimal(f.K)+" of "+decimal(f.N), ErrFragmentOrder)
 		case now.Sub(p.started) > timeout:
 			delete(r.pending, key)
-			return nil, fmt.Errorf("otr: reassembling fragment %d of %d: %w", f.K, f.N, ErrFragmentExpired)
+			return nil, wrap("otr: reassembling fragment "+decimal(f.K)+" of "+decimal(f.N), ErrFragmentExpired)
 		}
 	}
 	if len(p.buf)+len(f.Piece) > maxBytes {
 		delete(r.pending, key)
-		return nil, fmt.Errorf("otr: reassembling more than %d bytes: %w", maxBytes, ErrFragmentLimit)
+		return nil, wrap("otr: reassembling more than "+decimal(maxBytes)+" bytes", ErrFragmentLimit)
 	}
 	p.buf = append(p.buf, f.Piece...)
 	p.k = f.K

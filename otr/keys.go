@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"strings"
@@ -30,10 +29,10 @@ type PrivateKey struct {
 func GenerateKey(rand io.Reader) (*PrivateKey, error) {
 	var k dsa.PrivateKey
 	if err := dsa.GenerateParameters(&k.Parameters, rand, dsa.L1024N160); err != nil {
-		return nil, fmt.Errorf("otr: generating DSA parameters: %w", err)
+		return nil, wrap("otr: generating DSA parameters", err)
 	}
 	if err := dsa.GenerateKey(&k, rand); err != nil {
-		return nil, fmt.Errorf("otr: generating DSA key: %w", err)
+		return nil, wrap("otr: generating DSA key", err)
 	}
 	return &PrivateKey{PublicKey: PublicKey{P: k.P, Q: k.Q, G: k.G, Y: k.Y}, X: k.X}, nil
 }
@@ -175,7 +174,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	if len(compact) != 40 {
 		return f, ErrBadFingerprint
 	}
-	if _, err := hex.Decode(f[:], []byte(compact)); err != nil {
+	if !decodeHex(f[:], compact) {
 		return f, ErrBadFingerprint
 	}
 	return f, nil
@@ -187,7 +186,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 func (k *PrivateKey) Sign(rand io.Reader, hash []byte) ([]byte, error) {
 	r, s, err := dsa.Sign(rand, k.dsa(), hash)
 	if err != nil {
-		return nil, fmt.Errorf("otr: signing: %w", err)
+		return nil, wrap("otr: signing", err)
 	}
 	n := (k.Q.BitLen() + 7) / 8
 	sig := make([]byte, 2*n)

@@ -3,7 +3,6 @@ package otr
 import (
 	"bytes"
 	"crypto/sha256"
-	"fmt"
 	"math/big"
 )
 
@@ -38,7 +37,7 @@ const smpExponentBytes = 192 // 1536 bits
 func (c *Conversation) smpRandom() (*big.Int, error) {
 	b := make([]byte, smpExponentBytes)
 	if _, err := fullRead(c.rand, b); err != nil {
-		return nil, fmt.Errorf("otr: SMP randomness: %w", err)
+		return nil, wrap("otr: SMP randomness", err)
 	}
 	return new(big.Int).SetBytes(b), nil
 }

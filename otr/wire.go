@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"fmt"
 )
 
 // Kind says what an XMPP body is, as far as OTR is concerned.
@@ -42,7 +41,7 @@ func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
 	}
-	return fmt.Sprintf("Kind(%d)", k)
+	return "Kind(" + decimal(int(k)) + ")"
 }
 
 // MessageType is the type byte of an encoded OTR message.
@@ -70,7 +69,7 @@ func (t MessageType) String() string {
 	case Data:
 		return "Data"
 	}
-	return fmt.Sprintf("MessageType(%#02x)", uint8(t))
+	return "MessageType(0x" + padded(hexDigits(uint32(t)), 2) + ")"
 }
 
 // Version bits of Info.Versions, and the versions argument of QueryMessage
@@ -332,11 +331,11 @@ func DecodeMessage(body []byte) ([]byte, error) {
 	b := body[i+len(markEncoded):]
 	end := bytes.IndexByte(b, '.')
 	if end < 0 {
-		return nil, fmt.Errorf("otr: decoding message: no terminating '.': %w", ErrNotEncoded)
+		return nil, wrap("otr: decoding message: no terminating '.'", ErrNotEncoded)
 	}
 	msg, err := base64.StdEncoding.AppendDecode(nil, b[:end])
 	if err != nil {
-		return nil, fmt.Errorf("otr: decoding message: %w", ErrBadEncoding)
+		return nil, wrap("otr: decoding message", ErrBadEncoding)
 	}
 	return msg, nil
 }
