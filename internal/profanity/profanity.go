@@ -130,6 +130,16 @@ func Start(t testing.TB, cfg Config) *Profanity {
 	p.keys("Enter")
 	p.WaitFor(ctx, regexp.MustCompile(`(?m)`+regexp.QuoteMeta(cfg.JID)+`/\S+ logged in successfully`))
 
+	// Profanity learns at login, from the server's disco#info, whether
+	// it may publish with publish-options (XEP-0060 §7.1.5). Keys made
+	// before the answer is in are published without them, so the nodes
+	// get the server's default access model, and every later publish,
+	// with them, fails with precondition-not-met (ejabberd says conflict;
+	// Profanity's attempt to reconfigure the node does not change it).
+	// A disco#info of our own, answered after the one sent at login on
+	// the same stream, is the barrier.
+	p.Cmd("/disco info " + domainOf(cfg.JID))
+	p.WaitFor(ctx, regexp.MustCompile(`(?m)^\S+ - Service discovery info for `+regexp.QuoteMeta(domainOf(cfg.JID))))
 	p.Cmd("/omemo gen")
 	m := p.WaitFor(ctx, regexp.MustCompile(`Your Device ID is (\d+)\.`))
 	id, err := strconv.ParseUint(m[1], 10, 32)
@@ -241,9 +251,12 @@ func (p *Profanity) Screen() string {
 }
 
 func (p *Profanity) screen() (string, error) {
-	out, err := exec.Command(p.tmux, "-S", p.sock, "capture-pane", "-p", "-t", session).Output()
+	var stderr bytes.Buffer
+	cmd := exec.Command(p.tmux, "-S", p.sock, "capture-pane", "-p", "-t", session)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("profanity: reading the screen: %w", err)
+		return "", fmt.Errorf("profanity: reading the screen: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	lines := strings.Split(string(out), "\n")
 	for i, l := range lines {
@@ -321,6 +334,11 @@ func (p *Profanity) stop() {
 	if p.control != nil {
 		p.control.Wait()
 	}
+}
+
+// domainOf is the domain part of a bare JID.
+func domainOf(bare string) string {
+	return bare[strings.LastIndexByte(bare, '@')+1:]
 }
 
 func lookPath(name string) (string, error) {

@@ -17,11 +17,21 @@ import (
 	"otrdesk.im/otrdesk/omemo/wire"
 )
 
-// TestProfanity logs Profanity in on a private Prosody and checks what it
-// tells about itself against what it published, then exchanges a plain
-// message each way with a test client.
-func TestProfanity(t *testing.T) {
-	srv := xmpptest.Prosody(t, xmpptest.Options{HostModules: []string{"pep"}})
+// TestProfanityProsody logs Profanity in on a private Prosody and checks
+// what it tells about itself against what it published, then exchanges a
+// plain message each way with a test client.
+func TestProfanityProsody(t *testing.T) {
+	runProfanity(t, xmpptest.Prosody(t, xmpptest.Options{HostModules: []string{"pep"}}))
+}
+
+// TestProfanityEjabberd does the same on ejabberd, which, unlike Prosody,
+// announces publish-options on the server's JID: Profanity then publishes
+// its keys with them, and Start must not let it publish before it knows.
+func TestProfanityEjabberd(t *testing.T) {
+	runProfanity(t, xmpptest.Ejabberd(t, xmpptest.Options{}))
+}
+
+func runProfanity(t *testing.T, srv *xmpptest.Server) {
 	srv.MustRegister(t, "alice", "pw-alice")
 	srv.MustRegister(t, "bob", "pw-bob")
 	host, port, err := net.SplitHostPort(srv.C2SAddr)
