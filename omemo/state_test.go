@@ -5,9 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 )
+
+var updateState = flag.Bool("update-state", false, "rewrite the saved devices in testdata/state-v1")
 
 // reload exports d and restores it, as the widget does across a page
 // reload, and checks that the restored device exports to the same bytes.
@@ -301,4 +306,61 @@ func FuzzRestore(f *testing.F) {
 			d.KeyTransport([]Recipient{{Address: Address{k.jid, k.device}}})
 		}
 	})
+}
+
+// TestRestoreSavedV1: devices saved by the first version of the format
+// (testdata/state-v1, written by -update-state) restore, export to the
+// same bytes, read the message that was on its way when they were saved,
+// and go on talking. A change to the format that would lose the devices
+// the widgets of visitors hold in their tabs fails here.
+func TestRestoreSavedV1(t *testing.T) {
+	dir := filepath.Join("testdata", "state-v1")
+	if *updateState {
+		p := established(t)
+		receive(t, p.o, visitorJID, send(t, p.v, p.oAddr, "before the save"), "before the save")
+		inFlight := send(t, p.o, p.vAddr, "on its way")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range map[string]*Device{"visitor": p.v, "operator": p.o} {
+			b, err := d.Export()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+".bin"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "in-flight.xml"), inFlight.Marshal(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(name string) *Device {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name+".bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Restore(b, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if again, err := d.Export(); err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("%s exports to other bytes (%v)", name, err)
+		}
+		return d
+	}
+	v, o := load("visitor"), load("operator")
+	vAddr, oAddr := Address{visitorJID, v.ID()}, Address{operatorJID, o.ID()}
+	xml, err := os.ReadFile(filepath.Join(dir, "in-flight.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ParseEncrypted(xml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive(t, v, operatorJID, e, "on its way")
+	receive(t, o, visitorJID, send(t, v, oAddr, "after the restore"), "after the restore")
+	receive(t, v, operatorJID, send(t, o, vAddr, "welcome back"), "welcome back")
 }
