@@ -82,9 +82,10 @@ const (
 // ErrBadState is returned by Restore for input that is not a saved device.
 var ErrBadState = errors.New("omemo: not a saved device (damaged, or saved by another version of otrdesk)")
 
-// errStateTooLarge is Export's error for a device over the bounds Restore
-// accepts: a device that could not be restored is not exported.
-var errStateTooLarge = errors.New("omemo: device too large to save")
+// errCannotSave is Export's error for a device Restore would refuse (over
+// a bound, or a peer's JID no XMPP address can have): a device that could
+// not be restored is not exported.
+var errCannotSave = errors.New("omemo: the device cannot be saved")
 
 // Identity returns the identity key the device holds for a peer device:
 // the one Pin gave it, or the one the device showed when a session was
@@ -97,7 +98,13 @@ func (d *Device) Identity(a Address) (key PublicKey, ok bool) {
 // Export returns the device's state; see Restore.
 func (d *Device) Export() ([]byte, error) {
 	if len(d.state.identities) > MaxPeers || len(d.state.sessions) > MaxPeers {
-		return nil, fmt.Errorf("%w: more than %d peer devices", errStateTooLarge, MaxPeers)
+		return nil, fmt.Errorf("%w: more than %d peer devices", errCannotSave, MaxPeers)
+	}
+	identities, sessions := sortedAddrs(d.state.identities), sortedAddrs(d.state.sessions)
+	for _, k := range append(identities[:len(identities):len(identities)], sessions...) {
+		if !validJID(k.jid) {
+			return nil, fmt.Errorf("%w: a peer's JID is not one XMPP allows", errCannotSave)
+		}
 	}
 	b := append([]byte(stateMagic), stateVersion)
 	b = binary.BigEndian.AppendUint32(b, d.id)
@@ -122,23 +129,23 @@ func (d *Device) Export() ([]byte, error) {
 	}
 
 	b = binary.BigEndian.AppendUint32(b, uint32(len(d.state.identities)))
-	for _, k := range sortedAddrs(d.state.identities) {
+	for _, k := range identities {
 		b = appendAddr(b, k)
 		key := d.state.identities[k]
 		b = append(b, key[:]...)
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(d.state.sessions)))
-	for _, k := range sortedAddrs(d.state.sessions) {
+	for _, k := range sessions {
 		s := d.state.sessions[k]
 		if len(s) > maxSessionBytes {
-			return nil, fmt.Errorf("%w: a session of %d bytes", errStateTooLarge, len(s))
+			return nil, fmt.Errorf("%w: a session of %d bytes", errCannotSave, len(s))
 		}
 		b = appendAddr(b, k)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}
 	if len(b) > MaxStateBytes {
-		return nil, fmt.Errorf("%w: %d bytes", errStateTooLarge, len(b))
+		return nil, fmt.Errorf("%w: %d bytes", errCannotSave, len(b))
 	}
 	return b, nil
 }
@@ -372,9 +379,12 @@ func (r *stateReader) addr() (k addrKey, ok bool) {
 	n := int(r.u16())
 	jid := r.bytes(n)
 	k = addrKey{string(jid), r.u32()}
-	ok = n > 0 && n <= maxJIDBytes && utf8.Valid(jid) && k.device != 0 && k.device <= MaxDeviceID
+	ok = validJID(k.jid) && k.device != 0 && k.device <= MaxDeviceID
 	return k, ok
 }
+
+// validJID: a JID may be at most maxJIDBytes of UTF-8.
+func validJID(s string) bool { return s != "" && len(s) <= maxJIDBytes && utf8.ValidString(s) }
 
 // errSession is what checkSession says of a record it refuses; the
 // reason is a field's name, never its content.

@@ -137,6 +137,15 @@ func TestExportPinned(t *testing.T) {
 		t.Fatal("an identity for a device never seen")
 	}
 	reload(t, other)
+
+	// A device that could not be restored is not saved: a peer JID
+	// longer than XMPP allows.
+	if err := other.Pin(Address{string(bytes.Repeat([]byte("a"), maxJIDBytes+1)), 1}, p.o.IdentityKey()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := other.Export(); err == nil {
+		t.Fatalf("exported %d bytes with a JID of %d bytes", len(b), maxJIDBytes+1)
+	}
 }
 
 // hexRun finds what might be key bytes in an error text.
