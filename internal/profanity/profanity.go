@@ -15,6 +15,7 @@
 //	  /connect JID server HOST port PORT tls trust
 //	  "Enter password:" → the password        (never echoed, never logged)
 //	  "logged in successfully"
+//	  /disco info DOMAIN "Service discovery info for DOMAIN"   see Start
 //	  /omemo gen        "Your Device ID is N."
 //	  /omemo clear_device_list                 see below
 //	  /omemo fingerprint "Your OMEMO fingerprint: xxxxxxxx-…"
@@ -30,9 +31,10 @@
 // device ID"). Start waits for that line.
 //
 // Profanity's log (XDG_DATA_HOME/profanity/logs/profanity.log) is kept at
-// WARN: at DEBUG it holds every stanza sent and received, and so the
-// plaintext bodies of unencrypted messages. LogFile names it so that
-// tests can check that nothing secret reached it. On a failed test the
+// WARN: at DEBUG it holds every line typed ("Input received: …", so the
+// operator's messages before they are encrypted) and every stanza sent
+// and received (so the bodies of plaintext messages). LogFile names it so
+// that tests can check that nothing secret reached it. On a failed test the
 // screen and the log's tail are shown.
 //
 // If the test binary dies without its cleanup (go test -timeout), the
