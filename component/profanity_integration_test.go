@@ -87,8 +87,9 @@ func runProfanityOMEMO(t *testing.T, srv *xmpptest.Server) {
 
 	// The operator approves the skin's subscription request and adds the
 	// skin back (ejabberd pushes device lists only to contacts the
-	// account is subscribed to).
-	p.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(skinJ)))
+	// account is subscribed to). The request came while Profanity logged
+	// in and has scrolled away since; /sub allow would pre-approve it
+	// anyway. The skin becoming available is what shows it worked.
 	p.Cmd("/sub allow " + skinJ)
 	p.Cmd("/sub request " + skinJ)
 	s.poll(skin+" available", func() bool { return s.c.Available(skin) })
@@ -203,7 +204,11 @@ func runProfanityOMEMO(t *testing.T, srv *xmpptest.Server) {
 		p.WaitFor(ctx, regexp.MustCompile(`so your message was not sent`))
 
 		// Profanity answers with OMEMO on, encrypted to the visitor's
-		// device, whose key the operator trusts as the visitor's.
+		// device. The operator trusts its key first, as a careful operator
+		// would; "(trusted)" shows that Profanity holds that key for the
+		// alias. (Profanity 0.13.1 would answer without it too: in its
+		// "manual" trust mode it still encrypts to a device whose prekey
+		// message built the session.)
 		vfp, _ := v.dev.Fingerprint().MarshalText()
 		p.Cmd("/omemo trust " + alias + " " + profanity.FormatFingerprint(string(vfp)))
 		p.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(profanity.FormatFingerprint(string(vfp))+" (trusted)")))
@@ -238,8 +243,11 @@ func runProfanityOMEMO(t *testing.T, srv *xmpptest.Server) {
 	})
 
 	t.Run("NoOTRInOMEMOChat", func(t *testing.T) {
-		t.Skip("component: in an OMEMO chat the refusal of the operator's plaintext (refusePlaintext) sends the operator an OTR query, " +
-			"Profanity answers with an OTR AKE, and fromOperator relays it to the visitor; see the report for the fix")
+		// Today the refusal above sends Profanity an OTR query, as in an
+		// OTR chat; Profanity answers with an OTR AKE, and the component
+		// relays it to the visitor, who was told the chat is OMEMO.
+		t.Skip("missing in the component: in an OMEMO chat, refusePlaintext must not send an OTR query (and should say to turn OMEMO on), " +
+			"and fromOperator must not relay the operator's OTR messages to the visitor")
 		if beforeAnswer == nil {
 			t.Fatal("the chat above did not get this far")
 		}

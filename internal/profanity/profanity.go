@@ -19,6 +19,7 @@
 //	  /omemo gen        "Your Device ID is N."
 //	  /omemo clear_device_list                 see below
 //	  /omemo fingerprint "Your OMEMO fingerprint: xxxxxxxx-…"
+//	  /clear
 //	then the test: Cmd("/sub allow …"), Cmd("/msg …"), WaitFor(…), …
 //
 // Profanity 0.13.1 announces its OMEMO device only when it reads its own
@@ -156,6 +157,8 @@ func Start(t testing.TB, cfg Config) *Profanity {
 	if p.fingerprint, err = parseFingerprint(m[1]); err != nil {
 		t.Fatal(err)
 	}
+	// The test starts on an empty console: what it waits for next is new.
+	p.Cmd("/clear")
 	return p
 }
 
