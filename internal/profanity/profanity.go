@@ -15,7 +15,7 @@
 //	  /connect JID server HOST port PORT tls trust
 //	  "Enter password:" → the password        (never echoed, never logged)
 //	  "logged in successfully"
-//	  /disco info DOMAIN "Service discovery info for DOMAIN"   see Start
+//	  /ping (until it pings) "Ping response from …"   see Start
 //	  /omemo gen        "Your Device ID is N."
 //	  /omemo clear_device_list                 see below
 //	  /omemo fingerprint "Your OMEMO fingerprint: xxxxxxxx-…"
@@ -138,11 +138,9 @@ func Start(t testing.TB, cfg Config) *Profanity {
 	// before the answer is in are published without them, so the nodes
 	// get the server's default access model, and every later publish,
 	// with them, fails with precondition-not-met (ejabberd says conflict;
-	// Profanity's attempt to reconfigure the node does not change it).
-	// A disco#info of our own, answered after the one sent at login on
-	// the same stream, is the barrier.
-	p.Cmd("/disco info " + domainOf(cfg.JID))
-	p.WaitFor(ctx, regexp.MustCompile(`(?m)^\S+ - Service discovery info for `+regexp.QuoteMeta(domainOf(cfg.JID))))
+	// Profanity's attempt to reconfigure the node does not change it),
+	// and its device never gets into its device list.
+	p.waitServerFeatures(ctx)
 	p.Cmd("/omemo gen")
 	m := p.WaitFor(ctx, regexp.MustCompile(`Your Device ID is (\d+)\.`))
 	id, err := strconv.ParseUint(m[1], 10, 32)
@@ -160,6 +158,24 @@ func Start(t testing.TB, cfg Config) *Profanity {
 	// The test starts on an empty console: what it waits for next is new.
 	p.Cmd("/clear")
 	return p
+}
+
+// waitServerFeatures waits until Profanity has the server's disco#info
+// answer. Until then /ping says the server does not support ping (both
+// test servers do); once it pings, the features are in.
+func (p *Profanity) waitServerFeatures(ctx context.Context) {
+	p.t.Helper()
+	// The answer comes from the server's JID (Prosody) or the account's
+	// (ejabberd).
+	answer := regexp.MustCompile(`Ping response from \S+: \d+ms|Server does not support ping`)
+	for ctx.Err() == nil {
+		p.Cmd("/clear") // a refusal left from the previous round is not read again
+		p.Cmd("/ping")
+		if m := p.WaitFor(ctx, answer); strings.HasPrefix(m[0], "Ping response") {
+			return
+		}
+	}
+	p.t.Fatalf("profanity: it never learned the server's features (is ping, XEP-0199, enabled?):\n%s", p.Screen())
 }
 
 // launch starts the private tmux server with Profanity in its one window,
@@ -339,11 +355,6 @@ func (p *Profanity) stop() {
 	if p.control != nil {
 		p.control.Wait()
 	}
-}
-
-// domainOf is the domain part of a bare JID.
-func domainOf(bare string) string {
-	return bare[strings.LastIndexByte(bare, '@')+1:]
 }
 
 func lookPath(name string) (string, error) {
