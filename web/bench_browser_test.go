@@ -2,7 +2,8 @@ package web_test
 
 // The widget's first impression, measured: from the click on the launcher
 // to "This chat uses end-to-end encryption." in headless Chromium on
-// loopback, with the Go demo operator and with libotr as the operator, on
+// loopback, with the Go demo operator and with libotr as the operator (and
+// with the Go operator answering over OMEMO, from one trusted device), on
 // a first visit (empty cache: a new browser context each time), on a
 // visit with the assets cached, and cached with the launcher focused before
 // the click (tabbing to it, or a pointer resting on it, warms the engine:
@@ -77,13 +78,19 @@ func BenchmarkWidget(b *testing.B) {
 		builds = append(builds, widgetBuild{"base " + base, buildAt(b, base)})
 	}
 	var results []*benchResult
-	for _, op := range []string{"go", "libotr"} {
+	for _, op := range []string{"go", "libotr", "omemo"} {
 		var s *stack
 		var ended func(context.Context) error
-		if op == "go" {
-			s = shopWithAda(b)
+		if op == "go" || op == "omemo" {
+			bot := "ada"
+			if op == "go" {
+				s = shopWithAda(b)
+			} else {
+				s, _ = omemoShop(b, 1, func(int) bool { return true })
+				bot = "olga"
+			}
 			ended = func(ctx context.Context) error {
-				_, err := s.bots["ada"].Next(ctx, func(e operator.Event) bool {
+				_, err := s.bots[bot].Next(ctx, func(e operator.Event) bool {
 					return e.Kind == operator.Notice && strings.Contains(e.Text, "the visitor ended the chat")
 				})
 				return err

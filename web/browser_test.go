@@ -113,9 +113,10 @@ func ensureBuilt() error {
 // ---- the stack ----
 
 type opSpec struct {
-	user string
-	name string // display name in the skin
-	key  *otr.PrivateKey
+	user  string
+	name  string // display name in the skin
+	key   *otr.PrivateKey
+	omemo int // OMEMO devices of the operator's account (0: OTR only)
 }
 
 type stack struct {
@@ -176,7 +177,13 @@ func newStack(t testing.TB, skins []store.Skin, ops []opSpec, tune ...func(*comp
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	s := &stack{t: t, ctx: ctx, bots: map[string]*operator.Bot{}, clients: map[string]*xmpptest.Client{}}
-	s.srv = xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}})
+	opts := xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}}
+	for _, o := range ops {
+		if o.omemo > 0 {
+			opts.HostModules = []string{"pep"} // operators publish their OMEMO keys there
+		}
+	}
+	s.srv = xmpptest.Prosody(t, opts)
 
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
 	if err != nil {
@@ -252,8 +259,9 @@ func (s *stack) startOperator(o opSpec) *operator.Bot {
 	s.clients[o.user] = c
 	bot, err := operator.New(operator.Config{
 		Client: c, Key: o.key, Service: componentDomain,
-		Answer: func(alias, text string) string { return "Operator read: " + text },
-		Logf:   t.Logf,
+		Answer:       func(alias, text string) string { return "Operator read: " + text },
+		Logf:         t.Logf,
+		OMEMODevices: o.omemo,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ import (
 	"otrdesk.im/otrdesk/internal/hostile"
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/web"
 )
@@ -70,6 +71,7 @@ const misconfiguredRE = `/misconfigur|set up wrongly|settings are broken|pinned 
 type skinDoc struct {
 	Title, Greeting, Color, Policy string
 	Fingerprints                   []string
+	OMEMOFingerprints              []string
 }
 
 type hostileOpts struct {
@@ -78,8 +80,12 @@ type hostileOpts struct {
 	operatorName  string // status operator=... sent on the visitor's first body ("" for none)
 	skin          skinDoc
 	// pin is the page's data-fingerprint; nil means the real operator's
-	// key, the pin a correct page carries.
+	// key, the pin a correct page carries (with omemo: its OTR key and
+	// its OMEMO device's identity key).
 	pin *string
+	// omemo: the real operator also has one OMEMO device, and the
+	// attacker stands in for otrdesk's OMEMO too (hostile.Config.OMEMO).
+	omemo bool
 }
 
 type hostileStack struct {
@@ -186,9 +192,14 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 	if s.skin.Title == "" {
 		s.skin.Title = "Help desk shop"
 	}
-	s.srv = xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}})
+	opts := xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}}
+	if o.omemo {
+		opts.HostModules = []string{"pep"}
+	}
+	s.srv = xmpptest.Prosody(t, opts)
 
 	opJID := ""
+	var bundle func(uint32) *omemo.Bundle
 	if o.operator {
 		if _, err := s.srv.Register(ctx, "ada", "pw-ada"); err != nil {
 			t.Fatal(err)
@@ -199,13 +210,23 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 		}
 		t.Cleanup(func() { c.Close() })
 		opJID = c.JID().String()
+		devices := 0
+		if o.omemo {
+			devices = 1
+		}
 		s.bot, err = operator.New(operator.Config{
 			Client: c, Key: s.opKey, Service: componentDomain,
 			Answer: func(alias, text string) string { return "Operator read: " + text },
-			Logf:   t.Logf,
+			Logf:   t.Logf, OMEMODevices: devices,
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.omemo {
+			bundle = s.bot.Bundle
+			if o.pin == nil {
+				s.pin += ", " + s.bot.Devices()[0].Hex()
+			}
 		}
 		runUntilCleanup(t, "operator", s.bot.Run)
 	}
@@ -218,6 +239,7 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 	s.att, err = hostile.New(hostile.Config{
 		Client: comp, Domain: componentDomain, Skin: "shop", Operator: opJID, OperatorName: o.operatorName,
 		Key: s.attKey, AnswerQueries: o.answerQueries, Logf: t.Logf,
+		OMEMO: o.omemo, OperatorBundle: bundle,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +263,7 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 			"name": "shop", "title": s.skin.Title, "greeting": s.skin.Greeting, "color": s.skin.Color,
 			"policy": s.skin.Policy, "jid": "shop@" + componentDomain, "bosh_url": s.srv.BOSHURL,
 			"anonymous_domain": xmpptest.AnonDomain, "fingerprints": s.skin.Fingerprints, "available": true,
+			"omemo_fingerprints": s.skin.OMEMOFingerprints,
 		})
 	})
 	serve(t, wl, mux)

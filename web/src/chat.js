@@ -25,6 +25,18 @@
 // <status xmlns='urn:otrdesk:0' state='queued|assigned|transferred|ended'/>.
 // The visitor ends a chat with an OTR disconnect and <end xmlns='urn:otrdesk:0'/>.
 //
+// OMEMO, beside OTR: only on a page that trusts an OMEMO key (a pinned
+// one, one in the signer's keyring, or on an unpinned page one the skin
+// lists) does the widget load the OMEMO engine (omemo.js, a second worker
+// and wasm module; pages that cannot use it never fetch them). It then
+// hands the visitor's device list and bundle to the skin on every login,
+// before anything else, and an assignment with e2ee='omemo' makes the
+// round an OMEMO one: the widget reads the operator's devices from the
+// skin, and trust.js decides which of them may be written to. An OMEMO
+// session survives a reload (the engine's state is saved before each
+// message it encrypted is sent, so a reload never encrypts with a key
+// already used).
+//
 // Every stanza the widget sends has an id. The chat service can be away
 // for a while (restarting) while the XMPP session stays up: the server then
 // bounces what is sent to it, with that id. outbox.js keeps the bytes of
@@ -43,7 +55,8 @@
 // What survives a reload or a navigation within the site lives in
 // sessionStorage under "otrdesk:<skin>": the transcript, the chat's state,
 // its resumption secret and the visitor's OTR key as the worker exports
-// it (never in localStorage: it is good for this tab only); Strophe keeps the BOSH
+// it, and the OMEMO device with its sessions (never in localStorage: it is
+// good for this tab only); Strophe keeps the BOSH
 // tokens itself ("strophe-bosh-session"). The transcript download is made in
 // the browser from that memory; nothing is sent anywhere.
 
@@ -51,11 +64,12 @@ import { Strophe, $msg, $iq } from 'strophe.js';
 import * as S from './strings.js';
 import { CSS } from './style.js';
 import { startOTR, warmOTR, mark } from './otr.js';
-import { Trust, NOTES } from './trust.js';
+import { startOMEMO } from './omemo.js';
+import * as OX from './omemo-xmpp.js';
+import { Trust, NOTES, describe } from './trust.js';
 import { Outbox, AWAY } from './outbox.js';
 import { Resume } from './resume.js';
 import { Admission, readChallenge, solve } from './pow.js';
-import { humanFP } from './pins.js';
 import { Screen, neutral, REMOVED } from './speak.js';
 import { parseSigner, verifyKeyring, sentence as keyringProblem } from './keyring.js';
 
@@ -90,6 +104,9 @@ function el(tag, cls, text) {
   return e;
 }
 
+/** @param {unknown} v */
+const arr = (v) => (Array.isArray(v) ? v : []);
+
 function storage() {
   try {
     const s = window.sessionStorage;
@@ -122,7 +139,8 @@ class Chat {
     this.signerKey = signer && signer.ok ? signer.key : null;
     this.trust = new Trust({
       skinPolicy: this.skin.policy,
-      skinFingerprints: this.skin.fingerprints,
+      // On an unpinned page the skin JSON vouches for keys of both kinds.
+      skinFingerprints: [...arr(this.skin.fingerprints), ...arr(this.skin.omemo_fingerprints)],
       fingerprintAttr: ctx.pinAttr ?? null,
       signer: signer ? { ok: signer.ok } : null,
     });
@@ -147,6 +165,13 @@ class Chat {
     this.hadSession = false;
     this.otr = null; // the worker, once started
     this.otrReady = null; // promise of the worker
+    this.omemo = null; // the OMEMO engine's client, once it runs
+    /** @type {Promise<unknown>|null} settles when it is known whether OMEMO runs */
+    this.omemoGate = null;
+    this.omemoSettled = false;
+    /** @type {{device: number, list: string, bundle: string}|null} */
+    this.omemoKeys = null;
+    this.omemoHanded = false; // the keys went to the skin in this XMPP session
     /** @type {Map<number, {li: HTMLElement, m: any}>} the visitor's messages by trust id */
     this.mine = new Map();
     this.confirmFor = null; // the session the confirm button was offered for
@@ -352,7 +377,7 @@ class Chat {
     if (this.securityEl.textContent !== text) this.securityEl.textContent = text;
     const latest = this.trust.latest;
     if ((s === 'unverified' || s === 'misconfigured') && latest) {
-      this.securityEl.title = "Operator's key: " + humanFP(latest.fingerprint);
+      this.securityEl.title = (latest.omemo ? "Operator's keys: " : "Operator's key: ") + describe(latest);
     } else {
       this.securityEl.removeAttribute('title');
     }
@@ -360,7 +385,7 @@ class Chat {
     this.confirmFor = ask ? latest : null;
     if (this.confirmEl.hidden === ask) {
       this.confirmEl.hidden = !ask;
-      this.confirmBtn.title = ask && latest ? "Operator's key: " + humanFP(latest.fingerprint) : '';
+      this.confirmBtn.title = ask && latest ? (latest.omemo ? "Operator's keys: " : "Operator's key: ") + describe(latest) : '';
     }
     for (const { li, m } of this.mine.values()) this.markMine(li, m.state, m.late);
   }
@@ -457,7 +482,10 @@ class Chat {
   apply(o) {
     for (const n of o.notes) this.note(n);
     if (o.fresh) this.freshAKE();
-    for (const m of o.send) this.toWorker((otr) => otr.send(this.trust.round, m.id, m.text, m.instance, m.fingerprint));
+    for (const m of o.send) {
+      if (m.omemo) this.sendOMEMO(m);
+      else this.toWorker((otr) => otr.send(this.trust.round, m.id, m.text, m.instance, m.fingerprint));
+    }
     for (const m of o.plain) this.track(this.xmpp(m.text, 'active'), m.id, m.text, this.trust.round);
     for (const st of o.status) {
       const e = this.mine.get(st.id);
@@ -536,6 +564,11 @@ class Chat {
   // ciphertext made for one session, never encrypted again.
   sendAgain(sid, body) {
     if (!this.conn || !this.connected) return;
+    if (body.startsWith('<')) {
+      this.conn.send(OX.message(this.jid, sid, body)); // an <encrypted/> element
+      this.flushSoon();
+      return;
+    }
     const m = $msg({ to: this.jid, type: 'chat', id: sid }).c('body').t(body).up();
     if (body.startsWith('?OTR')) this.hints(m);
     this.conn.send(m);
@@ -552,8 +585,9 @@ class Chat {
 
   start() {
     if (this.trust.misconfigured) this.note(NOTES.misconfigured);
-    if (this.signerKey) this.loadKeyring();
+    const keyring = this.signerKey ? this.loadKeyring() : null;
     if (this.policy !== 'plaintext') this.startWorker();
+    this.planOMEMO(keyring);
     if (!this.restoring && this.skin.available === false) {
       this.offline();
       return;
@@ -598,6 +632,127 @@ class Chat {
     );
   }
 
+  // planOMEMO starts the OMEMO engine when the page can trust an OMEMO key:
+  // at once for pins and the skin JSON, once the keyring is verified for a
+  // signer pin. Until that is known, logging in waits (omemoGate): the
+  // visitor's keys must reach the skin before the chat opens.
+  planOMEMO(keyring) {
+    if (this.policy === 'plaintext' || !this.ctx.assets || !this.ctx.assets.omemoWasm) return;
+    const go = () => (this.trust.omemoPossible() ? this.startOMEMO() : null);
+    this.omemoGate = keyring ? keyring.then(go, go) : Promise.resolve(go());
+  }
+
+  startOMEMO() {
+    mark('omemo-start');
+    const client = startOMEMO(this.ctx.assets, this.ctx.base);
+    return client.init(this.saved.omemo || null).then(
+      (r) => {
+        mark('omemo-ready');
+        this.omemo = client;
+        this.omemoKeys = { device: r.device, list: r.list, bundle: r.bundle };
+        this.saved.omemo = r.state;
+        this.save();
+        return client;
+      },
+      (e) => {
+        client.terminate();
+        this.note('OMEMO encryption could not be started in this browser (' + neutral(String((e && e.message) || e)) + '); only OTR can be used.');
+        return null;
+      },
+    );
+  }
+
+  // ---- OMEMO ----
+
+  // handKeys gives the skin the visitor's OMEMO keys for this XMPP session.
+  handKeys() {
+    this.omemoHanded = false;
+    if (!this.omemo || !this.omemoKeys || !this.conn || !this.connected) return;
+    const conn = this.conn;
+    OX.handKeys(conn, this.jid, this.omemoKeys).catch(() => {
+      if (conn === this.conn) this.omemoHanded = false;
+    });
+    this.omemoHanded = true;
+    this.flushSoon();
+  }
+
+  // readDevices reads the operator's devices for an OMEMO round and tells
+  // trust.js; each bundle goes through the engine, which checks it and
+  // pins its key to the device.
+  readDevices(round) {
+    const conn = this.conn;
+    const omemo = this.omemo;
+    if (!conn || !this.connected || !omemo) {
+      this.apply(this.trust.engine({ ev: 'omemo-devices', round, devices: [] }));
+      return;
+    }
+    mark('omemo-devices-ask');
+    const peer = (device, bundle) => omemo.peer(this.jid, device, bundle).then((r) => r.fingerprint);
+    OX.readDevices(conn, this.jid, peer)
+      .catch(() => ({ devices: [], refused: 0 }))
+      .then((r) => {
+        if (conn !== this.conn || round !== this.trust.round) return;
+        mark('omemo-devices');
+        this.apply(this.trust.engine({ ev: 'omemo-devices', round, devices: r.devices }));
+      });
+    this.flushSoon();
+  }
+
+  // sendOMEMO encrypts one of the visitor's messages to exactly the devices
+  // trust.js named. The engine's new state is saved before the stanza
+  // leaves, so a reload can never encrypt again with a key already used.
+  sendOMEMO(m) {
+    const round = this.trust.round;
+    const omemo = this.omemo;
+    const fail = () => this.apply(this.trust.engine({ ev: 'not-sent', round, id: m.id }));
+    if (!omemo) return fail();
+    const to = m.devices.map((d) => ({ jid: this.jid, device: d.device, fingerprint: d.fingerprint }));
+    omemo.encrypt(m.text, to).then((r) => {
+      this.saved.omemo = r.state;
+      this.save();
+      this.track(this.xmppEncrypted(r.xml), m.id, r.xml, round);
+      this.apply(this.trust.engine({ ev: 'sent', round, id: m.id }));
+    }, fail);
+  }
+
+  // xmppEncrypted sends an <encrypted/> element to the skin; its stanza id,
+  // or '' without a connection.
+  xmppEncrypted(xml) {
+    if (!this.conn || !this.connected) return '';
+    const sid = 'w' + ++this.lastSid;
+    this.conn.send(OX.message(this.jid, sid, xml));
+    this.flushSoon();
+    return sid;
+  }
+
+  // onEncrypted decrypts an OMEMO message from the skin. Its fallback body
+  // is never shown.
+  onEncrypted(enc) {
+    const round = this.trust.round;
+    if (!this.omemo) {
+      this.add('them', 'An OMEMO encrypted message arrived, which this page cannot read.', { who: this.saved.operator, mark: 'unencrypted' });
+      return;
+    }
+    const conn = this.conn;
+    this.omemo.decrypt(this.jid, OX.serialize(enc)).then(
+      (r) => {
+        this.saved.omemo = r.state;
+        this.save();
+        if (r.bundle && conn === this.conn && this.omemoKeys) {
+          // A one-time prekey was used: the skin gets the bundle that replaces it.
+          this.omemoKeys.bundle = r.bundle;
+          OX.republish(conn, this.jid, this.omemoKeys.device, r.bundle).catch(() => {});
+          this.flushSoon();
+        }
+        if (r.text === null || r.text === undefined) return; // key transport
+        const o = this.trust.engine({ ev: 'show', omemo: true, encrypted: true, round, text: r.text, device: r.device, fingerprint: r.fingerprint });
+        if (o.show) this.add('them', o.show.text, { who: this.saved.operator, mark: o.show.mark });
+        this.apply(o);
+      },
+      () => this.note('An encrypted message from the operator could not be decrypted.'),
+    );
+  }
+
   // loadKeyring fetches the skin's signed keyring and lets trust.js know
   // which keys the page's signer vouches for (none when it does not verify).
   // The highest serial seen is remembered in this browser, so an older
@@ -618,7 +773,7 @@ class Chat {
       }
       const r = await verifyKeyring({ text, signer: this.signerKey, skin, minSerial });
       if (r.ok) {
-        keys = r.keys.filter((k) => k.kind === 'otr').map((k) => k.value);
+        keys = r.keys.filter((k) => k.kind === 'otr' || k.kind === 'omemo').map((k) => k.value);
         try {
           window.localStorage.setItem(seenKey, String(r.serial));
         } catch {
@@ -632,6 +787,7 @@ class Chat {
     }
     if (problem) this.note(problem);
     this.apply(this.trust.anchor('signer', keys));
+    return keys;
   }
 
   // ---- XMPP ----
@@ -715,6 +871,16 @@ class Chat {
   }
 
   online(resumed) {
+    if (this.omemoGate && !this.omemoSettled) {
+      // Whether the OMEMO engine runs must be known first: its keys go
+      // before anything else of this session.
+      const conn = this.conn;
+      this.omemoGate.then(() => {
+        this.omemoSettled = true;
+        if (conn === this.conn) this.online(resumed);
+      });
+      return;
+    }
     this.connected = true;
     this.backoff = 1000;
     this.error('');
@@ -725,6 +891,7 @@ class Chat {
     this.opening.clear();
     this.admission = new Admission();
     this.taken = resumed; // attached after a reload: the chat is the service's already
+    this.handKeys();
     if (!resumed) {
       // A new XMPP session is a new visitor for the component: the chat
       // goes on only if the service takes the resumption secret, which is
@@ -744,7 +911,7 @@ class Chat {
     // Attached to the same BOSH session after a reload, the same chat goes
     // on, but the engine's session did not survive the page: a new round.
     this.hadSession = true;
-    this.apply(this.trust.connected());
+    this.apply(this.trust.connected(resumed && this.saved.e2ee === 'omemo' && this.omemoHanded));
   }
 
   // askResume presents the chat's resumption secret, before anything else
@@ -937,6 +1104,12 @@ class Chat {
       const who = this.saved.operator || 'The operator';
       this.typingEl(c.localName === 'composing' ? who + ' is typing…' : '');
     }
+    const enc = OX.encryptedOf(m);
+    if (enc) {
+      this.typingEl('');
+      this.onEncrypted(enc);
+      return;
+    }
     const body = m.getElementsByTagName('body')[0];
     if (!body) return;
     const text = body.textContent || '';
@@ -991,14 +1164,17 @@ class Chat {
         this.apply(this.trust.status('queued'));
         break;
       }
-      case 'assigned':
+      case 'assigned': {
         // Taken back with the operator it had: nobody new joined.
         if (!(back && name === this.saved.operator)) this.note(name + ' joined the chat.', true);
+        const e2ee = st.getAttribute('e2ee') === 'omemo' ? 'omemo' : 'otr';
         this.saved.operator = name;
+        this.saved.e2ee = e2ee;
         this.save();
         this.setStatus('You are chatting with ' + name + '.');
-        this.apply(this.trust.status('assigned'));
+        this.apply(this.trust.status('assigned', e2ee, this.omemoHanded));
         break;
+      }
       case 'transferred':
         this.setStatus('Your chat is being transferred to another operator…');
         this.note('Your chat is being transferred.');
@@ -1016,6 +1192,14 @@ class Chat {
   freshAKE() {
     if (this.policy === 'plaintext' || !this.otrReady) return;
     const round = this.trust.round;
+    if (this.trust.mode === 'omemo') {
+      // No AKE: the operator's devices are read from the skin. The OTR
+      // engine forgets its sessions, which can no longer describe the chat.
+      const at = Date.now();
+      this.toWorker((otr) => otr.reset(round, at));
+      this.readDevices(round);
+      return;
+    }
     if (this.connected) {
       // The query is a constant, so it goes out now, while the wasm engine
       // may still be starting: its start-up overlaps the first round trip.
@@ -1126,7 +1310,7 @@ class Chat {
       }
       this.finish(S.ENDED_BY_YOU);
     };
-    if (this.otr && this.trust.latest) {
+    if (this.otr && this.trust.latest && !this.trust.latest.omemo) {
       this.otr.end(this.trust.round).then(done, done);
     } else {
       done();
@@ -1159,6 +1343,7 @@ class Chat {
   restart() {
     // A new chat in the same widget: forget everything but the panel.
     if (this.otr) this.otr.terminate();
+    if (this.omemo) this.omemo.terminate();
     if (this.netHooks) {
       window.removeEventListener('online', this.netHooks.online);
       window.removeEventListener('offline', this.netHooks.offline);

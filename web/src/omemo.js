@@ -30,7 +30,7 @@
 // of an encrypt before the stanza leaves), so a reload never goes back to
 // a state older than something sent.
 
-import { mark } from './otr.js';
+import { compile, mark } from './otr.js';
 
 /**
  * @typedef {{file: string, integrity: string}} Asset
@@ -49,6 +49,12 @@ export function startOMEMO(assets, base = '') {
   let dead = null; // set once the worker can no longer answer
   let url = '';
   const wasm = assets && assets.omemoWasm ? { url: base + 'assets/' + assets.omemoWasm.file, integrity: assets.omemoWasm.integrity } : null;
+  // The engine is compiled here while it downloads, and checked against
+  // its hash (otr.js compile); the worker fetches it itself only when that
+  // fails.
+  /** @type {WebAssembly.Module | null} */
+  let module = null;
+  const compiled = wasm ? compile(wasm, 'omemo-').then((m) => (module = m), () => null) : Promise.resolve(null);
 
   const die = (/** @type {Error} */ err) => {
     if (!dead) dead = err;
@@ -58,7 +64,9 @@ export function startOMEMO(assets, base = '') {
     waiting.clear();
   };
 
-  const started = spawn(assets, base).then((w) => {
+  // Calls wait for the worker and for the page's compile (which may fail:
+  // then the worker fetches the engine), so that they keep their order.
+  const started = Promise.all([spawn(assets, base), compiled]).then(([w]) => {
     url = w.url;
     if (dead) {
       // terminate() came first.
@@ -120,7 +128,15 @@ export function startOMEMO(assets, base = '') {
     /** @param {string | null} state a state an earlier call returned, or null for a new device */
     init: (state) => {
       mark('omemo-init');
-      return call('init', { wasm, state: typeof state === 'string' ? state : null });
+      // module is read when the request is posted (the spread in call),
+      // after the page's compile settled.
+      return call('init', {
+        wasm,
+        state: typeof state === 'string' ? state : null,
+        get module() {
+          return module;
+        },
+      });
     },
     /** @param {string} jid @param {number} device @param {string} bundle */
     peer: (jid, device, bundle) => call('peer', { jid, device, bundle }),

@@ -98,8 +98,8 @@ export function warmOTR(base, assets) {
 // module is handed on only if the hash is the one this build baked in
 // (compiling runs nothing: only instantiating would). Without WebCrypto (a
 // page that is not a secure context) it falls back to fetch integrity.
-async function compile(wasm) {
-  mark('wasm-fetch');
+export async function compile(wasm, prefix = '') {
+  mark(prefix + 'wasm-fetch');
   const [alg, want] = String(wasm.integrity).split(/-(.*)/s);
   const streaming = alg === 'sha384' && globalThis.crypto && crypto.subtle && WebAssembly.compileStreaming;
   const res = await fetch(wasm.url, streaming ? { credentials: 'omit' } : { integrity: wasm.integrity, credentials: 'omit' });
@@ -122,7 +122,7 @@ async function compile(wasm) {
   } else {
     module = await WebAssembly.compile(await res.arrayBuffer());
   }
-  mark('wasm-compiled');
+  mark(prefix + 'wasm-compiled');
   return module;
 }
 

@@ -111,7 +111,7 @@ function hasDevice(list, device, fingerprint) {
 
 // describe names a session's key(s) for a person.
 /** @param {Session} s */
-function describe(s) {
+export function describe(s) {
   return s.omemo ? (s.devices || []).map((d) => humanFP(d.fingerprint)).join(', ') : humanFP(s.fingerprint);
 }
 
@@ -231,12 +231,17 @@ export class Trust {
 
   // ---- inputs ----
 
-  /** A new XMPP session is up: a new chat for the service, a new round. */
-  connected() {
+  /**
+   * A new XMPP session is up: a new chat for the service, a new round.
+   * omemo: the same chat goes on (a reload attached to the same session)
+   * and its last assignment was OMEMO, with the visitor's keys handed over.
+   * @param {boolean} [omemo]
+   */
+  connected(omemo = false) {
     this.online = true;
     if (this.ended) return out();
     if (this.policy === 'plaintext' || !this.engineOK) return this.flush(out());
-    return this.fresh();
+    return this.fresh(out(), omemo ? 'omemo' : 'otr');
   }
 
   /** The XMPP session is gone: nothing can be sent until the next one. */
@@ -396,7 +401,7 @@ export class Trust {
           this.latest = null;
           this.accepted = false;
           o.notes.push(NOTES.lost);
-          if (this.online) return this.fresh(o);
+          if (this.online) return this.fresh(o, this.mode);
           return o;
         }
         return this.flush(o);
@@ -449,7 +454,7 @@ export class Trust {
    */
   serviceBack() {
     if (this.ended || !this.online || this.latest || this.plain || !this.engineOK || !this.asking) return out();
-    return this.fresh();
+    return this.fresh(out(), this.mode);
   }
 
   /** The OTR engine could not start in this browser. */
