@@ -107,6 +107,6 @@
 // device under guest-<id>@D), fetching an operator's device list and
 // bundles, choosing the operator devices the skin trusts, EME and the
 // fallback body are the component's (package component, omemo.go, on
-// omemo/wire); the wasm glue in the widget's worker and keeping a Device
-// across page loads are the widget's.
+// omemo/wire); the wasm glue in the widget's worker is web/wasm/omemo, and
+// Export and Restore (state.go) carry a Device across page loads.
 package omemo

@@ -142,8 +142,9 @@ func (t *tx) ContainsSession(_ context.Context, a *protocol.SignalAddress) (bool
 	return ok, nil
 }
 
-// Sessions are never deleted through libsignal; a Device forgets a peer
-// as a whole (Forget).
+// Sessions are never deleted through libsignal: a Device keeps every
+// session it built for as long as it lives (a visitor's device lives for
+// one chat), and refuses libsignal's requests to drop one.
 func (t *tx) DeleteSession(context.Context, *protocol.SignalAddress) error { return errReadOnly }
 func (t *tx) DeleteAllSessions(context.Context) error                      { return errReadOnly }
 

@@ -12,6 +12,7 @@ import (
 
 	"otrdesk.im/otrdesk/admin"
 	"otrdesk.im/otrdesk/keyring"
+	"otrdesk.im/otrdesk/omemo/wire"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -229,14 +230,14 @@ func roundDuration(d time.Duration) string {
 // the page verifies the skin's keyring with it, so key rotation and
 // revocation need no edit of the page. With fingerprints, the page pins
 // the current fingerprints as well (it then trusts the keys of both pins).
-func snippetSigned(s store.Skin, cfg *Config, now time.Time, w web.Widget, signer ed25519.PublicKey, fingerprints bool) (string, error) {
+func snippetSigned(s store.Skin, cfg *Config, now time.Time, w web.Widget, signer ed25519.PublicKey, fingerprints bool, omemoKeys []wire.Fingerprint) (string, error) {
 	pins := fmt.Sprintf(" data-signer=\"%s\"", html.EscapeString(keyring.FormatSigner(signer)))
 	if fingerprints {
 		fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
-		if len(fps) == 0 {
+		if len(fps) == 0 && len(omemoKeys) == 0 {
 			return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or leave out --fingerprint", s.Name, s.Name)
 		}
-		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(joinFingerprints(fps)))
+		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(joinFingerprints(fps, omemoKeys)))
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\"%s async></script>\n",
 		html.EscapeString(cfg.HTTP.PublicURL), w.Hash, w.SRI, html.EscapeString(s.Name), pins), nil
@@ -244,12 +245,12 @@ func snippetSigned(s store.Skin, cfg *Config, now time.Time, w web.Widget, signe
 
 // printSignedSnippet prints the --signer form of the snippet, and warns
 // when the skin has no keyring yet (such a page verifies no operator).
-func printSignedSnippet(c *cli, svc admin.Service, s store.Skin, cfg *Config, w web.Widget, signerArg string, fingerprints bool) error {
+func printSignedSnippet(c *cli, svc admin.Service, s store.Skin, cfg *Config, w web.Widget, signerArg string, fingerprints bool, omemoKeys []wire.Fingerprint) error {
 	pub, err := signerPublic(signerArg)
 	if err != nil {
 		return err
 	}
-	out, err := snippetSigned(s, cfg, time.Now(), w, pub, fingerprints)
+	out, err := snippetSigned(s, cfg, time.Now(), w, pub, fingerprints, omemoKeys)
 	if err != nil {
 		return err
 	}

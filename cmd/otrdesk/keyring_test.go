@@ -324,7 +324,7 @@ func TestSnippetWithSigner(t *testing.T) {
 	now := time.Now()
 	sk := store.Skin{Name: "library", Keys: []store.SkinKey{{Fingerprint: mustFingerprint(fpCurrent), Created: now}}}
 	pub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
-	out, err := snippetSigned(sk, cfg, now, w, pub, false)
+	out, err := snippetSigned(sk, cfg, now, w, pub, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,16 +332,16 @@ func TestSnippetWithSigner(t *testing.T) {
 	if !strings.Contains(out, want) || strings.Contains(out, "data-fingerprint") || !strings.Contains(out, `integrity="`+w.SRI+`"`) || !strings.Contains(out, "/widget-"+w.Hash+".js") {
 		t.Fatalf("signer snippet:\n%s", out)
 	}
-	both, err := snippetSigned(sk, cfg, now, w, pub, true)
+	both, err := snippetSigned(sk, cfg, now, w, pub, true, nil)
 	if err != nil || !strings.Contains(both, `data-signer="`+keyring.FormatSigner(pub)+`"`) || !strings.Contains(both, `data-fingerprint="1921C1B4 8AC86D70 2A3ADA33 A2D7A86A 1771FC70"`) {
 		t.Fatalf("signer and fingerprint snippet: %v\n%s", err, both)
 	}
 	// A signer pin needs no key yet (the keyring brings them); a
 	// fingerprint pin does.
-	if _, err := snippetSigned(store.Skin{Name: "nokey"}, cfg, now, w, pub, false); err != nil {
+	if _, err := snippetSigned(store.Skin{Name: "nokey"}, cfg, now, w, pub, false, nil); err != nil {
 		t.Fatalf("signer snippet of a skin without keys: %v", err)
 	}
-	if _, err := snippetSigned(store.Skin{Name: "nokey"}, cfg, now, w, pub, true); err == nil {
+	if _, err := snippetSigned(store.Skin{Name: "nokey"}, cfg, now, w, pub, true, nil); err == nil {
 		t.Fatal("--fingerprint for a skin without keys must fail")
 	}
 	mustRun(t, "skin", "add", "library", "--title", "Library", "--operators", "ann@example.org", "-config", cfgPath)

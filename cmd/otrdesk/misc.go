@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/admin"
+	"otrdesk.im/otrdesk/omemo/wire"
 	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
@@ -48,10 +49,15 @@ func cmdSnippet(c *cli, args []string) error {
 	if werr != nil && !*floating {
 		return fmt.Errorf("%w (or use --floating, which needs no hash)", werr)
 	}
-	if *signer != "" {
-		return printSignedSnippet(c, svc, s, cfg, w, *signer, *alsoFingerprints)
+	devs, err := svc.TrustedDevices(s.Name)
+	if err != nil {
+		return err
 	}
-	out, err := snippet(s, cfg, *floating, time.Now(), w)
+	omemoKeys := admin.PublishedDevices(s, devs)
+	if *signer != "" {
+		return printSignedSnippet(c, svc, s, cfg, w, *signer, *alsoFingerprints, omemoKeys)
+	}
+	out, err := snippet(s, cfg, *floating, time.Now(), w, omemoKeys)
 	if err != nil {
 		return err
 	}
@@ -60,27 +66,34 @@ func cmdSnippet(c *cli, args []string) error {
 }
 
 // snippet renders the embed HTML. The pinned form is the trust
-// anchor: the page itself names the launcher's hash and the fingerprints.
-func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widget) (string, error) {
+// anchor: the page itself names the launcher's hash and the keys: the
+// skin's OTR fingerprints, then the identity keys of the operators' OMEMO
+// devices the skin trusts (omemoKeys).
+func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widget, omemoKeys []wire.Fingerprint) (string, error) {
 	base := cfg.HTTP.PublicURL
 	if floating {
 		return fmt.Sprintf("<script src=\"%s/widget.js\" data-skin=\"%s\" async></script>\n",
 			html.EscapeString(base), html.EscapeString(s.Name)), nil
 	}
 	fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
-	if len(fps) == 0 {
-		return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or use --floating", s.Name, s.Name)
+	if len(fps) == 0 && len(omemoKeys) == 0 {
+		return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' (or trust an operator's OMEMO device with 'otrdesk keys add-device') first, or use --floating", s.Name, s.Name)
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\" data-fingerprint=\"%s\" async></script>\n",
-		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(joinFingerprints(fps))), nil
+		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(joinFingerprints(fps, omemoKeys))), nil
 }
 
-// joinFingerprints writes fingerprints as a page pins them: each as people
-// read it (five groups of eight upper-case hex digits), comma-separated.
-func joinFingerprints(fps []otr.Fingerprint) string {
-	s := make([]string, len(fps))
-	for i, f := range fps {
-		s[i] = f.String()
+// joinFingerprints writes keys as a page pins them: each as people read
+// it (an OTR fingerprint in five groups of eight upper-case hex digits, an
+// OMEMO identity key in eight groups of eight lower-case ones, as the
+// OMEMO clients show it), comma-separated.
+func joinFingerprints(fps []otr.Fingerprint, omemoKeys []wire.Fingerprint) string {
+	s := make([]string, 0, len(fps)+len(omemoKeys))
+	for _, f := range fps {
+		s = append(s, f.String())
+	}
+	for _, k := range omemoKeys {
+		s = append(s, k.String())
 	}
 	return strings.Join(s, ",")
 }

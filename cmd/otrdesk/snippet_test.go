@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"otrdesk.im/otrdesk/omemo/wire"
 	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
@@ -36,7 +37,7 @@ func TestSnippetMatchesServedWidget(t *testing.T) {
 		{Fingerprint: mustFingerprint("1921c1b48ac86d702a3ada33a2d7a86a1771fc70"), Created: now},
 		{Fingerprint: mustFingerprint("00112233445566778899aabbccddeeff00112233"), Created: now.Add(-time.Hour), Retired: now.Add(-time.Minute)},
 	}}
-	out, err := snippet(sk, cfg, false, now, w)
+	out, err := snippet(sk, cfg, false, now, w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +60,26 @@ func TestSnippetMatchesServedWidget(t *testing.T) {
 		t.Fatalf("snippet lacks the skin or the current-then-grace fingerprints: %s", out)
 	}
 
-	floating, err := snippet(sk, cfg, true, now, web.Widget{})
+	floating, err := snippet(sk, cfg, true, now, web.Widget{}, nil)
 	if err != nil || strings.Contains(floating, "integrity") || !strings.Contains(floating, srv.URL+"/widget.js") {
 		t.Fatalf("floating snippet %q %v", floating, err)
 	}
-	if _, err := snippet(store.Skin{Name: "nokey"}, cfg, false, now, w); err == nil || !strings.Contains(err.Error(), "keys generate") {
+	if _, err := snippet(store.Skin{Name: "nokey"}, cfg, false, now, w, nil); err == nil || !strings.Contains(err.Error(), "keys generate") {
 		t.Fatalf("a skin without keys must say to generate one: %v", err)
+	}
+
+	// The operators' trusted OMEMO devices are pinned too, in the form the
+	// OMEMO clients show; a skin with only those still has a pin.
+	var om wire.Fingerprint
+	for i := range om {
+		om[i] = byte(0xa0 + i)
+	}
+	withOMEMO, err := snippet(sk, cfg, false, now, w, []wire.Fingerprint{om})
+	if err != nil || !strings.Contains(withOMEMO, `1771FC70,00112233 44556677 8899AABB CCDDEEFF 00112233,`+om.String()+`"`) {
+		t.Fatalf("the OMEMO key is not pinned after the OTR ones: %s %v", withOMEMO, err)
+	}
+	if only, err := snippet(store.Skin{Name: "omemo-only"}, cfg, false, now, w, []wire.Fingerprint{om}); err != nil || !strings.Contains(only, `data-fingerprint="`+om.String()+`"`) {
+		t.Fatalf("a skin with only OMEMO keys: %s %v", only, err)
 	}
 }
 

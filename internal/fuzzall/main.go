@@ -109,7 +109,10 @@ func run(cfg config) error {
 	failed := false
 	for i, t := range targets {
 		fmt.Fprintf(cfg.stderr, "fuzzall: [%d/%d] %s %s\n", i+1, len(targets), t.pkg, t.name)
-		args := []string{"test", "-run", "^$", "-fuzz", "^" + t.name + "$", "-fuzztime", cfg.fuzztime, "-timeout", timeout.String()}
+		// Minimising each new interesting input may take a minute by
+		// default, which a slow target (omemo's Restore) spends instead of
+		// fuzzing: a few tries per input are enough here.
+		args := []string{"test", "-run", "^$", "-fuzz", "^" + t.name + "$", "-fuzztime", cfg.fuzztime, "-fuzzminimizetime", "3x", "-timeout", timeout.String()}
 		if cfg.parallel > 0 {
 			args = append(args, "-parallel", strconv.Itoa(cfg.parallel))
 		}
