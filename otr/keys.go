@@ -7,7 +7,8 @@ import (
 	"errors"
 	"io"
 	"math/big"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // PublicKeyTypeDSA is the only public-key type of OTR v3.
@@ -136,7 +137,7 @@ func (k *PublicKey) Fingerprint() Fingerprint {
 // String gives the form Pidgin shows: five groups of eight upper-case hex
 // digits separated by spaces.
 func (f Fingerprint) String() string {
-	h := strings.ToUpper(hex.EncodeToString(f[:]))
+	h := string(f.upperHex())
 	return h[0:8] + " " + h[8:16] + " " + h[16:24] + " " + h[24:32] + " " + h[32:40]
 }
 
@@ -147,7 +148,19 @@ func (f Fingerprint) Hex() string { return hex.EncodeToString(f[:]) }
 // (JSON of the admin API, widget events): 40 upper-case hex digits, no
 // grouping. Grouping is for people (String).
 func (f Fingerprint) MarshalText() ([]byte, error) {
-	return []byte(strings.ToUpper(hex.EncodeToString(f[:]))), nil
+	return f.upperHex(), nil
+}
+
+// upperHex is f as 40 upper-case hex digits. (Not strings.ToUpper of
+// hex.EncodeToString: that links the Unicode case tables into the
+// WebAssembly engine for 16 letters.)
+func (f Fingerprint) upperHex() []byte {
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 2*len(f))
+	for i, c := range f {
+		b[2*i], b[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return b
 }
 
 // UnmarshalText accepts every form ParseFingerprint does.
@@ -170,7 +183,7 @@ var ErrBadFingerprint = errors.New("otr: a fingerprint is 40 hex digits, optiona
 // 40 hex digits in either case, with or without spaces or colons.
 func ParseFingerprint(s string) (Fingerprint, error) {
 	var f Fingerprint
-	compact := strings.Join(strings.Fields(strings.ReplaceAll(s, ":", " ")), "")
+	compact := withoutSeparators(s)
 	if len(compact) != 40 {
 		return f, ErrBadFingerprint
 	}
@@ -178,6 +191,20 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 		return f, ErrBadFingerprint
 	}
 	return f, nil
+}
+
+// withoutSeparators is s without colons and white space (Unicode's, as
+// strings.Fields splits on), with every other byte kept as it is.
+func withoutSeparators(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r != ':' && !unicode.IsSpace(r) {
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
 }
 
 // Sign signs hash and returns r‖s, each as many bytes as q (20 for
