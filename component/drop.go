@@ -32,7 +32,7 @@ const (
 	dropPoWRequired                          // over the new-chat rate: answered with a proof-of-work challenge
 	dropPoWInvalid                           // over the new-chat rate with a stamp that does not verify: a new challenge
 	dropBadOMEMO                             // a malformed OMEMO <encrypted/> element
-	dropOTRInOMEMOChat                       // a visitor's OTR message in a chat that uses OMEMO
+	dropOTRInOMEMOChat                       // an OTR message (either side's) in a chat that uses OMEMO
 	dropKeysRefused                          // OMEMO keys a widget hands over that are not kept
 	dropBadDeviceListEvent                   // an operator's pushed OMEMO device list that does not parse
 	dropUnexpectedEvent                      // a PEP event that is not an operator's device list for its skin

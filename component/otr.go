@@ -127,6 +127,18 @@ func (r *router) refusePlaintext(ch *chat, m *relayMsg, fromOperator bool) bool 
 	if fromOperator {
 		from, to = r.aliasJID(ch.rec.ID), ch.rec.Operator
 	}
+	if ch.e2ee == e2eeOMEMO {
+		// An OMEMO chat: starting OTR would only confuse both sides (the
+		// widget was told the chat is OMEMO, and an operator's OTR is not
+		// relayed in it). The sender is told what to do instead.
+		text := "This chat is encrypted with OMEMO, so your message was not sent."
+		if fromOperator {
+			text += " Turn OMEMO on for this contact (Profanity: /omemo start; Gajim, Dino, Conversations: the lock) and send it again."
+		}
+		r.send(toks{}.start(nsAccept, "message", "from", from, "to", to, "type", "chat").
+			text("", "body", []byte(text)).end(nsAccept, "message"))
+		return true
+	}
 	text := "This chat requires encryption, so your message was not sent. Encryption is starting; send it again once the chat is private."
 	r.send(toks{}.start(nsAccept, "message", "from", from, "to", to, "type", "chat").
 		text("", "body", []byte(text)).end(nsAccept, "message"))

@@ -206,6 +206,13 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 	if r.refusePlaintext(ch, m, true) {
 		return
 	}
+	if ch.e2ee == e2eeOMEMO && m.isOTR() {
+		// The operator's client speaking OTR in a chat the visitor was
+		// told is OMEMO (an AKE its client started on its own): the
+		// widget would not follow it, and must never be asked to.
+		r.refuse(el, dropOTRInOMEMOChat, "this chat is encrypted with OMEMO: OTR is not relayed in it")
+		return
+	}
 	r.observe(ch, m, false)
 	if r.send(m.toks(r.skinJID(ch.rec.Skin), ch.rec.RealJID)) == nil {
 		r.m.relay("to-visitor", m)
