@@ -5,6 +5,11 @@
 // build ./web/wasm). It has no network access: the page moves bodies
 // between the worker and XMPP.
 //
+// Every visitor downloads this module before the first chat, so it is kept
+// small: no package fmt (strconv and errors instead; linked_test.go fails
+// when something heavy is linked again); ./pack, run on the built module,
+// joins its data segments so that they compress far better.
+//
 // # JavaScript API
 //
 // When the module runs (new Go(); go.run(instance) — do not await it: main
