@@ -688,14 +688,13 @@ class Chat {
     }
     mark('omemo-devices-ask');
     const peer = (device, bundle) => omemo.peer(this.jid, device, bundle).then((r) => r.fingerprint);
-    OX.readDevices(conn, this.jid, peer)
+    OX.readDevices(conn, this.jid, peer, () => this.flushSoon())
       .catch(() => ({ devices: [], refused: 0 }))
       .then((r) => {
         if (conn !== this.conn || round !== this.trust.round) return;
         mark('omemo-devices');
         this.apply(this.trust.engine({ ev: 'omemo-devices', round, devices: r.devices }));
       });
-    this.flushSoon();
   }
 
   // sendOMEMO encrypts one of the visitor's messages to exactly the devices

@@ -104,12 +104,17 @@ export function republish(conn, skin, device, bundle) {
 /**
  * items reads one PEP node of the skin and returns the payload of its
  * first item, or null. A 'wait' answer (the operator's server was slow) is
- * asked once more.
- * @param {any} conn @param {string} skin @param {string} node
+ * asked once more. flush sends what is queued now: a request made while
+ * an answer is handled would otherwise wait for Strophe's next tick.
+ * @param {any} conn @param {string} skin @param {string} node @param {() => void} flush
  * @returns {Promise<Element|null>}
  */
-async function items(conn, skin, node) {
-  const ask = () => iq(conn, $iq({ type: 'get', to: skin }).c('pubsub', { xmlns: NS_PUBSUB }).c('items', { node }));
+async function items(conn, skin, node, flush) {
+  const ask = () => {
+    const p = iq(conn, $iq({ type: 'get', to: skin }).c('pubsub', { xmlns: NS_PUBSUB }).c('items', { node }));
+    flush();
+    return p;
+  };
   let res;
   try {
     res = await ask();
@@ -131,10 +136,11 @@ async function items(conn, skin, node) {
  * trust.js, which keeps the trusted ones.
  * @param {any} conn @param {string} skin
  * @param {(device: number, bundle: string) => Promise<string>} peer
+ * @param {() => void} flush sends the queued requests (chat.js flushSoon)
  * @returns {Promise<{devices: {device: number, fingerprint: string}[], refused: number}>}
  */
-export async function readDevices(conn, skin, peer) {
-  const list = await items(conn, skin, DEVICE_LIST);
+export async function readDevices(conn, skin, peer, flush) {
+  const list = await items(conn, skin, DEVICE_LIST, flush);
   /** @type {number[]} */
   const ids = [];
   if (list && list.namespaceURI === NS_OMEMO && list.localName === 'list') {
@@ -146,18 +152,21 @@ export async function readDevices(conn, skin, peer) {
       if (ids.length >= MAX_DEVICES) break;
     }
   }
-  const devices = [];
-  let refused = 0;
-  for (const id of ids) {
-    try {
-      const b = await items(conn, skin, bundleNode(id));
-      if (!b || b.namespaceURI !== NS_OMEMO || b.localName !== 'bundle') throw new Error('no bundle');
-      devices.push({ device: id, fingerprint: await peer(id, serialize(b)) });
-    } catch {
-      refused++;
-    }
-  }
-  return { devices, refused };
+  // The bundles are asked for at once (one round trip, not one per
+  // device); each goes to the engine as it comes.
+  const read = await Promise.all(
+    ids.map(async (id) => {
+      try {
+        const b = await items(conn, skin, bundleNode(id), flush);
+        if (!b || b.namespaceURI !== NS_OMEMO || b.localName !== 'bundle') throw new Error('no bundle');
+        return { device: id, fingerprint: await peer(id, serialize(b)) };
+      } catch {
+        return null;
+      }
+    }),
+  );
+  const devices = read.filter((d) => d !== null);
+  return { devices, refused: read.length - devices.length };
 }
 
 /**
