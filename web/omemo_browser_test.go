@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
+	"otrdesk.im/otrdesk/keyring"
 	"otrdesk.im/otrdesk/store"
 )
 
@@ -232,4 +234,80 @@ func waitService(t *testing.T, s *stack, bot *operator.Bot) {
 	if _, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Service }); err != nil {
 		t.Fatalf("no answer to \"on\": %v", err)
 	}
+}
+
+func TestOMEMOSignerKeyring(t *testing.T) {
+	// A page that pins the admin's signer: an operator's OMEMO device is
+	// trusted when the signed keyring lists its key (kind omemo). Without
+	// one the widget does not even load the OMEMO engine, and the chat is
+	// OTR; with another OMEMO key listed, the OMEMO chat is not verified.
+	skinKey := key(t, "skin")
+	op := opSpec{user: "olga", name: "Olga", key: skinKey, omemo: 1}
+	s := newSignerStack(t, []store.Skin{skinWithKey("shop", store.PolicyRequire, skinKey, op)}, []opSpec{op})
+	bot := s.bots["olga"]
+	d := bot.Devices()[0]
+	if err := s.st.PutDevice(store.TrustedDevice{Skin: "shop", Account: "olga@" + xmpptest.Domain, Device: d.ID, Fingerprint: d.Fingerprint[:]}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitAvailable("shop")
+	sign := func(serial uint64, omemoKeys ...string) []byte {
+		k := keyring.Keyring{Skin: "shop", Serial: serial, NotAfter: time.Now().Add(time.Hour).Truncate(time.Second),
+			Keys: []keyring.Key{{Kind: keyring.KindOTR, Value: strings.ToUpper(skinKey.PublicKey.Fingerprint().Hex())}}}
+		for _, v := range omemoKeys {
+			k.Keys = append(k.Keys, keyring.Key{Kind: keyring.KindOMEMO, Value: v})
+		}
+		b, err := keyring.Sign(k, s.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := newBrowser(t)
+	next := func(text string) operator.Event {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(s.ctx, waitLong)
+		defer cancel()
+		ev, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Message && e.Text == text })
+		if err != nil {
+			t.Fatalf("operator waiting for %q: %v", text, err)
+		}
+		return ev
+	}
+
+	s.publish(sign(1, d.Hex()))
+	s.openChat(b)
+	b.waitSentence(sentVerified)
+	b.write("keyring with the OMEMO key")
+	if ev := next("keyring with the OMEMO key"); !ev.OMEMO {
+		t.Error("the keyring lists the operator's OMEMO key, but the chat was not OMEMO")
+	}
+	b.do("ending the chat", chromedp.Click(inWidget("button.end")))
+
+	s.publish(sign(2))
+	s.openChat(b)
+	b.waitSentence(sentVerified)
+	b.write("keyring without OMEMO keys")
+	if ev := next("keyring without OMEMO keys"); ev.OMEMO || !ev.Encrypted {
+		t.Errorf("without an OMEMO key in the keyring the chat must be OTR (omemo %v, encrypted %v)", ev.OMEMO, ev.Encrypted)
+	}
+	if f := b.fetched(); strings.Contains(f, "omemo-worker-") {
+		t.Errorf("the OMEMO engine was loaded although the keyring has no OMEMO key: %s", f)
+	}
+	b.do("ending the chat", chromedp.Click(inWidget("button.end")))
+
+	s.publish(sign(3, strings.Repeat("5a", 32)))
+	s.openChat(b)
+	b.waitSentence(sentUnverified)
+	if w := s.watchOf(b); w.VerifiedAt >= 0 {
+		t.Errorf("the page said %q with an OMEMO key the keyring does not list", sentVerified)
+	}
+}
+
+// watchOf reads the page watch (watchJS) of a signer stack's page.
+func (s *signerStack) watchOf(b *browser) watch {
+	var w watch
+	if err := json.Unmarshal([]byte(b.eval(`JSON.stringify(window.__hostile)`)), &w); err != nil {
+		b.failf("reading the page watch: %v", err)
+	}
+	return w
 }
