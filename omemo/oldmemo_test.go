@@ -1,11 +1,8 @@
 package omemo
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -43,65 +40,23 @@ func needOldmemo(t *testing.T) {
 	}
 }
 
-type oldmemoPeer struct {
-	t   *testing.T
-	in  *json.Encoder
-	out *bufio.Scanner
-	jid string
-	// from init
-	Device      uint32 `json:"device"`
-	Fingerprint string `json:"fingerprint"`
-}
+type oldmemoPeer struct{ *pyPeer }
 
 // startOldmemo starts a device of account jid; a device ID of 0 lets the
 // library draw one, as it does for a client.
 func startOldmemo(t *testing.T, jid string, device uint32) *oldmemoPeer {
 	t.Helper()
 	needOldmemo(t)
-	cmd := exec.Command("/usr/bin/python3", "testdata/oldmemo_peer.py")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	p := &oldmemoPeer{t: t, in: json.NewEncoder(stdin), out: bufio.NewScanner(stdout), jid: jid}
-	p.out.Buffer(nil, 1<<20)
-	req := map[string]any{"op": "init", "jid": jid}
+	init := map[string]any{"op": "init", "jid": jid}
 	if device != 0 {
-		req["device"] = device
+		init["device"] = device
 	}
-	p.call(req, p)
+	p := &oldmemoPeer{startPyPeer(t, "python-oldmemo", "testdata/oldmemo_peer.py", jid, init)}
 	if p.Device == 0 {
 		t.Fatal("python-oldmemo peer did not start")
 	}
 	return p
 }
-
-func (p *oldmemoPeer) call(req map[string]any, resp any) {
-	p.t.Helper()
-	if err := p.in.Encode(req); err != nil {
-		p.t.Fatalf("oldmemo peer: %v", err)
-	}
-	if !p.out.Scan() {
-		p.t.Fatalf("oldmemo peer exited: %v", p.out.Err())
-	}
-	if err := json.Unmarshal(p.out.Bytes(), resp); err != nil {
-		p.t.Fatalf("oldmemo peer answered %q: %v", p.out.Text(), err)
-	}
-}
-
-func (p *oldmemoPeer) addr() Address { return Address{p.jid, p.Device} }
 
 // publish puts d's bundle, as account jid's device, where the peer
 // fetches bundles, and pushes the device list to it as PEP would.
@@ -119,22 +74,6 @@ func (p *oldmemoPeer) publishBundle(jid string, device uint32, b *Bundle) {
 	}
 }
 
-// bundle is the peer's bundle as oldmemo.etree wrote it, and how many
-// times the peer published one.
-func (p *oldmemoPeer) bundle() (*Bundle, int) {
-	p.t.Helper()
-	var r struct {
-		Bundle  string
-		Uploads int
-	}
-	p.call(map[string]any{"op": "bundle"}, &r)
-	b, err := ParseBundle([]byte(r.Bundle))
-	if err != nil {
-		p.t.Fatalf("python-oldmemo's bundle: %v\n%s", err, r.Bundle)
-	}
-	return b, r.Uploads
-}
-
 // encrypt asks the peer to write text to every device account to
 // published.
 func (p *oldmemoPeer) encrypt(to, text string) *Encrypted {
@@ -144,25 +83,31 @@ func (p *oldmemoPeer) encrypt(to, text string) *Encrypted {
 	if r.Error != "" {
 		p.t.Fatalf("python-oldmemo could not encrypt to %s: %s", to, r.Error)
 	}
-	e, err := ParseEncrypted([]byte(r.XML))
-	if err != nil {
-		p.t.Fatalf("python-oldmemo's element: %v\n%s", err, r.XML)
+	return p.element(r.XML)
+}
+
+// newOldmemoPair starts a python-oldmemo device of the operator and makes
+// a visitor device of ours, published where the library fetches bundles.
+func newOldmemoPair(t *testing.T) (*oldmemoPeer, *Device) {
+	t.Helper()
+	py := startOldmemo(t, operatorJID, 0)
+	d := newTestDevice(t, 5)
+	py.publish(visitorJID, d)
+	return py, d
+}
+
+// newOldmemoSession is newOldmemoPair with a session the library has
+// confirmed: we wrote first, and read the empty message it answered with.
+func newOldmemoSession(t *testing.T) (*oldmemoPeer, *Device) {
+	t.Helper()
+	py, d := newOldmemoPair(t)
+	b, _ := py.bundle()
+	r := py.decrypt(visitorJID, mustEncrypt(t, d, "hi", Recipient{py.addr(), b}))
+	if r.Error != "" {
+		t.Fatal(r.Error)
 	}
-	return e
-}
-
-type oldmemoResult struct {
-	Text   *string
-	PreKey bool
-	Sent   []string // what the library sent back on its own
-	Error  string
-}
-
-func (p *oldmemoPeer) decrypt(from string, e *Encrypted) oldmemoResult {
-	p.t.Helper()
-	var r oldmemoResult
-	p.call(map[string]any{"op": "decrypt", "from": from, "xml": string(e.Marshal())}, &r)
-	return r
+	readSent(t, d, operatorJID, r.Sent)
+	return py, d
 }
 
 // readSent has d decrypt the messages the library sent on its own: empty
@@ -184,21 +129,8 @@ func readSent(t *testing.T, d *Device, from string, sent []string) {
 	}
 }
 
-func newTestDevice(t *testing.T, prekeys int) *Device {
-	t.Helper()
-	d, err := NewDevice(Options{PreKeys: prekeys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func hexFingerprint(f Fingerprint) string { return fmt.Sprintf("%x", f[:]) }
-
 func TestOldmemoWeStart(t *testing.T) {
-	py := startOldmemo(t, operatorJID, 0)
-	d := newTestDevice(t, 5)
-	py.publish(visitorJID, d)
+	py, d := newOldmemoPair(t)
 	b, uploads := py.bundle()
 	if got := hexFingerprint(b.IdentityKey.Fingerprint()); got != py.Fingerprint {
 		t.Fatalf("fingerprint %s, python-oldmemo's %s", got, py.Fingerprint)
@@ -209,15 +141,12 @@ func TestOldmemoWeStart(t *testing.T) {
 	var held []string
 	for i := range 3 {
 		text := fmt.Sprintf("visitor %d", i)
-		e, err := d.Encrypt([]byte(text), []Recipient{{py.addr(), b}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := mustEncrypt(t, d, text, Recipient{py.addr(), b})
 		if !e.Keys[0].PreKey {
 			t.Fatalf("message %d is not a prekey message", i)
 		}
 		r := py.decrypt(visitorJID, e)
-		if r.Error != "" || r.Text == nil || *r.Text != text || !r.PreKey {
+		if !r.read(text) || !r.PreKey {
 			t.Fatalf("message %d: python-oldmemo read %+v", i, r)
 		}
 		if len(r.Sent) != 1 {
@@ -236,23 +165,18 @@ func TestOldmemoWeStart(t *testing.T) {
 	}
 	readSent(t, d, operatorJID, held)
 	// The session is confirmed: no more prekey messages.
-	e, err := d.Encrypt([]byte("confirmed"), []Recipient{{Address: py.addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEncrypt(t, d, "confirmed", Recipient{Address: py.addr()})
 	if e.Keys[0].PreKey {
 		t.Fatal("still a prekey message after python-oldmemo's answer")
 	}
-	if r := py.decrypt(visitorJID, e); r.Error != "" || r.Text == nil || *r.Text != "confirmed" {
+	if r := py.decrypt(visitorJID, e); !r.read("confirmed") {
 		t.Fatalf("python-oldmemo read %+v", r)
 	}
 	exchangeOldmemo(t, d, py, 20)
 }
 
 func TestOldmemoTheyStart(t *testing.T) {
-	py := startOldmemo(t, operatorJID, 0)
-	d := newTestDevice(t, 5)
-	py.publish(visitorJID, d)
+	py, d := newOldmemoPair(t)
 	e := py.encrypt(visitorJID, "operator first")
 	if len(e.Keys) != 1 || e.Keys[0].RID != d.ID() || !e.Keys[0].PreKey {
 		t.Fatalf("python-oldmemo's first message: keys %+v, want one prekey key for device %d", e.Keys, d.ID())
@@ -286,15 +210,11 @@ func exchangeOldmemo(t *testing.T, d *Device, py *oldmemoPeer, n int) {
 	for i := range n {
 		var ours []*Encrypted
 		for j := 0; j <= (i+1)%3; j++ {
-			e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d.%d", i, j)), []Recipient{{Address: py.addr()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ours = append(ours, e)
+			ours = append(ours, mustEncrypt(t, d, fmt.Sprintf("ours %d.%d", i, j), Recipient{Address: py.addr()}))
 		}
 		for _, j := range burstOrder(len(ours), i == 5) {
 			r := py.decrypt(visitorJID, ours[j])
-			if want := fmt.Sprintf("ours %d.%d", i, j); r.Error != "" || r.Text == nil || *r.Text != want {
+			if want := fmt.Sprintf("ours %d.%d", i, j); !r.read(want) {
 				t.Fatalf("%s: python-oldmemo read %+v", want, r)
 			}
 			if r.PreKey {
@@ -325,19 +245,6 @@ func exchangeOldmemo(t *testing.T, d *Device, py *oldmemoPeer, n int) {
 	}
 }
 
-// burstOrder is the order a burst of n arrives in: reversed, and without
-// its second message when lose is set and there is one to lose.
-func burstOrder(n int, lose bool) []int {
-	var order []int
-	for j := n - 1; j >= 0; j-- {
-		if lose && j == 1 {
-			continue
-		}
-		order = append(order, j)
-	}
-	return order
-}
-
 // preKeysGone lists the prekey IDs of before that after no longer has.
 func preKeysGone(before, after *Bundle) []uint32 {
 	var gone []uint32
@@ -353,38 +260,18 @@ func preKeysGone(before, after *Bundle) []uint32 {
 // it, even when that key's bundle was published in its place; and we
 // refuse the library's device the same way.
 func TestOldmemoWrongIdentity(t *testing.T) {
-	py := startOldmemo(t, operatorJID, 0)
-	d := newTestDevice(t, 5)
-	py.publish(visitorJID, d)
-	b, _ := py.bundle()
-	e, err := d.Encrypt([]byte("hi"), []Recipient{{py.addr(), b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := py.decrypt(visitorJID, e)
-	if r.Error != "" {
-		t.Fatal(r.Error)
-	}
-	readSent(t, d, operatorJID, r.Sent)
+	py, d := newOldmemoSession(t)
 
 	// Another device takes our device ID, and its bundle replaces ours.
 	impostor := newTestDevice(t, 1)
 	impostor.id = d.ID()
 	py.publish(visitorJID, impostor)
 	fresh, _ := py.bundle()
-	e, err = impostor.Encrypt([]byte("trust me"), []Recipient{{py.addr(), fresh}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := py.decrypt(visitorJID, e); r.Error != "PublicDataInconsistency" {
+	if r := py.decrypt(visitorJID, mustEncrypt(t, impostor, "trust me", Recipient{py.addr(), fresh})); r.Error != "PublicDataInconsistency" {
 		t.Fatalf("python-oldmemo read an impostor's message: %+v", r)
 	}
 	// Our own session goes on.
-	e, err = d.Encrypt([]byte("still me"), []Recipient{{Address: py.addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := py.decrypt(visitorJID, e); r.Error != "" || r.Text == nil || *r.Text != "still me" {
+	if r := py.decrypt(visitorJID, mustEncrypt(t, d, "still me", Recipient{Address: py.addr()})); !r.read("still me") {
 		t.Fatalf("after the impostor, python-oldmemo read %+v", r)
 	}
 
@@ -422,11 +309,8 @@ func TestOldmemoOurPreKeysUsedUp(t *testing.T) {
 			t.Fatalf("sender %d: republish %v, %d prekeys, %v gone", i, m.Republish,
 				len(d.Bundle().PreKeys), preKeysGone(before, d.Bundle()))
 		}
-		reply, err := d.Encrypt([]byte("hi "+strings.Repeat("!", i)), []Recipient{{Address: m.From}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := py.decrypt(visitorJID, reply); r.Error != "" || r.Text == nil || *r.Text != "hi "+strings.Repeat("!", i) {
+		reply := "hi " + strings.Repeat("!", i)
+		if r := py.decrypt(visitorJID, mustEncrypt(t, d, reply, Recipient{Address: m.From})); !r.read(reply) {
 			t.Fatalf("sender %d read %+v", i, r)
 		}
 	}
@@ -459,11 +343,7 @@ func TestOldmemoTheirPreKeysUsedUp(t *testing.T) {
 		d := newTestDevice(t, 1)
 		py.publish(jid, d)
 		before, _ := py.bundle()
-		e, err := d.Encrypt([]byte("hello"), []Recipient{{py.addr(), before}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := py.decrypt(jid, e); r.Error != "" || r.Text == nil || *r.Text != "hello" {
+		if r := py.decrypt(jid, mustEncrypt(t, d, "hello", Recipient{py.addr(), before})); !r.read("hello") {
 			t.Fatalf("device %d: python-oldmemo read %+v", i, r)
 		}
 		after, n := py.bundle()
@@ -479,11 +359,7 @@ func TestOldmemoTheirPreKeysUsedUp(t *testing.T) {
 	stale.PreKeys = slices.DeleteFunc(slices.Clone(first.PreKeys), func(p PreKey) bool { return !slices.Contains(gone, p.ID) })
 	d := newTestDevice(t, 1)
 	py.publish("late@desk.example", d)
-	e, err := d.Encrypt([]byte("hello"), []Recipient{{py.addr(), &stale}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := py.decrypt("late@desk.example", e); r.Error != "KeyExchangeFailed" {
+	if r := py.decrypt("late@desk.example", mustEncrypt(t, d, "hello", Recipient{py.addr(), &stale})); r.Error != "KeyExchangeFailed" {
 		t.Fatalf("python-oldmemo read a prekey message on a used prekey: %+v", r)
 	}
 }
@@ -494,27 +370,11 @@ func TestOldmemoTheirPreKeysUsedUp(t *testing.T) {
 // ratchet, so it sends only one. Then each side loses most of a long run
 // and reads the rest late.
 func TestOldmemoLongRuns(t *testing.T) {
-	py := startOldmemo(t, operatorJID, 0)
-	d := newTestDevice(t, 5)
-	py.publish(visitorJID, d)
-	b, _ := py.bundle()
-	e, err := d.Encrypt([]byte("hi"), []Recipient{{py.addr(), b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := py.decrypt(visitorJID, e)
-	if r.Error != "" {
-		t.Fatal(r.Error)
-	}
-	readSent(t, d, operatorJID, r.Sent)
+	py, d := newOldmemoSession(t)
 
 	heartbeats := 0
 	for i := range 70 {
-		e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d", i)), []Recipient{{Address: py.addr()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := py.decrypt(visitorJID, e)
+		r := py.decrypt(visitorJID, mustEncrypt(t, d, fmt.Sprintf("ours %d", i), Recipient{Address: py.addr()}))
 		if r.Error != "" || r.Text == nil {
 			t.Fatalf("ours %d: python-oldmemo read %+v", i, r)
 		}
@@ -544,15 +404,11 @@ func TestOldmemoLongRuns(t *testing.T) {
 	}
 	var ours []*Encrypted
 	for i := range run {
-		e, err := d.Encrypt([]byte(fmt.Sprintf("ours %d", i)), []Recipient{{Address: py.addr()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ours = append(ours, e)
+		ours = append(ours, mustEncrypt(t, d, fmt.Sprintf("ours %d", i), Recipient{Address: py.addr()}))
 	}
 	for _, i := range []int{run - 1, run / 2, 0} {
 		r := py.decrypt(visitorJID, ours[i])
-		if want := fmt.Sprintf("ours %d", i); r.Error != "" || r.Text == nil || *r.Text != want {
+		if want := fmt.Sprintf("ours %d", i); !r.read(want) {
 			t.Fatalf("%s after a gap: python-oldmemo read %+v", want, r)
 		}
 		readSent(t, d, operatorJID, r.Sent)
