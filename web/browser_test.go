@@ -565,6 +565,16 @@ func (b *browser) waitSentence(want string) {
 	b.waitFor("the sentence "+want, `(() => { const r = `+widgetRoot+`; const s = r && r.querySelector('.s'); return s && s.textContent === `+jsString(want)+`; })()`)
 }
 
+// waitHeldWithChoice waits until the visitor's message holding text is
+// held and the choice to write to an unverified operator is offered.
+func (b *browser) waitHeldWithChoice(text string) {
+	b.t.Helper()
+	b.waitFor("the message held, and the choice offered", `(() => { const r = `+widgetRoot+`;
+	  const li = [...r.querySelectorAll('.m li.me')].find((li) => li.textContent.includes(`+jsString(text)+`));
+	  const c = r.querySelector('button.confirm');
+	  return li && li.dataset.state === 'held' && c && !c.closest('[hidden]') && c.textContent === 'Send to an unverified operator'; })()`)
+}
+
 func (b *browser) waitMessage(text string) {
 	b.t.Helper()
 	b.waitFor("the message "+text+" in the chat", `(() => { const r = `+widgetRoot+`; return r && [...r.querySelectorAll('.m li.them')].some((li) => li.textContent.includes(`+jsString(text)+`)); })()`)
@@ -798,10 +808,7 @@ func TestUnverifiedNeedsConsent(t *testing.T) {
 	b.clickLauncher()
 	b.waitSentence(sentUnverified)
 	b.write("held until I say so")
-	b.waitFor("the message held, and the choice offered", `(() => { const r = `+widgetRoot+`;
-	  const li = [...r.querySelectorAll('.m li.me')].find((li) => li.textContent.includes('held until I say so'));
-	  const c = r.querySelector('button.confirm');
-	  return li && li.dataset.state === 'held' && c && !c.closest('[hidden]') && c.textContent === 'Send to an unverified operator'; })()`)
+	b.waitHeldWithChoice("held until I say so")
 	// The reason is in words in the live region (role=log, aria-live=polite).
 	if got := b.eval(`(() => { const m = ` + widgetRoot + `.querySelector('.m'); return m.getAttribute('aria-live') + ' ' +
 	  [...m.querySelectorAll('li.note')].map((li) => li.textContent).join('|'); })()`); !strings.HasPrefix(got, "polite ") ||

@@ -60,36 +60,42 @@ func TestHostileOMEMOExtraDevice(t *testing.T) {
 	s.verdict(b)
 }
 
-func TestHostileOMEMOAttackerDeviceAlone(t *testing.T) {
-	// Only the attacker's device is offered: not verified, nothing sent,
-	// although the skin JSON names the attacker's key (the page pins).
-	s := newHostileOMEMO(t)
-	s.att.Offer(hostile.Offer{ID: s.attackerDevice(0)})
-	b := newBrowser(t)
-	s.open(b)
-	b.waitSentence(sentUnverified)
-	c := s.say(b, "alone")
-	if who := s.settle(c); who != "" {
-		t.Errorf("the message reached %s without the visitor's choice", who)
+func TestHostileOMEMOUntrustedOffer(t *testing.T) {
+	// The service offers no device the page trusts: the line is not
+	// verified and nothing the visitor types goes anywhere (the visitor
+	// never chooses to write to an unverified operator here), although the
+	// skin JSON names the attacker's keys (the page pins).
+	for _, tc := range []struct {
+		name  string
+		offer func(s *hostileStack) []hostile.Offer
+		note  string // a note the transcript must have
+	}{
+		{"attacker-device-alone", func(s *hostileStack) []hostile.Offer {
+			return []hostile.Offer{{ID: s.attackerDevice(0)}}
+		}, "is not the one published for this chat"},
+		{"operator-device-id-with-attacker-key", func(s *hostileStack) []hostile.Offer {
+			op := s.bot.Devices()[0].ID
+			s.attackerDevice(op)
+			return []hostile.Offer{{ID: op}}
+		}, "is not the one published for this chat"},
+		{"no-device", func(s *hostileStack) []hostile.Offer { return nil }, "no device this chat can encrypt to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newHostileOMEMO(t)
+			s.att.Offer(tc.offer(s)...)
+			b := newBrowser(t)
+			s.open(b)
+			b.waitSentence(sentUnverified)
+			c := s.say(b, tc.name)
+			if who := s.settle(c); who != "" {
+				t.Errorf("the message reached %s without the visitor's choice", who)
+			}
+			if !strings.Contains(s.transcript(b), tc.note) {
+				t.Errorf("the transcript does not say %q", tc.note)
+			}
+			s.noVerified(s.verdict(b), tc.name)
+		})
 	}
-	s.noVerified(s.verdict(b), "only the attacker's device was offered")
-}
-
-func TestHostileOMEMOSwappedKey(t *testing.T) {
-	// The service offers a device under the operator's device ID with the
-	// attacker's identity key.
-	s := newHostileOMEMO(t)
-	op := s.bot.Devices()[0].ID
-	s.attackerDevice(op)
-	s.att.Offer(hostile.Offer{ID: op})
-	b := newBrowser(t)
-	s.open(b)
-	b.waitSentence(sentUnverified)
-	c := s.say(b, "swapped")
-	if who := s.settle(c); who != "" {
-		t.Errorf("the message reached %s without the visitor's choice", who)
-	}
-	s.noVerified(s.verdict(b), "the operator's device ID came with the attacker's key")
 }
 
 func TestHostileOMEMOAttackerWrites(t *testing.T) {

@@ -42,8 +42,8 @@ func omemoShop(t testing.TB, devices int, trust func(i int) bool) (*stack, *oper
 	return s, bot
 }
 
-// nextOMEMO waits for the operator to read text over OMEMO.
-func nextOMEMO(t *testing.T, s *stack, bot *operator.Bot, text string) operator.Event {
+// read waits for the operator to read text, however it came.
+func read(t *testing.T, s *stack, bot *operator.Bot, text string) operator.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(s.ctx, waitLong)
 	defer cancel()
@@ -51,6 +51,13 @@ func nextOMEMO(t *testing.T, s *stack, bot *operator.Bot, text string) operator.
 	if err != nil {
 		t.Fatalf("operator waiting for %q: %v", text, err)
 	}
+	return ev
+}
+
+// nextOMEMO waits for the operator to read text over OMEMO.
+func nextOMEMO(t *testing.T, s *stack, bot *operator.Bot, text string) operator.Event {
+	t.Helper()
+	ev := read(t, s, bot, text)
 	if !ev.OMEMO || !ev.Encrypted {
 		t.Fatalf("operator read %q, but not over OMEMO (omemo %v, encrypted %v)", text, ev.OMEMO, ev.Encrypted)
 	}
@@ -140,10 +147,7 @@ func TestOMEMOPinnedOtherKeyNeedsConsent(t *testing.T) {
 	b.clickLauncher()
 	b.waitSentence(sentUnverified)
 	b.write("held until I choose")
-	b.waitFor("the message held, and the choice offered", `(() => { const r = `+widgetRoot+`;
-	  const li = [...r.querySelectorAll('.m li.me')].find((li) => li.textContent.includes('held until I choose'));
-	  const c = r.querySelector('button.confirm');
-	  return li && li.dataset.state === 'held' && c && !c.closest('[hidden]'); })()`)
+	b.waitHeldWithChoice("held until I choose")
 	if _, err := bot.Next(shortCtx(t, s), func(e operator.Event) bool { return e.Kind == operator.Message }); err == nil {
 		t.Fatal("the operator read a message before the visitor chose")
 	}
@@ -263,16 +267,7 @@ func TestOMEMOSignerKeyring(t *testing.T) {
 		return b
 	}
 	b := newBrowser(t)
-	next := func(text string) operator.Event {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(s.ctx, waitLong)
-		defer cancel()
-		ev, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Message && e.Text == text })
-		if err != nil {
-			t.Fatalf("operator waiting for %q: %v", text, err)
-		}
-		return ev
-	}
+	next := func(text string) operator.Event { return read(t, s.stack, bot, text) }
 
 	s.publish(sign(1, d.Hex()))
 	s.openChat(b)
