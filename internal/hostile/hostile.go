@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync"
 
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/otr"
@@ -626,6 +627,4 @@ func bare(j string) string {
 	return strings.ToLower(j)
 }
 
-var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", `"`, "&quot;")
-
-func esc(s string) string { return escaper.Replace(s) }
+func esc(s string) string { return omemoxml.Escape(s) }

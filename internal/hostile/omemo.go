@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 
-	"otrdesk.im/otrdesk/internal/operator"
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
 )
@@ -41,16 +40,6 @@ import (
 // handed over: the status is the attacker's to forge) and the operator is
 // sent the alias's device list as otrdesk's PEP event. The visitor's OTR
 // bodies are not relayed to the operator, as otrdesk does in an OMEMO chat.
-
-const (
-	nsPubSub      = "http://jabber.org/protocol/pubsub"
-	nsPubSubEvent = "http://jabber.org/protocol/pubsub#event"
-	nsEME         = "urn:xmpp:eme:0"
-	nsStanzas     = "urn:ietf:params:xml:ns:xmpp-stanzas"
-
-	// relayedBody is the fallback body otrdesk relays beside <encrypted/>.
-	relayedBody = "I sent you an OMEMO encrypted message but your client doesn't seem to support that."
-)
 
 // ErrNoDevice is returned for an attacker device ID the attacker does not
 // have, and by SayOMEMO before the visitor handed over any device.
@@ -160,19 +149,19 @@ func (a *Attacker) iq(ctx context.Context, st xmpptest.Stanza) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	to := bare(st.To)
-	ps, _, isPubSub := operator.Element(st.Raw, nsPubSub, "pubsub")
+	ps, _, isPubSub := omemoxml.Element(st.Raw, omemoxml.NSPubSub, "pubsub")
 	switch {
 	case !isPubSub:
 	case to == a.skin && st.Type == "set":
-		if pub, attrs, ok := operator.Element(ps, nsPubSub, "publish"); ok {
+		if pub, attrs, ok := omemoxml.Element(ps, omemoxml.NSPubSub, "publish"); ok {
 			return a.publishLocked(ctx, st, attrs["node"], pub)
 		}
 	case to == a.skin && st.Type == "get":
-		if _, attrs, ok := operator.Element(ps, nsPubSub, "items"); ok {
+		if _, attrs, ok := omemoxml.Element(ps, omemoxml.NSPubSub, "items"); ok {
 			return a.operatorItemsLocked(ctx, st, attrs["node"])
 		}
 	case a.visitors[to] != "" && st.Type == "get":
-		if _, attrs, ok := operator.Element(ps, nsPubSub, "items"); ok {
+		if _, attrs, ok := omemoxml.Element(ps, omemoxml.NSPubSub, "items"); ok {
 			return a.aliasItemsLocked(ctx, st, a.visitors[to], attrs["node"])
 		}
 	}
@@ -189,7 +178,7 @@ func (a *Attacker) publishLocked(ctx context.Context, st xmpptest.Stanza, node s
 	}
 	switch {
 	case node == omemo.DeviceListNode:
-		el, _, ok := operator.Element(pub, omemo.NS, "list")
+		el, _, ok := omemoxml.Element(pub, omemo.NS, "list")
 		list, err := omemo.ParseDeviceList(el)
 		if !ok || err != nil {
 			return a.iqError(ctx, st, "modify", "not-acceptable")
@@ -203,13 +192,13 @@ func (a *Attacker) publishLocked(ctx context.Context, st xmpptest.Stanza, node s
 			}
 		}
 	case strings.HasPrefix(node, omemo.NS+".bundles:"):
-		id, err := strconv.ParseUint(strings.TrimPrefix(node, omemo.NS+".bundles:"), 10, 32)
-		el, _, ok := operator.Element(pub, omemo.NS, "bundle")
-		b, perr := omemo.ParseBundle(el)
-		if err != nil || !ok || perr != nil {
+		id, isBundle := omemoxml.BundleID(node)
+		el, _, ok := omemoxml.Element(pub, omemo.NS, "bundle")
+		b, err := omemo.ParseBundle(el)
+		if !isBundle || !ok || err != nil {
 			return a.iqError(ctx, st, "modify", "not-acceptable")
 		}
-		keys.bundles[uint32(id)] = b
+		keys.bundles[id] = b
 		a.logf("hostile: the visitor handed over the bundle of OMEMO device %d", id)
 		defer a.changed()
 	default:
@@ -230,7 +219,7 @@ func (a *Attacker) operatorItemsLocked(ctx context.Context, st xmpptest.Stanza, 
 		}
 		return a.itemsLocked(ctx, st, node, list.Marshal())
 	}
-	id, ok := bundleID(node)
+	id, ok := omemoxml.BundleID(node)
 	if !ok {
 		return a.iqError(ctx, st, "cancel", "item-not-found")
 	}
@@ -249,24 +238,15 @@ func (a *Attacker) aliasItemsLocked(ctx context.Context, st xmpptest.Stanza, vis
 	if keys != nil && node == omemo.DeviceListNode && len(keys.list) > 0 {
 		return a.itemsLocked(ctx, st, node, keys.list.Marshal())
 	}
-	if id, ok := bundleID(node); ok && keys != nil && keys.bundles[id] != nil {
+	if id, ok := omemoxml.BundleID(node); ok && keys != nil && keys.bundles[id] != nil {
 		return a.itemsLocked(ctx, st, node, keys.bundles[id].Marshal())
 	}
 	return a.iqError(ctx, st, "cancel", "item-not-found")
 }
 
-func bundleID(node string) (uint32, bool) {
-	s, ok := strings.CutPrefix(node, omemo.NS+".bundles:")
-	if !ok {
-		return 0, false
-	}
-	id, err := strconv.ParseUint(s, 10, 32)
-	return uint32(id), err == nil && id != 0
-}
-
 // itemsLocked answers a PEP items request with one item. a.mu is held.
 func (a *Attacker) itemsLocked(ctx context.Context, st xmpptest.Stanza, node string, payload []byte) error {
-	return a.iqResult(ctx, st, "<pubsub xmlns='"+nsPubSub+"'><items node='"+esc(node)+"'><item id='current'>"+string(payload)+"</item></items></pubsub>")
+	return a.iqResult(ctx, st, omemoxml.ItemsResult(node, payload))
 }
 
 func (a *Attacker) iqResult(ctx context.Context, st xmpptest.Stanza, payload string) error {
@@ -274,7 +254,7 @@ func (a *Attacker) iqResult(ctx context.Context, st xmpptest.Stanza, payload str
 }
 
 func (a *Attacker) iqError(ctx context.Context, st xmpptest.Stanza, typ, cond string) error {
-	return a.raw(ctx, "<iq type='error' from='"+esc(st.To)+"' to='"+esc(st.From)+"' id='"+esc(st.ID)+"'><error type='"+typ+"'><"+cond+" xmlns='"+nsStanzas+"'/></error></iq>")
+	return a.raw(ctx, "<iq type='error' from='"+esc(st.To)+"' to='"+esc(st.From)+"' id='"+esc(st.ID)+"'><error type='"+typ+"'><"+cond+" xmlns='"+omemoxml.NSStanzas+"'/></error></iq>")
 }
 
 func (a *Attacker) raw(ctx context.Context, s string) error {
@@ -290,23 +270,13 @@ func (a *Attacker) deviceListEventLocked(ctx context.Context, alias string, list
 	if a.cfg.Operator == "" {
 		return nil
 	}
-	return a.raw(ctx, "<message type='headline' from='"+esc(alias)+"' to='"+esc(bare(a.cfg.Operator))+"'><event xmlns='"+nsPubSubEvent+"'>"+
-		"<items node='"+omemo.DeviceListNode+"'><item id='current'>"+string(list.Marshal())+"</item></items></event></message>")
+	return a.raw(ctx, "<message type='headline' from='"+esc(alias)+"' to='"+esc(bare(a.cfg.Operator))+"'>"+
+		omemoxml.Event(omemo.DeviceListNode, list.Marshal())+"</message>")
 }
 
 // encryptedMessage is a message carrying enc as otrdesk relays it.
 func encryptedMessage(from, to string, enc *omemo.Encrypted) string {
-	return "<message type='chat' from='" + esc(from) + "' to='" + esc(to) + "'><body>" + esc(relayedBody) + "</body>" + string(enc.Marshal()) +
-		"<encryption xmlns='" + nsEME + "' namespace='" + omemo.NS + "' name='OMEMO'/><no-store xmlns='urn:xmpp:hints'/></message>"
-}
-
-func parseEncrypted(st xmpptest.Stanza) (*omemo.Encrypted, bool) {
-	el, _, ok := operator.Element(st.Raw, omemo.NS, "encrypted")
-	if !ok {
-		return nil, false
-	}
-	enc, err := omemo.ParseEncrypted(el)
-	return enc, err == nil
+	return omemoxml.Message(from, to, omemoxml.FallbackBody, enc, "no-store")
 }
 
 // omemoFromVisitor decrypts what the attacker's devices can of a
@@ -322,7 +292,7 @@ func (a *Attacker) omemoFromVisitor(ctx context.Context, st xmpptest.Stanza) err
 	if st.HasBody {
 		a.sent = append(a.sent, st.Body) // the fallback body, in plaintext
 	}
-	enc, ok := parseEncrypted(st)
+	enc, ok := omemoxml.Encrypted(st.Raw)
 	if !ok {
 		a.logf("hostile: the visitor sent a malformed OMEMO element")
 		return nil
@@ -364,7 +334,7 @@ func (a *Attacker) omemoFromOperator(ctx context.Context, alias string, st xmppt
 	if !ok {
 		return nil
 	}
-	enc, ok := parseEncrypted(st)
+	enc, ok := omemoxml.Encrypted(st.Raw)
 	if !ok {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/internal/hostile"
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
@@ -105,19 +106,18 @@ func (w *omemoWorld) newOMEMOVisitor(t *testing.T, careless bool) *omemoVisitor 
 
 func (v *omemoVisitor) publish(node string, payload []byte) {
 	v.t.Helper()
-	if _, err := v.c.IQ(v.ctx, "set", v.skin, "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='"+node+
-		"'><item id='current'>"+string(payload)+"</item></publish></pubsub>"); err != nil {
+	if _, err := v.c.IQ(v.ctx, "set", v.skin, omemoxml.Publish(node, payload)); err != nil {
 		v.t.Fatalf("handing over %s: %v", node, err)
 	}
 }
 
 func (v *omemoVisitor) items(node, local string) []byte {
 	v.t.Helper()
-	res, err := v.c.IQ(v.ctx, "get", v.skin, "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='"+node+"'/></pubsub>")
+	res, err := v.c.IQ(v.ctx, "get", v.skin, omemoxml.Items(node))
 	if err != nil {
 		v.t.Fatalf("reading %s: %v", node, err)
 	}
-	el, _, ok := operator.Element(res.Raw, omemo.NS, local)
+	el, _, ok := omemoxml.Element(res.Raw, omemo.NS, local)
 	if !ok {
 		v.t.Fatalf("reading %s: %s", node, res.Raw)
 	}
@@ -164,10 +164,9 @@ func (v *omemoVisitor) receive() *omemo.Message {
 	if err != nil {
 		v.t.Fatal(err)
 	}
-	el, _, _ := operator.Element(st.Raw, omemo.NS, "encrypted")
-	enc, err := omemo.ParseEncrypted(el)
-	if err != nil {
-		v.t.Fatal(err)
+	enc, ok := omemoxml.Encrypted(st.Raw)
+	if !ok {
+		v.t.Fatalf("a malformed OMEMO element: %s", st.Raw)
 	}
 	m, err := v.dev.Decrypt(v.skin, enc)
 	if err != nil {

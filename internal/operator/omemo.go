@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
 )
@@ -37,14 +38,9 @@ import (
 // through the events.
 
 const (
-	nsPubSub      = "http://jabber.org/protocol/pubsub"
-	nsPubSubEvent = "http://jabber.org/protocol/pubsub#event"
-	nsEME         = "urn:xmpp:eme:0"
-	nsHints       = "urn:xmpp:hints"
-
 	// FallbackBody is the body the bot sends beside <encrypted/>, the
 	// sentence Conversations sends, for clients without OMEMO.
-	FallbackBody = "I sent you an OMEMO encrypted message but your client doesn't seem to support that. Find more information on https://conversations.im/omemo"
+	FallbackBody = omemoxml.FallbackBody + " Find more information on https://conversations.im/omemo"
 
 	// DefaultOMEMOPreKeys is how many one-time prekeys each device of the
 	// bot publishes unless Config.OMEMOPreKeys says otherwise: enough for
@@ -232,8 +228,7 @@ func (b *Bot) publishList(ctx context.Context) error {
 func (b *Bot) publish(ctx context.Context, node string, payload []byte) error {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
-	_, err := b.cfg.Client.IQ(ctx, "set", "", "<pubsub xmlns='"+nsPubSub+"'><publish node='"+xmlEscape(node)+"'><item id='current'>"+
-		string(payload)+"</item></publish></pubsub>")
+	_, err := b.cfg.Client.IQ(ctx, "set", "", omemoxml.Publish(node, payload))
 	if err != nil {
 		return fmt.Errorf("operator: publishing %s on the account's PEP (does the server have PEP? Prosody: xmpptest.Options.HostModules pep): %w", node, err)
 	}
@@ -253,7 +248,7 @@ func (b *Bot) omemoChatLocked(alias string) *omemoChat {
 // deviceListEvent takes the alias's device list from the component's PEP
 // event: the chat is an OMEMO chat from now on.
 func (b *Bot) deviceListEvent(alias string, st xmpptest.Stanza) {
-	el, _, ok := Element(st.Raw, omemo.NS, "list")
+	el, _, ok := omemoxml.Element(st.Raw, omemo.NS, "list")
 	if !ok {
 		return
 	}
@@ -273,13 +268,8 @@ func (b *Bot) deviceListEvent(alias string, st xmpptest.Stanza) {
 // receiveOMEMO decrypts an <encrypted/> element from alias with every
 // device of the bot that has a key in it.
 func (b *Bot) receiveOMEMO(ctx context.Context, alias string, st xmpptest.Stanza) error {
-	el, _, ok := Element(st.Raw, omemo.NS, "encrypted")
-	var enc *omemo.Encrypted
-	var err error
-	if ok {
-		enc, err = omemo.ParseEncrypted(el)
-	}
-	if !ok || err != nil {
+	enc, ok := omemoxml.Encrypted(st.Raw)
+	if !ok {
 		b.logf("operator: %s: a malformed OMEMO element", alias)
 		b.emit(Event{Alias: alias, Kind: Failure, Text: "malformed OMEMO element", OMEMO: true})
 		return nil
@@ -403,8 +393,7 @@ func (b *Bot) sayOMEMOLocked(ctx context.Context, alias string, ch *omemoChat, f
 // sendEncrypted sends an <encrypted/> element as Conversations does: with
 // the fallback body, EME and the store hint.
 func (b *Bot) sendEncrypted(ctx context.Context, alias string, enc *omemo.Encrypted) error {
-	err := b.cfg.Client.SendRaw(ctx, "<message type='chat' to='"+xmlEscape(alias)+"'><body>"+xmlEscape(FallbackBody)+"</body>"+
-		string(enc.Marshal())+"<encryption xmlns='"+nsEME+"' namespace='"+omemo.NS+"' name='OMEMO'/><store xmlns='"+nsHints+"'/></message>")
+	err := b.cfg.Client.SendRaw(ctx, omemoxml.Message("", alias, FallbackBody, enc, "store"))
 	if err != nil {
 		return fmt.Errorf("operator: sending to %s: %w", alias, err)
 	}
@@ -470,11 +459,11 @@ func (b *Bot) recipientsLocked(ctx context.Context, alias string, ch *omemoChat,
 // readPEP reads the item of node at jid (a PEP items request) and returns
 // its payload element {omemo.NS}local.
 func (b *Bot) readPEP(ctx context.Context, jid, node, local string) ([]byte, error) {
-	res, err := b.cfg.Client.IQ(ctx, "get", jid, "<pubsub xmlns='"+nsPubSub+"'><items node='"+xmlEscape(node)+"'/></pubsub>")
+	res, err := b.cfg.Client.IQ(ctx, "get", jid, omemoxml.Items(node))
 	if err != nil {
 		return nil, fmt.Errorf("operator: reading %s at %s: %w", node, jid, err)
 	}
-	el, _, ok := Element(res.Raw, omemo.NS, local)
+	el, _, ok := omemoxml.Element(res.Raw, omemo.NS, local)
 	if !ok {
 		return nil, fmt.Errorf("operator: reading %s at %s: no %s in the answer", node, jid, local)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/component"
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/operator"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
@@ -36,8 +37,7 @@ type omemoVisitor struct {
 
 func (v *omemoVisitor) publish(node string, payload []byte) {
 	v.t.Helper()
-	if _, err := v.c.IQ(v.ctx, "set", v.skin, "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='"+node+
-		"'><item id='current'>"+string(payload)+"</item></publish></pubsub>"); err != nil {
+	if _, err := v.c.IQ(v.ctx, "set", v.skin, omemoxml.Publish(node, payload)); err != nil {
 		v.t.Fatalf("handing over %s: %v", node, err)
 	}
 }
@@ -45,11 +45,11 @@ func (v *omemoVisitor) publish(node string, payload []byte) {
 // items reads a PEP node at jid as a client does and returns its payload.
 func items(t *testing.T, ctx context.Context, c *xmpptest.Client, jid, node, local string) []byte {
 	t.Helper()
-	res, err := c.IQ(ctx, "get", jid, "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='"+node+"'/></pubsub>")
+	res, err := c.IQ(ctx, "get", jid, omemoxml.Items(node))
 	if err != nil {
 		t.Fatalf("reading %s at %q: %v", node, jid, err)
 	}
-	el, _, ok := operator.Element(res.Raw, omemo.NS, local)
+	el, _, ok := omemoxml.Element(res.Raw, omemo.NS, local)
 	if !ok {
 		t.Fatalf("reading %s at %q: no %s in %s", node, jid, local, res.Raw)
 	}
@@ -100,10 +100,9 @@ func (v *omemoVisitor) receive() (text string, from []*omemo.Message, enc *omemo
 	if st.Body != operator.FallbackBody || !st.HasChild("urn:xmpp:eme:0", "encryption") {
 		v.t.Errorf("the operator's message lacks the fallback body or EME: %s", st.Raw)
 	}
-	el, _, _ := operator.Element(st.Raw, omemo.NS, "encrypted")
-	enc, err = omemo.ParseEncrypted(el)
-	if err != nil {
-		v.t.Fatal(err)
+	enc, ok := omemoxml.Encrypted(st.Raw)
+	if !ok {
+		v.t.Fatalf("a malformed OMEMO element: %s", st.Raw)
 	}
 	for _, d := range v.devs {
 		m, err := d.Decrypt(v.skin, enc)
@@ -226,7 +225,7 @@ func runOMEMO(t *testing.T, srv *xmpptest.Server) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, item, ok := operator.Element(res.Raw, "jabber:iq:roster", "item")
+		_, item, ok := omemoxml.Element(res.Raw, "jabber:iq:roster", "item")
 		return ok && item["jid"] == "shop@"+omemoDomain && item["subscription"] == "both"
 	})
 	firstBundle := canonical(t, items(t, ctx, check, "", omemo.BundleNode(desk.ID), "bundle"))
@@ -435,8 +434,8 @@ func TestOMEMOChatTurnsOTR(t *testing.T) {
 	alias := "vis@" + xmpptest.Domain
 	event := func() {
 		t.Helper()
-		if err := visc.SendRaw(ctx, "<message type='headline' to='"+opc.JID().String()+"'><event xmlns='http://jabber.org/protocol/pubsub#event'>"+
-			"<items node='"+omemo.DeviceListNode+"'><item id='current'>"+string(omemo.DeviceList{4711}.Marshal())+"</item></items></event></message>"); err != nil {
+		if err := visc.SendRaw(ctx, "<message type='headline' to='"+opc.JID().String()+"'>"+
+			omemoxml.Event(omemo.DeviceListNode, omemo.DeviceList{4711}.Marshal())+"</message>"); err != nil {
 			t.Fatal(err)
 		}
 		if ev, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Keys }); err != nil || !slices.Equal(ev.List, []uint32{4711}) {

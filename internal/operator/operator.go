@@ -59,6 +59,7 @@ import (
 	"strings"
 	"sync"
 
+	"otrdesk.im/otrdesk/internal/omemoxml"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/otr"
@@ -282,7 +283,7 @@ func (b *Bot) handle(ctx context.Context, st xmpptest.Stanza) error {
 		return nil
 	}
 	if st.Type == "headline" {
-		if st.HasChild(nsPubSubEvent, "event") {
+		if st.HasChild(omemoxml.NSPubSubEvent, "event") {
 			b.deviceListEvent(from, st)
 		}
 		return nil
@@ -508,6 +509,11 @@ func bare(j string) string {
 	return strings.ToLower(j)
 }
 
-var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", `"`, "&quot;")
+func xmlEscape(s string) string { return omemoxml.Escape(s) }
 
-func xmlEscape(s string) string { return escaper.Replace(s) }
+// Element is omemoxml.Element: it takes one element, {space}local, out of
+// a stanza. It stays here for the tests that read stanzas through this
+// package.
+func Element(raw []byte, space, local string) (el []byte, attrs map[string]string, ok bool) {
+	return omemoxml.Element(raw, space, local)
+}

@@ -1,4 +1,4 @@
-package operator
+package omemoxml
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 // attributes without a namespace (node, id, sid...). ok is false when raw
 // is not well-formed or holds no such element.
 //
-// The OMEMO peers of the tests (this package and package hostile) use it
-// to take <encrypted/>, <list/> and <bundle/> out of messages, PEP results
-// and events, and the node out of <items/> and <publish/>.
+// The OMEMO peers of the tests use it to take <encrypted/>, <list/> and
+// <bundle/> out of messages, PEP results and events, and the node out of
+// <items/> and <publish/>.
 func Element(raw []byte, space, local string) (el []byte, attrs map[string]string, ok bool) {
 	dec := xml.NewDecoder(bytes.NewReader(raw))
 	dec.Strict = true
