@@ -59,13 +59,36 @@ func newKey(t *testing.T) *otr.PrivateKey {
 
 func newWorld(t *testing.T, attKey, opKey *otr.PrivateKey) *world {
 	t.Helper()
+	s := startStage(t, nil, operator.Config{Key: opKey}, func(*operator.Bot) hostile.Config {
+		return hostile.Config{Key: attKey, AnswerQueries: true}
+	})
+	return &world{visitor: newVisitor(t, s.ctx, s.srv, "visitor"), srv: s.srv, att: s.att, bot: s.bot}
+}
+
+// A stage is a private Prosody with the attacker as component domain and
+// the real operator (internal/operator), ada, logged in; the tests' world
+// and omemoWorld put visitors on it.
+type stage struct {
+	ctx context.Context
+	srv *xmpptest.Server
+	att *hostile.Attacker
+	bot *operator.Bot
+}
+
+// startStage starts a stage: the server with hostModules, the bot from
+// botCfg and the attacker from what attCfg says for the bot, each
+// completed with its client and the names of the test (the bot answers
+// "Operator read: " and what it read).
+func startStage(t *testing.T, hostModules []string, botCfg operator.Config, attCfg func(*operator.Bot) hostile.Config) *stage {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{domain: secret}})
+	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{domain: secret}, HostModules: hostModules})
 	srv.MustRegister(t, "ada", "pw-ada")
 	opClient := srv.MustDial(t, "ada", "pw-ada", "desk")
-	bot, err := operator.New(operator.Config{Client: opClient, Key: opKey, Service: domain,
-		Answer: func(alias, text string) string { return "Operator read: " + text }})
+	botCfg.Client, botCfg.Service = opClient, domain
+	botCfg.Answer = func(alias, text string) string { return "Operator read: " + text }
+	bot, err := operator.New(botCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +99,29 @@ func newWorld(t *testing.T, attKey, opKey *otr.PrivateKey) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { comp.Close() })
-	att, err := hostile.New(hostile.Config{Client: comp, Domain: domain, Skin: "shop", Operator: opClient.JID().String(),
-		OperatorName: "Ada", Key: attKey, AnswerQueries: true, Logf: t.Logf})
+	cfg := attCfg(bot)
+	cfg.Client, cfg.Domain, cfg.Skin, cfg.Operator, cfg.OperatorName, cfg.Logf = comp, domain, "shop", opClient.JID().String(), "Ada", t.Logf
+	att, err := hostile.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runBg(t, att.Run)
+	return &stage{ctx: ctx, srv: srv, att: att, bot: bot}
+}
 
-	return &world{visitor: newVisitor(t, ctx, srv, "visitor"), srv: srv, att: att, bot: bot}
+// learned waits until the attacker has read canary, and returns the
+// snapshot that says so and how it read it.
+func learned(t *testing.T, ctx context.Context, att *hostile.Attacker, canary string) (hostile.Snapshot, string) {
+	t.Helper()
+	s, err := att.Wait(ctx, "the attacker to read "+canary, func(s hostile.Snapshot) bool {
+		_, ok := s.Learned(canary)
+		return ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	how, _ := s.Learned(canary)
+	return s, how
 }
 
 func runBg(t *testing.T, run func(context.Context) error) {
@@ -161,14 +199,7 @@ func TestSecondInstanceReadsPlainSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.send(out)
-	s, err := w.att.Wait(w.ctx, "the attacker to decrypt the canary", func(s hostile.Snapshot) bool {
-		_, ok := s.Learned("canary-plain-send")
-		return ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	how, _ := s.Learned("canary-plain-send")
+	s, how := learned(t, w.ctx, w.att, "canary-plain-send")
 	t.Logf("the attacker %s", how)
 	if s.OperatorTag == 0 || s.VisitorTag == 0 {
 		t.Errorf("instance tags not learned: operator %08x visitor %08x", s.OperatorTag, s.VisitorTag)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"otrdesk.im/otrdesk/internal/hostile"
 	"otrdesk.im/otrdesk/internal/omemoxml"
@@ -19,38 +18,16 @@ import (
 // OMEMO device, and the attacker in OMEMO mode relaying the operator's
 // bundles from the bot itself.
 type omemoWorld struct {
-	ctx context.Context
-	srv *xmpptest.Server
-	att *hostile.Attacker
-	bot *operator.Bot
-	op  operator.Device
+	*stage
+	op operator.Device
 }
 
 func newOMEMOWorld(t *testing.T) *omemoWorld {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{domain: secret}, HostModules: []string{"pep"}})
-	srv.MustRegister(t, "ada", "pw-ada")
-	opClient := srv.MustDial(t, "ada", "pw-ada", "desk")
-	bot, err := operator.New(operator.Config{Client: opClient, Key: newKey(t), Service: domain, OMEMODevices: 1,
-		Answer: func(alias, text string) string { return "Operator read: " + text }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runBg(t, bot.Run)
-	comp, err := srv.DialComponent(ctx, domain, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { comp.Close() })
-	att, err := hostile.New(hostile.Config{Client: comp, Domain: domain, Skin: "shop", Operator: opClient.JID().String(),
-		OperatorName: "Ada", Key: newKey(t), OMEMO: true, OperatorBundle: bot.Bundle, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runBg(t, att.Run)
-	return &omemoWorld{ctx: ctx, srv: srv, att: att, bot: bot, op: bot.Devices()[0]}
+	s := startStage(t, []string{"pep"}, operator.Config{Key: newKey(t), OMEMODevices: 1, Logf: t.Logf}, func(bot *operator.Bot) hostile.Config {
+		return hostile.Config{Key: newKey(t), OMEMO: true, OperatorBundle: bot.Bundle}
+	})
+	return &omemoWorld{stage: s, op: s.bot.Devices()[0]}
 }
 
 // omemoVisitor plays the widget's OMEMO with one device. trusted is what
@@ -250,14 +227,7 @@ func TestOMEMO(t *testing.T) {
 		if err := careless.send("canary-careless", to); err != nil {
 			t.Fatal(err)
 		}
-		s, err := w.att.Wait(w.ctx, "the attacker to read the careless visitor", func(s hostile.Snapshot) bool {
-			_, ok := s.Learned("canary-careless")
-			return ok
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		how, _ := s.Learned("canary-careless")
+		_, how := learned(t, w.ctx, w.att, "canary-careless")
 		t.Logf("the attacker %s", how)
 		if !strings.Contains(how, "OMEMO") {
 			t.Errorf("learned %q, not through its OMEMO device", how)
@@ -296,12 +266,7 @@ func TestOMEMO(t *testing.T) {
 		if err := careless.send("canary-swapped", to); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.att.Wait(w.ctx, "the attacker to read the swapped-key message", func(s hostile.Snapshot) bool {
-			_, ok := s.Learned("canary-swapped")
-			return ok
-		}); err != nil {
-			t.Fatal(err)
-		}
+		learned(t, w.ctx, w.att, "canary-swapped")
 		// The real operator's device of that ID cannot read it.
 		fail, err := w.bot.Next(w.ctx, func(e operator.Event) bool { return e.Kind == operator.Failure && e.OMEMO })
 		if err != nil {
