@@ -177,13 +177,12 @@ func newStack(t testing.TB, skins []store.Skin, ops []opSpec, tune ...func(*comp
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	s := &stack{t: t, ctx: ctx, bots: map[string]*operator.Bot{}, clients: map[string]*xmpptest.Client{}}
-	opts := xmpptest.Options{Components: map[string]string{componentDomain: componentSecret}}
-	for _, o := range ops {
-		if o.omemo > 0 {
-			opts.HostModules = []string{"pep"} // operators publish their OMEMO keys there
-		}
-	}
-	s.srv = xmpptest.Prosody(t, opts)
+	// PEP on the operators' host: OMEMO operators (Go bots, Profanity)
+	// publish their keys there.
+	s.srv = xmpptest.Prosody(t, xmpptest.Options{
+		Components:  map[string]string{componentDomain: componentSecret},
+		HostModules: []string{"pep"},
+	})
 
 	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
 	if err != nil {

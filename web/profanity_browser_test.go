@@ -2,9 +2,7 @@ package web_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,12 +12,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"otrdesk.im/otrdesk/component"
 	"otrdesk.im/otrdesk/internal/profanity"
 	"otrdesk.im/otrdesk/internal/xmpptest"
 	"otrdesk.im/otrdesk/omemo"
 	"otrdesk.im/otrdesk/store"
-	"otrdesk.im/otrdesk/web"
 )
 
 // A real operator client behind the widget: Profanity 0.13 (driven in
@@ -45,7 +41,7 @@ var aliasText = regexp.MustCompile(`guest-[a-z2-7]{16}@` + regexp.QuoteMeta(comp
 func profanityDesk(t *testing.T) (*stack, *profanity.Profanity, omemo.Fingerprint) {
 	t.Helper()
 	skinKey := key(t, "skin") // an OTR key Profanity does not hold: an OTR chat would not be verified
-	s := newStackPEP(t, []store.Skin{skinWithKey(profSkin, store.PolicyRequire, skinKey, opSpec{user: profUser, name: "Prof"})})
+	s := newStack(t, []store.Skin{skinWithKey(profSkin, store.PolicyRequire, skinKey, opSpec{user: profUser, name: "Prof"})}, nil)
 
 	host, port, err := net.SplitHostPort(s.srv.C2SAddr)
 	if err != nil {
@@ -85,69 +81,6 @@ func profanityDesk(t *testing.T) (*stack, *profanity.Profanity, omemo.Fingerprin
 	})
 	p.Cmd("/clear")
 	return s, p, fp
-}
-
-// newStackPEP is newStack for an operator that is not a Go bot: the same
-// stack, with PEP on the operators' host (OMEMO keys are published there)
-// and no operator started. newStack turns PEP on only for an opSpec with
-// OMEMO devices, and starts a bot for each opSpec.
-func newStackPEP(t *testing.T, skins []store.Skin) *stack {
-	t.Helper()
-	dist := assets(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	s := &stack{t: t, ctx: ctx}
-	s.srv = xmpptest.Prosody(t, xmpptest.Options{
-		Components:  map[string]string{componentDomain: componentSecret},
-		HostModules: []string{"pep"},
-	})
-	st, err := store.Open(filepath.Join(t.TempDir(), "otrdesk.db"))
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s.st = st
-	for _, sk := range skins {
-		if err := st.CreateSkin(sk); err != nil {
-			t.Fatalf("creating skin %s: %v", sk.Name, err)
-		}
-		// Operators exist before the component starts: it asks each
-		// for a presence subscription then.
-		for _, j := range sk.Operators {
-			user := strings.TrimSuffix(j, "@"+xmpptest.Domain)
-			if _, err := s.srv.Register(ctx, user, "pw-"+user); err != nil {
-				t.Fatalf("registering %s: %v", user, err)
-			}
-		}
-	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	comp, err := component.New(component.Config{
-		Domain: componentDomain, Server: s.srv.ComponentAddr, Secret: componentSecret,
-		AnonymousDomain: xmpptest.AnonDomain, Logger: logger,
-	}, st)
-	if err != nil {
-		t.Fatalf("component.New: %v", err)
-	}
-	s.comp = comp
-	compCtx, stopComp := context.WithCancel(context.Background())
-	compDone := make(chan error, 1)
-	go func() { compDone <- comp.Run(compCtx) }()
-	t.Cleanup(func() {
-		stopComp()
-		<-compDone
-	})
-	s.poll("the component to be ready", func() bool { ok, _ := comp.Ready(); return ok })
-
-	wl := listen(t)
-	s.widgetURL = "http://" + wl.Addr().String()
-	serve(t, wl, web.New(web.Config{
-		PublicURL: s.widgetURL, BOSHURL: s.srv.BOSHURL, AnonymousDomain: xmpptest.AnonDomain,
-		ComponentDomain: componentDomain, Store: st, Component: comp, Logger: logger, Assets: dist,
-	}))
-	pl := listen(t)
-	s.pageURL = "http://localhost:" + portOf(pl.Addr())
-	serve(t, pl, s.sitePages())
-	return s
 }
 
 // newAlias waits for a visitor alias on Profanity's screen that is not

@@ -210,8 +210,28 @@ func (p *Profanity) launch(bin string) error {
 	if err := p.control.Start(); err != nil {
 		return fmt.Errorf("profanity: attaching the tmux control client: %w", err)
 	}
-	// Only now: an unattached session would be destroyed at once.
+	// Only once the control client is attached: setting the option on a
+	// session with no client destroys it at once (tmux 3.3a).
+	if err := p.waitAttached(); err != nil {
+		return err
+	}
 	return p.tmuxRun("set-option", "-t", session, "destroy-unattached", "on")
+}
+
+// waitAttached polls until the session lists a client: the control client
+// started in launch attaches in its own time.
+func (p *Profanity) waitAttached() error {
+	deadline := time.Now().Add(p.cfg.Timeout)
+	for {
+		out, err := exec.Command(p.tmux, "-S", p.sock, "list-clients", "-t", session).Output()
+		if err == nil && len(bytes.TrimSpace(out)) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("profanity: the tmux control client did not attach within %v", p.cfg.Timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // env is Profanity's whole environment: its own HOME and XDG directories,
