@@ -448,19 +448,7 @@ func TestOMEMOChatTurnsOTR(t *testing.T) {
 	if err := bot.Say(ctx, alias, "over OMEMO?"); err == nil || !strings.Contains(err.Error(), "bundle") {
 		t.Fatalf("Say in an OMEMO chat without the visitor's bundle: %v, want an error about the bundle", err)
 	}
-	conv, err := otr.NewConversation(otr.Config{PrivateKey: visKey, Policy: otr.PolicyAlways})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &visitor{t: t, c: visc, to: opc.JID().String(), conv: conv}
-	q, err := conv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.send(ctx, q)
-	v.pump(ctx, func(_ []byte, evs []otr.Event) bool {
-		return slices.ContainsFunc(evs, func(e otr.Event) bool { return e.Kind == otr.EventGoneSecure })
-	})
+	v, _ := startOTR(t, ctx, visc, opc.JID().String(), visKey)
 	if _, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Secure && !e.OMEMO }); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package operator_test
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,32 @@ func (v *visitor) pump(ctx context.Context, want func(show []byte, events []otr.
 	}
 }
 
+// startOTR has a visitor on account c start OTR with to and waits until
+// the session is encrypted; it returns the visitor and the event that
+// said so.
+func startOTR(t *testing.T, ctx context.Context, c *xmpptest.Client, to string, key *otr.PrivateKey) (*visitor, otr.Event) {
+	t.Helper()
+	conv, err := otr.NewConversation(otr.Config{PrivateKey: key, Policy: otr.PolicyAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &visitor{t: t, c: c, to: to, conv: conv}
+	q, err := conv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.send(ctx, q)
+	var secure otr.Event
+	v.pump(ctx, func(_ []byte, evs []otr.Event) bool {
+		i := slices.IndexFunc(evs, func(e otr.Event) bool { return e.Kind == otr.EventGoneSecure })
+		if i >= 0 {
+			secure = evs[i]
+		}
+		return i >= 0
+	})
+	return v, secure
+}
+
 func TestBotAnswersEncrypted(t *testing.T) {
 	opKey, visKey := testKeys(t)
 	srv := xmpptest.Prosody(t, xmpptest.Options{Components: map[string]string{"chat.example.org": "unused-secret"}})
@@ -85,37 +112,12 @@ func TestBotAnswersEncrypted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- bot.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runBg(t, "operator", bot.Run)
 
-	conv, err := otr.NewConversation(otr.Config{PrivateKey: visKey, Policy: otr.PolicyAlways})
-	if err != nil {
-		t.Fatal(err)
+	v, gone := startOTR(t, ctx, visc, opc.JID().String(), visKey)
+	if gone.Fingerprint != bot.Fingerprint() {
+		t.Errorf("visitor sees fingerprint %s, the bot's key is %s", gone.Fingerprint, bot.Fingerprint())
 	}
-	v := &visitor{t: t, c: visc, to: opc.JID().String(), conv: conv}
-	q, err := conv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.send(ctx, q)
-	v.pump(ctx, func(_ []byte, evs []otr.Event) bool {
-		for _, e := range evs {
-			if e.Kind == otr.EventGoneSecure {
-				if e.Fingerprint != bot.Fingerprint() {
-					t.Errorf("visitor sees fingerprint %s, the bot's key is %s", e.Fingerprint, bot.Fingerprint())
-				}
-				return true
-			}
-		}
-		return false
-	})
 	sec, err := bot.Next(ctx, func(e operator.Event) bool { return e.Kind == operator.Secure })
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +126,7 @@ func TestBotAnswersEncrypted(t *testing.T) {
 		t.Errorf("bot sees fingerprint %s, want the visitor's %s", sec.Fingerprint, visKey.PublicKey.Fingerprint())
 	}
 
-	msgs, err := conv.Send([]byte("héllo, operator"))
+	msgs, err := v.conv.Send([]byte("héllo, operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
