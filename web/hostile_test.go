@@ -228,7 +228,7 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 				s.pin += ", " + s.bot.Devices()[0].Hex()
 			}
 		}
-		runUntilCleanup(t, "operator", s.bot.Run)
+		xmpptest.RunUntilCleanupLogged(t, "operator", s.bot.Run)
 	}
 
 	comp, err := s.srv.DialComponent(ctx, componentDomain, componentSecret)
@@ -244,7 +244,7 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntilCleanup(t, "attacker", s.att.Run)
+	xmpptest.RunUntilCleanupLogged(t, "attacker", s.att.Run)
 
 	// The hostile service's HTTP side serves the genuine assets (the page
 	// checks them by SRI) and its own skin JSON.
@@ -273,18 +273,6 @@ func newHostile(t *testing.T, o hostileOpts) *hostileStack {
 	serve(t, pl, http.HandlerFunc(s.page))
 
 	return s
-}
-
-func runUntilCleanup(t *testing.T, what string, run func(context.Context) error) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Logf("%s: %v", what, err)
-		}
-	})
 }
 
 // page is the customer's page: the pinned snippet exactly as

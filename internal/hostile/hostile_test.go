@@ -92,7 +92,7 @@ func startStage(t *testing.T, hostModules []string, botCfg operator.Config, attC
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBg(t, bot.Run)
+	xmpptest.RunUntilCleanupLogged(t, "operator", bot.Run)
 
 	comp, err := srv.DialComponent(ctx, domain, secret)
 	if err != nil {
@@ -105,7 +105,7 @@ func startStage(t *testing.T, hostModules []string, botCfg operator.Config, attC
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBg(t, att.Run)
+	xmpptest.RunUntilCleanupLogged(t, "attacker", att.Run)
 	return &stage{ctx: ctx, srv: srv, att: att, bot: bot}
 }
 
@@ -122,18 +122,6 @@ func learned(t *testing.T, ctx context.Context, att *hostile.Attacker, canary st
 	}
 	how, _ := s.Learned(canary)
 	return s, how
-}
-
-func runBg(t *testing.T, run func(context.Context) error) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Logf("stopped: %v", err)
-		}
-	})
 }
 
 // send writes the visitor's bodies to the skin.

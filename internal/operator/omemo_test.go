@@ -206,9 +206,9 @@ func runOMEMO(t *testing.T, srv *xmpptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBg(t, "component", comp.Run)
+	xmpptest.RunUntilCleanup(t, "component", comp.Run)
 	poll(t, ctx, "the component ready", func() bool { ok, _ := comp.Ready(); return ok })
-	runBg(t, "operator", bot.Run)
+	xmpptest.RunUntilCleanup(t, "operator", bot.Run)
 	poll(t, ctx, "the skin available", func() bool { return comp.Available("shop") })
 
 	// A second resource of the operator's account reads its own PEP: what
@@ -388,18 +388,6 @@ func (l *lockedLog) String() string {
 	return l.buf.String()
 }
 
-func runBg(t *testing.T, what string, run func(context.Context) error) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", what, err)
-		}
-	})
-}
-
 // poll waits for cond, bounded by ctx (no sleeps as waits).
 func poll(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
@@ -429,7 +417,7 @@ func TestOMEMOChatTurnsOTR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBg(t, "operator", bot.Run)
+	xmpptest.RunUntilCleanup(t, "operator", bot.Run)
 	visc := srv.MustDial(t, "vis", "pw-vis", "web")
 	alias := "vis@" + xmpptest.Domain
 	event := func() {

@@ -112,7 +112,7 @@ func TestBotAnswersEncrypted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	runBg(t, "operator", bot.Run)
+	xmpptest.RunUntilCleanup(t, "operator", bot.Run)
 
 	v, gone := startOTR(t, ctx, visc, opc.JID().String(), visKey)
 	if gone.Fingerprint != bot.Fingerprint() {

@@ -76,3 +76,30 @@ func (s *Server) MustDialAnonymous(t testing.TB) *Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// RunUntilCleanup runs run (a component's, bot's or client's Run) in a
+// goroutine for the rest of the test: t.Cleanup cancels its context and
+// waits for it to return, so nothing outlives the server it talks to. An
+// error it returns then fails the test, named by what.
+func RunUntilCleanup(t testing.TB, what string, run func(context.Context) error) {
+	runUntilCleanup(t, what, run, t.Errorf)
+}
+
+// RunUntilCleanupLogged is RunUntilCleanup for a part whose Run may end in
+// an error the test expects, such as one whose server the test stops or an
+// attacker the server disconnects: the error is only logged.
+func RunUntilCleanupLogged(t testing.TB, what string, run func(context.Context) error) {
+	runUntilCleanup(t, what, run, t.Logf)
+}
+
+func runUntilCleanup(t testing.TB, what string, run func(context.Context) error, report func(string, ...any)) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			report("%s: %v", what, err)
+		}
+	})
+}
