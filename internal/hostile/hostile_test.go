@@ -260,7 +260,12 @@ func TestNewVisitorNewChat(t *testing.T) {
 	if second := w.att.Alias(); second == first || second == "" {
 		t.Errorf("the second visitor's alias is %q, the first's %q", second, first)
 	}
-	sn := w.att.Snapshot()
+	// The visitor is secure once it sent its Signature; the attacker only
+	// once that Signature arrived.
+	sn, err := w.att.Wait(w.ctx, "the attacker's second AKE", func(sn hostile.Snapshot) bool { return sn.AttackerAKEs >= 2 })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if sn.Visitor != v2.c.JID().String() || sn.AttackerAKEs != 2 {
 		t.Errorf("after the second visitor: current visitor %q (want %q), attacker AKEs %d (want 2)", sn.Visitor, v2.c.JID(), sn.AttackerAKEs)
 	}
