@@ -3,13 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,100 +13,23 @@ import (
 	"time"
 
 	"otrdesk.im/otrdesk/otr"
+	"otrdesk.im/otrdesk/web/wasm/internal/nodewasm"
 )
 
-// The tests here build this package for GOOS=js GOARCH=wasm and run it
-// under node with the toolchain's wasm_exec.js (copied into a temporary
-// directory), against the native Go engine.
+// The tests here build this package as web/build.mjs does and run it
+// under node (testdata/driver.cjs), against the native Go engine.
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// wasmBuild compiles the module and copies wasm_exec.js once per test binary.
-func wasmBuild(t testing.TB) (wasm, execJS string) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node not found: install the Debian package nodejs")
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "otrdesk-wasm-test")
-		if buildErr != nil {
-			return
-		}
-		var goroot []byte
-		goroot, buildErr = exec.Command("go", "env", "GOROOT").Output()
-		if buildErr != nil {
-			buildErr = fmt.Errorf("go env GOROOT: %w", buildErr)
-			return
-		}
-		root := strings.TrimSpace(string(goroot))
-		var src []byte
-		for _, p := range []string{filepath.Join(root, "lib", "wasm", "wasm_exec.js"), filepath.Join(root, "misc", "wasm", "wasm_exec.js")} {
-			if src, buildErr = os.ReadFile(p); buildErr == nil {
-				break
-			}
-		}
-		if buildErr != nil {
-			buildErr = fmt.Errorf("wasm_exec.js not found under %s/lib/wasm or misc/wasm: %w", root, buildErr)
-			return
-		}
-		if buildErr = os.WriteFile(filepath.Join(buildDir, "wasm_exec.js"), src, 0o644); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "otr.wasm"), ".")
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("GOOS=js GOARCH=wasm go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "otr.wasm"), filepath.Join(buildDir, "wasm_exec.js")
-}
+func TestMain(m *testing.M) { nodewasm.Main(m) }
 
 // nodeEngine is the wasm engine running in a node process.
 type nodeEngine struct {
-	t   testing.TB
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	t testing.TB
+	d *nodewasm.Driver
 }
 
 func startNode(t testing.TB) *nodeEngine {
 	t.Helper()
-	wasm, execJS := wasmBuild(t)
-	driver, err := filepath.Abs(filepath.Join("testdata", "driver.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", driver, execJS, wasm)
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node stderr: %s", stderr.String())
-		}
-	})
-	return &nodeEngine{t: t, cmd: cmd, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+	return &nodeEngine{t: t, d: nodewasm.StartModule(t, nodewasm.OTR, filepath.Join("testdata", "driver.cjs"))}
 }
 
 // jsResult is the Result object of main.go's API, plus the other replies
@@ -134,7 +52,6 @@ type jsResult struct {
 	} `json:"events"`
 	Error          string  `json:"error"`
 	NotSent        bool    `json:"notSent"`
-	Exception      string  `json:"exception"`
 	InstanceTag    float64 `json:"instanceTag"`
 	OurFingerprint string  `json:"ourFingerprint"`
 	Encrypted      bool    `json:"encrypted"`
@@ -156,21 +73,8 @@ func (r jsResult) has(typ string) bool {
 
 func (n *nodeEngine) do(cmd map[string]any) jsResult {
 	n.t.Helper()
-	b, _ := json.Marshal(cmd)
-	if _, err := n.in.Write(append(b, '\n')); err != nil {
-		n.t.Fatalf("writing to node: %v", err)
-	}
-	line, err := n.out.ReadBytes('\n')
-	if err != nil {
-		n.t.Fatalf("node died during %v: %v", cmd["op"], err)
-	}
 	var r jsResult
-	if err := json.Unmarshal(line, &r); err != nil {
-		n.t.Fatalf("node reply %q: %v", line, err)
-	}
-	if r.Exception != "" {
-		n.t.Fatalf("node threw during %v: %s", cmd["op"], r.Exception)
-	}
+	n.d.Call(cmd, &r)
 	return r
 }
 

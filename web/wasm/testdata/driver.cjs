@@ -15,62 +15,37 @@
 //                                         (cpuMs includes the setup of the run)
 "use strict";
 
-globalThis.require = require;
-globalThis.fs = require("fs");
-globalThis.path = require("path");
-globalThis.TextEncoder = require("util").TextEncoder;
-globalThis.TextDecoder = require("util").TextDecoder;
-globalThis.performance ??= require("perf_hooks").performance;
-globalThis.crypto ??= require("crypto").webcrypto;
+const gowasm = require("./gowasm.cjs");
 
-require(process.argv[2]);
-
-async function main() {
-  const go = new Go();
-  const { instance } = await WebAssembly.instantiate(fs.readFileSync(process.argv[3]), go.importObject);
-  go.run(instance); // never returns: the API stays registered
-  for (let i = 0; i < 500 && !globalThis.otrdesk; i++) await new Promise((r) => setTimeout(r, 2));
-  const api = globalThis.otrdesk;
-  if (!api) throw new Error("no otrdesk API registered");
+gowasm.main(async () => {
+  const api = await gowasm.start(process.argv[2], process.argv[3], "otrdesk");
   let conv = null;
-  const rl = require("readline").createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    const m = JSON.parse(line);
-    let r;
-    try {
-      switch (m.op) {
-        case "new":
-          conv = api.newConversation({ policy: m.policy, key: m.key });
-          r = { instanceTag: conv.instanceTag(), ourFingerprint: conv.ourFingerprint() };
-          break;
-        case "query": r = conv.query(); break;
-        case "send": r = conv.send(m.text); break;
-        case "sendTo": r = conv.sendTo(m.instance, m.fingerprint, m.text); break;
-        case "receive": r = conv.receive(m.body); break;
-        case "end": r = conv.end(); break;
-        case "smp": r = conv.smp(m.question, m.secret); break;
-        case "state": r = { encrypted: conv.isEncrypted(), fingerprint: conv.fingerprint() }; break;
-        case "export": r = { state: conv.export() }; break;
-        case "restore":
-          conv = api.newConversation({ policy: m.policy });
-          r = { restored: conv.restore(m.state), ourFingerprint: conv.ourFingerprint() };
-          break;
-        case "bench": {
-          const c0 = process.cpuUsage();
-          const ms = bench(api, m.what, m.n, m.size);
-          const c = process.cpuUsage(c0);
-          r = { ms, cpuMs: (c.user + c.system) / 1000 / m.n };
-          break;
-        }
-        default: r = { error: "unknown op " + m.op };
+  await gowasm.serve((m) => {
+    switch (m.op) {
+      case "new":
+        conv = api.newConversation({ policy: m.policy, key: m.key });
+        return { instanceTag: conv.instanceTag(), ourFingerprint: conv.ourFingerprint() };
+      case "query": return conv.query();
+      case "send": return conv.send(m.text);
+      case "sendTo": return conv.sendTo(m.instance, m.fingerprint, m.text);
+      case "receive": return conv.receive(m.body);
+      case "end": return conv.end();
+      case "smp": return conv.smp(m.question, m.secret);
+      case "state": return { encrypted: conv.isEncrypted(), fingerprint: conv.fingerprint() };
+      case "export": return { state: conv.export() };
+      case "restore":
+        conv = api.newConversation({ policy: m.policy });
+        return { restored: conv.restore(m.state), ourFingerprint: conv.ourFingerprint() };
+      case "bench": {
+        const c0 = process.cpuUsage();
+        const ms = bench(api, m.what, m.n, m.size);
+        const c = process.cpuUsage(c0);
+        return { ms, cpuMs: (c.user + c.system) / 1000 / m.n };
       }
-    } catch (e) {
-      r = { exception: String(e && e.message || e) };
+      default: return { error: "unknown op " + m.op };
     }
-    process.stdout.write(JSON.stringify(r) + "\n");
-  }
-  process.exit(0);
-}
+  });
+});
 
 // relay delivers r's bodies (r came from a call on from) to to, and the
 // replies back, until both are quiet.
@@ -123,8 +98,3 @@ function bench(api, what, n, size) {
   }
   throw new Error("unknown bench " + what);
 }
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
