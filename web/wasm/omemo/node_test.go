@@ -3,120 +3,40 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"otrdesk.im/otrdesk/omemo"
+	"otrdesk.im/otrdesk/web/wasm/internal/nodewasm"
 )
 
-// The tests here build this package for GOOS=js GOARCH=wasm and run it
-// under node with the toolchain's wasm_exec.js (copied into a temporary
-// directory): wasm devices talk to each other and to a native
-// omemo.Device, through the JavaScript API the widget's worker uses.
+// The tests here build this package as web/build.mjs does and run it
+// under node: wasm devices talk to each other and to a native
+// omemo.Device, through the JavaScript API the widget's worker uses
+// (testdata/driver.cjs), through the worker script (testdata/worker.cjs)
+// and through the page's client (testdata/client.mjs).
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// wasmBuild compiles the module and copies wasm_exec.js once per test binary.
-func wasmBuild(t testing.TB) (wasm, execJS string) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node not found: install the Debian package nodejs")
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "otrdesk-omemo-wasm-test")
-		if buildErr != nil {
-			return
-		}
-		var goroot []byte
-		goroot, buildErr = exec.Command("go", "env", "GOROOT").Output()
-		if buildErr != nil {
-			buildErr = fmt.Errorf("go env GOROOT: %w", buildErr)
-			return
-		}
-		root := strings.TrimSpace(string(goroot))
-		var src []byte
-		for _, p := range []string{filepath.Join(root, "lib", "wasm", "wasm_exec.js"), filepath.Join(root, "misc", "wasm", "wasm_exec.js")} {
-			if src, buildErr = os.ReadFile(p); buildErr == nil {
-				break
-			}
-		}
-		if buildErr != nil {
-			buildErr = fmt.Errorf("wasm_exec.js not found under %s/lib/wasm or misc/wasm: %w", root, buildErr)
-			return
-		}
-		if buildErr = os.WriteFile(filepath.Join(buildDir, "wasm_exec.js"), src, 0o644); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", filepath.Join(buildDir, "omemo.wasm"), ".")
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("GOOS=js GOARCH=wasm go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "omemo.wasm"), filepath.Join(buildDir, "wasm_exec.js")
-}
+func TestMain(m *testing.M) { nodewasm.Main(m) }
 
 // node is one node process running the module; devices live in it by name.
 type node struct {
-	t   testing.TB
-	in  io.WriteCloser
-	out *bufio.Reader
+	t testing.TB
+	d *nodewasm.Driver
 }
 
 func startNode(t testing.TB) *node {
 	t.Helper()
-	wasm, execJS := wasmBuild(t)
-	driver, err := filepath.Abs(filepath.Join("testdata", "driver.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", driver, execJS, wasm)
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node stderr: %s", stderr.String())
-		}
-	})
-	return &node{t: t, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+	return &node{t: t, d: nodewasm.StartModule(t, nodewasm.OMEMO, filepath.Join("testdata", "driver.cjs"))}
 }
 
 // reply is a driver's answer; Result is what the API call returned.
 type reply struct {
-	Result    json.RawMessage `json:"result"`
-	Exception string          `json:"exception"`
-	Restored  bool            `json:"restored"`
+	Result   json.RawMessage `json:"result"`
+	Restored bool            `json:"restored"`
 	devInfo
 	NewDevice, Session, RoundTrip float64
 }
@@ -130,21 +50,8 @@ type devInfo struct {
 
 func (n *node) do(cmd map[string]any) reply {
 	n.t.Helper()
-	b, _ := json.Marshal(cmd)
-	if _, err := n.in.Write(append(b, '\n')); err != nil {
-		n.t.Fatalf("writing to node: %v", err)
-	}
-	line, err := n.out.ReadBytes('\n')
-	if err != nil {
-		n.t.Fatalf("node died during %v: %v", cmd["op"], err)
-	}
 	var r reply
-	if err := json.Unmarshal(line, &r); err != nil {
-		n.t.Fatalf("node reply %q: %v", line, err)
-	}
-	if r.Exception != "" {
-		n.t.Fatalf("the API threw during %v %v: %s", cmd["op"], cmd["method"], r.Exception)
-	}
+	n.d.Call(cmd, &r)
 	return r
 }
 
@@ -658,38 +565,14 @@ func nativeBench(b *testing.B, n int) (newDev, session, trip float64) {
 
 // workerNode runs web/src/omemo-worker.js under node, the module in it.
 type workerNode struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
+	t *testing.T
+	d *nodewasm.Driver
 }
 
 func startWorker(t *testing.T) *workerNode {
 	t.Helper()
-	wasm, execJS := wasmBuild(t)
-	driver, err := filepath.Abs(filepath.Join("testdata", "worker.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	glue, err := filepath.Abs(filepath.Join("..", "..", "src", "omemo-worker.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", driver, execJS, wasm, glue)
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node stderr: %s", stderr.String())
-		}
-	})
-	return &workerNode{t: t, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+	glue := filepath.Join("..", "..", "src", "omemo-worker.js")
+	return &workerNode{t: t, d: nodewasm.StartModule(t, nodewasm.OMEMO, filepath.Join("testdata", "worker.cjs"), glue)}
 }
 
 // workerReply is one of the worker's replies.
@@ -709,18 +592,8 @@ func (w *workerNode) post(reqs ...map[string]any) []workerReply {
 	for i, r := range reqs {
 		r["id"] = i + 1
 	}
-	b, _ := json.Marshal(reqs)
-	if _, err := w.in.Write(append(b, '\n')); err != nil {
-		w.t.Fatalf("writing to node: %v", err)
-	}
-	line, err := w.out.ReadBytes('\n')
-	if err != nil {
-		w.t.Fatalf("node died: %v", err)
-	}
 	var rs []workerReply
-	if err := json.Unmarshal(line, &rs); err != nil {
-		w.t.Fatalf("worker replies %q: %v", line, err)
-	}
+	w.d.Call(reqs, &rs)
 	for i, r := range rs {
 		if r.ID != i+1 {
 			w.t.Fatalf("reply %d answers request %d: the worker did not keep the order", i+1, r.ID)
@@ -857,54 +730,23 @@ func TestWorkerGlue(t *testing.T) {
 
 // pageNode runs web/src/omemo.js, the page client, under node.
 type pageNode struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
+	t *testing.T
+	d *nodewasm.Driver
 }
 
 func startPage(t *testing.T) *pageNode {
 	t.Helper()
-	wasm, execJS := wasmBuild(t)
-	var paths []string
-	for _, p := range []string{filepath.Join("testdata", "client.mjs"), filepath.Join("..", "..", "src", "omemo-worker.js"), filepath.Join("..", "..", "src", "omemo.js")} {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, abs)
-	}
-	cmd := exec.Command("node", paths[0], execJS, wasm, paths[1], paths[2])
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node stderr: %s", stderr.String())
-		}
-	})
-	return &pageNode{t: t, in: in, out: bufio.NewReaderSize(stdout, 1<<20)}
+	src := filepath.Join("..", "..", "src")
+	d := nodewasm.StartModule(t, nodewasm.OMEMO, filepath.Join("testdata", "client.mjs"), filepath.Join(src, "omemo-worker.js"), filepath.Join(src, "omemo.js"))
+	return &pageNode{t: t, d: d}
 }
 
-func (p *pageNode) send(cmd map[string]any) []byte {
+// send sends one command and returns the answer as it came.
+func (p *pageNode) send(cmd map[string]any) json.RawMessage {
 	p.t.Helper()
-	b, _ := json.Marshal(cmd)
-	if _, err := p.in.Write(append(b, '\n')); err != nil {
-		p.t.Fatalf("writing to node: %v", err)
-	}
-	line, err := p.out.ReadBytes('\n')
-	if err != nil {
-		p.t.Fatalf("node died during %v: %v", cmd["op"], err)
-	}
-	if strings.Contains(string(line), `"exception"`) {
-		p.t.Fatalf("%v: %s", cmd["op"], line)
-	}
-	return line
+	var r json.RawMessage
+	p.d.Call(cmd, &r)
+	return r
 }
 
 // pageCall is one call of the client and how its promise settled.

@@ -16,8 +16,8 @@ import { Worker as Thread } from 'node:worker_threads';
 import { resolveObjectURL } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import gowasm from '../../testdata/gowasm.cjs';
 
 const [execJS, wasmPath, workerPath, omemoPath] = process.argv.slice(2);
 const base = 'https://chat.example.org/';
@@ -89,41 +89,28 @@ globalThis.Worker = class {
 
 const { startOMEMO } = await import(pathToFileURL(omemoPath).href);
 const clients = new Map();
-const rl = createInterface({ input: process.stdin });
-for await (const line of rl) {
-  const m = JSON.parse(line);
-  let r;
-  try {
-    switch (m.op) {
-      case 'start': {
-        damage = m.damage || '';
-        clients.set(m.name, startOMEMO(damage === 'assets' ? {} : assets, base));
-        r = { ok: true };
-        break;
-      }
-      case 'calls':
-        r = await Promise.all(
-          m.calls.map((c) =>
-            clients
-              .get(c.name)
-              [c.method](...(c.args || []))
-              .then(
-                (result) => ({ ok: true, result }),
-                (e) => ({ ok: false, message: String(e && e.message), notSent: !!(e && e.notSent), isError: e instanceof Error }),
-              ),
-          ),
-        );
-        break;
-      case 'terminate':
-        clients.get(m.name).terminate();
-        r = { ok: true };
-        break;
-      default:
-        r = { exception: 'unknown op ' + m.op };
-    }
-  } catch (e) {
-    r = { exception: String((e && e.message) || e) };
+await gowasm.serve((m) => {
+  switch (m.op) {
+    case 'start':
+      damage = m.damage || '';
+      clients.set(m.name, startOMEMO(damage === 'assets' ? {} : assets, base));
+      return { ok: true };
+    case 'calls':
+      return Promise.all(
+        m.calls.map((c) =>
+          clients
+            .get(c.name)
+            [c.method](...(c.args || []))
+            .then(
+              (result) => ({ ok: true, result }),
+              (e) => ({ ok: false, message: String(e && e.message), notSent: !!(e && e.notSent), isError: e instanceof Error }),
+            ),
+        ),
+      );
+    case 'terminate':
+      clients.get(m.name).terminate();
+      return { ok: true };
+    default:
+      return { exception: 'unknown op ' + m.op };
   }
-  process.stdout.write(JSON.stringify(r) + '\n');
-}
-process.exit(0);
+});

@@ -14,76 +14,47 @@
 // A call that throws answers {exception}: the API must never throw.
 "use strict";
 
-globalThis.require = require;
-globalThis.fs = require("fs");
-globalThis.path = require("path");
-globalThis.TextEncoder = require("util").TextEncoder;
-globalThis.TextDecoder = require("util").TextDecoder;
-globalThis.performance ??= require("perf_hooks").performance;
-globalThis.crypto ??= require("crypto").webcrypto;
-
-require(process.argv[2]);
+const gowasm = require("../../testdata/gowasm.cjs");
 
 function describe(dev) {
   return { id: dev.id(), fingerprint: dev.fingerprint(), list: dev.deviceList(), bundle: dev.bundle() };
 }
 
-async function main() {
-  const go = new Go();
-  const { instance } = await WebAssembly.instantiate(fs.readFileSync(process.argv[3]), go.importObject);
-  go.run(instance); // never returns: the API stays registered
-  for (let i = 0; i < 500 && !globalThis.otrdeskOmemo; i++) await new Promise((r) => setTimeout(r, 2));
-  const api = globalThis.otrdeskOmemo;
-  if (!api) throw new Error("no otrdeskOmemo API registered");
+gowasm.main(async () => {
+  const api = await gowasm.start(process.argv[2], process.argv[3], "otrdeskOmemo");
   const devices = new Map();
-  const rl = require("readline").createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    const m = JSON.parse(line);
-    let r;
-    try {
-      switch (m.op) {
-        case "version":
-          r = { result: api.version };
-          break;
-        case "new": {
-          const dev = api.newDevice(...(m.args || [m.preKeys]));
-          if (dev && typeof dev.id === "function") {
-            devices.set(m.name, dev);
-            r = { result: describe(dev) };
-          } else {
-            r = { result: dev };
-          }
-          break;
+  await gowasm.serve((m) => {
+    switch (m.op) {
+      case "version":
+        return { result: api.version };
+      case "new": {
+        const dev = api.newDevice(...(m.args || [m.preKeys]));
+        if (dev && typeof dev.id === "function") {
+          devices.set(m.name, dev);
+          return { result: describe(dev) };
         }
-        case "restore": {
-          const dev = api.restore(m.state);
-          if (dev) {
-            devices.set(m.name, dev);
-            r = { restored: true, ...describe(dev) };
-          } else {
-            r = { restored: false, result: dev };
-          }
-          break;
-        }
-        case "call": {
-          const dev = devices.get(m.name);
-          if (!dev) throw new Error("no device " + m.name);
-          r = { result: dev[m.method](...(m.args || [])) };
-          break;
-        }
-        case "bench":
-          r = bench(api, m.n);
-          break;
-        default:
-          r = { exception: "unknown op " + m.op };
+        return { result: dev };
       }
-    } catch (e) {
-      r = { exception: String((e && e.message) || e) };
+      case "restore": {
+        const dev = api.restore(m.state);
+        if (dev) {
+          devices.set(m.name, dev);
+          return { restored: true, ...describe(dev) };
+        }
+        return { restored: false, result: dev };
+      }
+      case "call": {
+        const dev = devices.get(m.name);
+        if (!dev) throw new Error("no device " + m.name);
+        return { result: dev[m.method](...(m.args || [])) };
+      }
+      case "bench":
+        return bench(api, m.n);
+      default:
+        return { exception: "unknown op " + m.op };
     }
-    process.stdout.write(JSON.stringify(r) + "\n");
-  }
-  process.exit(0);
-}
+  });
+});
 
 function must(r) {
   if (!r || r.error) throw new Error((r && r.error) || "no result");
@@ -113,8 +84,3 @@ function bench(api, n) {
   }
   return { newDevice: tNew / n, session: tSession / n, roundTrip: tTrip / n };
 }
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});

@@ -7,15 +7,10 @@
 // in the order it posted them.
 "use strict";
 
-globalThis.require = require;
-globalThis.fs = require("fs");
-globalThis.path = require("path");
-globalThis.TextEncoder = require("util").TextEncoder;
-globalThis.TextDecoder = require("util").TextDecoder;
-globalThis.performance ??= require("perf_hooks").performance;
-globalThis.crypto ??= require("crypto").webcrypto;
+const gowasm = require("../../testdata/gowasm.cjs");
+const fs = require("fs");
 
-require(process.argv[2]);
+gowasm.load(process.argv[2]);
 const module_ = new WebAssembly.Module(fs.readFileSync(process.argv[3]));
 
 let replies = [];
@@ -27,10 +22,8 @@ globalThis.postMessage = (m) => {
 };
 require("vm").runInThisContext(fs.readFileSync(process.argv[4], "utf8"), { filename: "omemo-worker.js" });
 
-async function main() {
-  const rl = require("readline").createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    const batch = JSON.parse(line);
+gowasm.main(() =>
+  gowasm.serve(async (batch) => {
     replies = [];
     for (const m of batch) {
       if (m.module) m.module = module_;
@@ -38,12 +31,6 @@ async function main() {
     }
     while (replies.length < batch.length) await new Promise((r) => (waiter = r));
     waiter = null;
-    process.stdout.write(JSON.stringify(replies) + "\n");
-  }
-  process.exit(0);
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+    return replies;
+  }),
+);
