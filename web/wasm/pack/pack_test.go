@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"otrdesk.im/otrdesk/web/wasm/internal/nodewasm"
 )
 
 // run is a stretch of non-zero bytes of the memory a module starts with.
@@ -187,55 +185,16 @@ func FuzzPack(f *testing.F) {
 	})
 }
 
-// The real engine, as web/build.mjs builds it, keeps its memory through
-// pack, loses most of its segments, and still runs under node.
+// The real engine, as web/build.mjs builds it before packing, keeps its
+// memory through pack, loses most of its segments, and still runs under
+// node.
 
-var (
-	engineOnce sync.Once
-	enginePath string
-	engineErr  error
-)
-
-func buildEngine(t *testing.T) string {
-	t.Helper()
-	engineOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "otrdesk-pack-test")
-		if err != nil {
-			engineErr = err
-			return
-		}
-		enginePath = filepath.Join(dir, "otr.wasm")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", enginePath, "..")
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			engineErr = &buildError{err, out}
-		}
-	})
-	if engineErr != nil {
-		t.Fatal(engineErr)
-	}
-	return enginePath
-}
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string {
-	return "GOOS=js GOARCH=wasm go build ../: " + e.err.Error() + "\n" + string(e.out)
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if enginePath != "" {
-		os.RemoveAll(filepath.Dir(enginePath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { nodewasm.Main(m) }
 
 func TestPackEngine(t *testing.T) {
-	in, err := os.ReadFile(buildEngine(t))
+	unpacked := nodewasm.OTR
+	unpacked.Pack = false
+	in, err := os.ReadFile(nodewasm.Build(t, unpacked))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,43 +220,15 @@ func TestPackEngine(t *testing.T) {
 // ../node_test.go): a new conversation and its OTR query.
 func runEngine(t *testing.T, wasm string) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node not found: install the Debian package nodejs")
+	d := nodewasm.Start(t, filepath.Join("..", "testdata", "driver.cjs"), nodewasm.WasmExec(t), wasm)
+	var info struct{ OurFingerprint string }
+	d.Call(map[string]any{"op": "new", "policy": "require"}, &info)
+	if len(info.OurFingerprint) != 40 {
+		t.Errorf("new conversation: fingerprint %q, want 40 hex digits", info.OurFingerprint)
 	}
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	execJS := filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js")
-	driver, err := filepath.Abs(filepath.Join("..", "testdata", "driver.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", driver, execJS, wasm)
-	cmd.Stdin = strings.NewReader(`{"op":"new","policy":"require"}` + "\n" + `{"op":"query"}` + "\n")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
-	sc := bufio.NewScanner(bytes.NewReader(stdout))
-	var answers []map[string]any
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("driver answered %q: %v", sc.Text(), err)
-		}
-		answers = append(answers, m)
-	}
-	if len(answers) != 2 {
-		t.Fatalf("driver gave %d answers, want 2: %s\n%s", len(answers), stdout, stderr.String())
-	}
-	if fp, _ := answers[0]["ourFingerprint"].(string); len(fp) != 40 {
-		t.Errorf("new conversation: fingerprint %q, want 40 hex digits", fp)
-	}
-	send, _ := answers[1]["send"].([]any)
-	if len(send) != 1 || !strings.HasPrefix(send[0].(string), "?OTRv") {
-		t.Errorf("query sent %v, want one OTR query", send)
+	var query struct{ Send []string }
+	d.Call(map[string]any{"op": "query"}, &query)
+	if len(query.Send) != 1 || !strings.HasPrefix(query.Send[0], "?OTRv") {
+		t.Errorf("query sent %v, want one OTR query", query.Send)
 	}
 }
