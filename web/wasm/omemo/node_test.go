@@ -620,17 +620,24 @@ type workerDecrypt struct {
 	State       string  `json:"state"`
 }
 
+// nativeOperator is a native operator device (three one-time prekeys) and
+// the recipient the visitor's encrypt names it by.
+func nativeOperator(t *testing.T) (*omemo.Device, recipient) {
+	t.Helper()
+	native, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := native.Fingerprint().MarshalText()
+	return native, recipient{operatorJID, float64(native.ID()), string(fp)}
+}
+
 // TestWorkerGlue drives omemo-worker.js as the page does: requests posted
 // at once are answered in order; init makes a device or restores the
 // saved one; a refused encrypt says notSent; decrypt hands the bundle to
 // republish when a prekey was used; a request before init fails.
 func TestWorkerGlue(t *testing.T) {
-	native, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nfp, _ := native.Fingerprint().MarshalText()
-	op := recipient{operatorJID, float64(native.ID()), string(nfp)}
+	native, op := nativeOperator(t)
 	wrong := op
 	wrong.Fingerprint = strings.Repeat("0", 64)
 
@@ -779,12 +786,7 @@ func call(name, method string, args ...any) map[string]any {
 // that fails its integrity check, or a build without the OMEMO assets,
 // makes init reject.
 func TestPageClient(t *testing.T) {
-	native, err := omemo.NewDevice(omemo.Options{PreKeys: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nfp, _ := native.Fingerprint().MarshalText()
-	op := recipient{operatorJID, float64(native.ID()), string(nfp)}
+	native, op := nativeOperator(t)
 	wrong := op
 	wrong.Fingerprint = strings.Repeat("ab", 32)
 
