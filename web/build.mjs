@@ -81,6 +81,8 @@ if (existsSync(join(web, 'wasm'))) {
   // engine's speed: 9% less brotli at the same speed (AKE, data, SMP timed
   // under node). Then wasm/pack joins the linker's tens of thousands of data
   // segments, whose headers barely compress; memory starts the same.
+  // (keep in step with nodewasm.OTR in web/wasm/internal/nodewasm, which
+  // the node tests build with)
   go(['build', '-trimpath', '-ldflags=-s', '-gcflags=all=-l', '-gcflags=math/big=', '-gcflags=math/bits=', '-o', out, './wasm'], { GOOS: 'js', GOARCH: 'wasm', CGO_ENABLED: '0' });
   go(['run', './wasm/pack', out], {});
   emit('wasm', 'otr', 'wasm', readFileSync(out));
@@ -95,6 +97,7 @@ if (existsSync(join(web, 'wasm'))) {
 // of its own: a page that uses OTR alone never downloads it.
 if (existsSync(join(web, 'wasm', 'omemo'))) {
   const out = join(tmp, 'omemo.wasm');
+  // (keep in step with nodewasm.OMEMO)
   go(['build', '-trimpath', '-ldflags=-s', '-o', out, './wasm/omemo'], { GOOS: 'js', GOARCH: 'wasm', CGO_ENABLED: '0' });
   go(['run', './wasm/pack', out], {});
   emit('omemoWasm', 'omemo', 'wasm', readFileSync(out));
