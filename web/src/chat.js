@@ -88,6 +88,8 @@ const NS_PING = 'urn:xmpp:ping';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 // A ping unanswered this long counts as bounced (the connection is likely gone).
 const PING_TIMEOUT_MS = 20000;
+// How long the login waits for the OMEMO engine (and a signer's keyring).
+const OMEMO_WAIT_MS = 15000;
 
 // The words next to a message that did not come from the session the
 // security line describes.
@@ -639,7 +641,10 @@ class Chat {
   planOMEMO(keyring) {
     if (this.policy === 'plaintext' || !this.ctx.assets || !this.ctx.assets.omemoWasm) return;
     const go = () => (this.trust.omemoPossible() ? this.startOMEMO() : null);
-    this.omemoGate = keyring ? keyring.then(go, go) : Promise.resolve(go());
+    const gate = keyring ? keyring.then(go, go) : Promise.resolve(go());
+    // A keyring or an engine that never arrives must not keep the visitor
+    // from chatting: after a while the chat starts without OMEMO (OTR).
+    this.omemoGate = Promise.race([gate, new Promise((resolve) => setTimeout(resolve, OMEMO_WAIT_MS))]);
   }
 
   startOMEMO() {
