@@ -116,8 +116,8 @@ func (r *router) routeByTag(ch *chat, m *relayMsg) {
 }
 
 // refusePlaintext enforces the "require" policy: plaintext is not relayed;
-// the sender is told why and gets an OTR query from its peer's address, so
-// its client starts encryption.
+// the sender is told why and, in an OTR chat, gets an OTR query from its
+// peer's address, so its client starts encryption.
 func (r *router) refusePlaintext(ch *chat, m *relayMsg, fromOperator bool) bool {
 	if !m.isPlaintext() || r.skins[ch.rec.Skin].Policy != store.PolicyRequire {
 		return false
@@ -127,21 +127,22 @@ func (r *router) refusePlaintext(ch *chat, m *relayMsg, fromOperator bool) bool 
 	if fromOperator {
 		from, to = r.aliasJID(ch.rec.ID), ch.rec.Operator
 	}
-	if ch.e2ee == e2eeOMEMO {
-		// An OMEMO chat: starting OTR would only confuse both sides (the
-		// widget was told the chat is OMEMO, and an operator's OTR is not
-		// relayed in it). The sender is told what to do instead.
-		text := "This chat is encrypted with OMEMO, so your message was not sent."
+	// In an OMEMO chat no OTR query follows: it would only confuse both
+	// sides (the widget was told the chat is OMEMO, and an operator's OTR
+	// is not relayed in it). The sender is told what to do instead.
+	omemo := ch.e2ee == e2eeOMEMO
+	text := "This chat requires encryption, so your message was not sent. Encryption is starting; send it again once the chat is private."
+	if omemo {
+		text = "This chat is encrypted with OMEMO, so your message was not sent."
 		if fromOperator {
 			text += " Turn OMEMO on for this contact (Profanity: /omemo start; Gajim, Dino, Conversations: the lock) and send it again."
 		}
-		r.send(toks{}.start(nsAccept, "message", "from", from, "to", to, "type", "chat").
-			text("", "body", []byte(text)).end(nsAccept, "message"))
-		return true
 	}
-	text := "This chat requires encryption, so your message was not sent. Encryption is starting; send it again once the chat is private."
 	r.send(toks{}.start(nsAccept, "message", "from", from, "to", to, "type", "chat").
 		text("", "body", []byte(text)).end(nsAccept, "message"))
+	if omemo {
+		return true
+	}
 	q := &relayMsg{typ: "chat", body: []byte(otr.QueryMessage(otr.OfferV2 | otr.OfferV3)), hasBody: true}
 	q.info = otr.Classify(q.body)
 	r.send(q.toks(from, to))

@@ -210,7 +210,7 @@ func (r *router) fromOperator(el *elem, from jid.JID, id string) {
 		// The operator's client speaking OTR in a chat the visitor was
 		// told is OMEMO (an AKE its client started on its own): the
 		// widget would not follow it, and must never be asked to.
-		r.refuse(el, dropOTRInOMEMOChat, "this chat is encrypted with OMEMO: OTR is not relayed in it")
+		r.m.drop(dropOTRInOMEMOChat)
 		return
 	}
 	r.observe(ch, m, false)
