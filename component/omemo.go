@@ -440,12 +440,42 @@ func (r *router) operatorItems(el, items *elem, skin, from string) {
 		case strings.HasPrefix(node, wire.NS+".bundles:"):
 			n, err := strconv.ParseUint(node[len(wire.NS+".bundles:"):], 10, 32)
 			if err == nil && slices.Contains(ok, uint32(n)) {
-				r.sendItems(el, node, f.bundles[uint32(n)].Marshal())
+				r.freshBundle(el, f, uint32(n))
 				return
 			}
 		}
 		r.replyError(el, "cancel", "item-not-found", "")
 	})
+}
+
+// freshBundle answers a widget's bundle request with the bundle the
+// operator's device publishes now. The device list may come from a read
+// up to devicesFresh old, but a bundle that old may offer a one-time
+// prekey another visitor has used up since (the operator's client then
+// replaced it, in some clients under the same ID): the operator could not
+// decrypt this visitor's first message. The bundle must still carry the
+// identity key the read checked against the skin's trust; if the device's
+// server does not answer, the bundle of the read is what there is.
+func (r *router) freshBundle(el *elem, f *opDevices, id uint32) {
+	node := wire.BundleNode(id)
+	checked := f.bundles[id]
+	sent := r.askPEP(f.skin, f.account, node, func(res *elem) {
+		b := checked
+		if item := pepItem(res, "bundle"); item != nil {
+			fresh, err := wire.ParseBundle(elemXML(item))
+			if err != nil || fresh.IdentityKey != checked.IdentityKey {
+				// Not the device the read vouched for: the next request reads afresh.
+				f.at = time.Time{}
+				r.replyError(el, "cancel", "item-not-found", "")
+				return
+			}
+			b, f.bundles[id] = fresh, fresh
+		}
+		r.sendItems(el, node, b.Marshal())
+	})
+	if !sent {
+		r.sendItems(el, node, checked.Marshal())
+	}
 }
 
 // sendItems answers a PEP items request with one item.

@@ -67,11 +67,11 @@ func TestOMEMOPushedDeviceList(t *testing.T) {
 	if ids := deviceRE.FindAllStringSubmatch(got.raw, -1); len(ids) != 1 || ids[0][1] != "9" {
 		t.Fatalf("after the push the widget got %s, want device 9 only", got.raw)
 	}
-	if got := f.getItems(visitor, skinJID, wire.BundleNode(7)); got.errCond != "item-not-found" {
+	if got := f.getBundle(visitor, skinJID, 7, opBare1, map[uint32]*wire.Bundle{7: testBundle(70)}); got.errCond != "item-not-found" {
 		t.Fatalf("the bundle of a removed device was served: %s", got.raw)
 	}
 	b9 := base64.StdEncoding.EncodeToString(testBundle(90).IdentityKey.Wire())
-	if got := f.getItems(visitor, skinJID, wire.BundleNode(9)); got.typ != "result" || !strings.Contains(got.raw, b9) {
+	if got := f.getBundle(visitor, skinJID, 9, opBare1, map[uint32]*wire.Bundle{9: testBundle(90)}); got.typ != "result" || !strings.Contains(got.raw, b9) {
 		t.Fatalf("the bundle of the new device: %s", got.raw)
 	}
 

@@ -65,6 +65,17 @@ func (f *fixture) getItems(from, to, node string) sentStanza {
 	return one(f.t, f.sent(), func(s sentStanza) bool { return s.name == "iq" && s.id == "get1" })
 }
 
+// getBundle asks the skin for an operator's bundle as the widget does;
+// the component reads it afresh from the operator's account, which
+// answers with bundles (as answerPEP does).
+func (f *fixture) getBundle(from, to string, id uint32, account string, bundles map[uint32]*wire.Bundle) sentStanza {
+	f.t.Helper()
+	f.in(`<iq xmlns='jabber:component:accept' type='get' from='%s' to='%s' id='get1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='%s'/></pubsub></iq>`,
+		from, to, wire.BundleNode(id))
+	out := f.answerPEP(f.sent(), account, nil, bundles)
+	return one(f.t, out, func(s sentStanza) bool { return s.name == "iq" && s.id == "get1" })
+}
+
 var nodeRE = regexp.MustCompile(`node="([^"]+)"`)
 
 // answerPEP answers every PEP request the component sent to the operator
@@ -213,7 +224,7 @@ func TestOMEMOTrustFiltering(t *testing.T) {
 		t.Fatalf("the widget was given devices %v, want the trusted and usable 1 and 2 (%s)", ids, got.raw)
 	}
 	for id, want := range map[uint32]bool{1: true, 2: true, 3: false, 4: false, 5: false, 6: false} {
-		got := f.getItems(visitor, skinJID, wire.BundleNode(id))
+		got := f.getBundle(visitor, skinJID, id, opBare1, bundles)
 		if (got.typ == "result") != want {
 			t.Errorf("bundle of device %d: %s", id, got.raw)
 		}
@@ -240,6 +251,34 @@ func TestOMEMOTrustFiltering(t *testing.T) {
 	st := only(t, f.sent(), func(s sentStanza) bool { return s.status != nil })
 	if st.status["e2ee"] != e2eeOTR {
 		t.Fatalf("status %v: the operator's trusted devices are unusable, want otr", st.status)
+	}
+}
+
+func TestOMEMOBundleReadAfresh(t *testing.T) {
+	sk := helpSkin(opBare1)
+	f := newFixture(t, Config{}, sk)
+	fp := testBundle(20).IdentityKey
+	if err := f.st.PutDevice(store.TrustedDevice{Skin: "help", Account: opBare1, Device: 2, Fingerprint: fp[:]}); err != nil {
+		t.Fatal(err)
+	}
+	f.online(op1, "", 0)
+	f.handOver(visitor, 1001, 40)
+	f.msg(visitor, skinJID, "?OTRv23?")
+	f.answerPEP(f.sent(), opBare1, wire.DeviceList{2}, map[uint32]*wire.Bundle{2: testBundle(20)})
+	// A bundle goes out as the device publishes it now, although the
+	// device list comes from the read: a one-time prekey another visitor
+	// used up since is not offered (here prekey 1, replaced by 3).
+	now := testBundle(20)
+	now.PreKeys[0].ID = 3
+	now.PreKeys[0].Key[0] ^= 0xff
+	got := f.getBundle(visitor, skinJID, 2, opBare1, map[uint32]*wire.Bundle{2: now})
+	if got.typ != "result" || !strings.Contains(got.raw, `preKeyId="3"`) || strings.Contains(got.raw, `preKeyId="1"`) {
+		t.Fatalf("the bundle of device 2 is not the one it publishes now: %s", got.raw)
+	}
+	// A device that now shows another identity key than the one the read
+	// checked against the skin's trust is not handed out.
+	if got := f.getBundle(visitor, skinJID, 2, opBare1, map[uint32]*wire.Bundle{2: testBundle(98)}); got.errCond != "item-not-found" {
+		t.Fatalf("a bundle with another identity key was served: %s", got.raw)
 	}
 }
 
