@@ -109,6 +109,9 @@ function el(tag, cls, text) {
 /** @param {unknown} v */
 const arr = (v) => (Array.isArray(v) ? v : []);
 
+// keyTitle names the key(s) of a session, for a tooltip.
+const keyTitle = (s) => (s.omemo ? "Operator's keys: " : "Operator's key: ") + describe(s);
+
 function storage() {
   try {
     const s = window.sessionStorage;
@@ -168,9 +171,8 @@ class Chat {
     this.otr = null; // the worker, once started
     this.otrReady = null; // promise of the worker
     this.omemo = null; // the OMEMO engine's client, once it runs
-    /** @type {Promise<unknown>|null} settles when it is known whether OMEMO runs */
+    /** @type {Promise<unknown>|null} settles when it is known whether OMEMO runs; null once it did */
     this.omemoGate = null;
-    this.omemoSettled = false;
     /** @type {{device: number, list: string, bundle: string}|null} */
     this.omemoKeys = null;
     this.omemoHanded = false; // the keys went to the skin in this XMPP session
@@ -379,7 +381,7 @@ class Chat {
     if (this.securityEl.textContent !== text) this.securityEl.textContent = text;
     const latest = this.trust.latest;
     if ((s === 'unverified' || s === 'misconfigured') && latest) {
-      this.securityEl.title = (latest.omemo ? "Operator's keys: " : "Operator's key: ") + describe(latest);
+      this.securityEl.title = keyTitle(latest);
     } else {
       this.securityEl.removeAttribute('title');
     }
@@ -387,7 +389,7 @@ class Chat {
     this.confirmFor = ask ? latest : null;
     if (this.confirmEl.hidden === ask) {
       this.confirmEl.hidden = !ask;
-      this.confirmBtn.title = ask && latest ? (latest.omemo ? "Operator's keys: " : "Operator's key: ") + describe(latest) : '';
+      this.confirmBtn.title = ask && latest ? keyTitle(latest) : '';
     }
     for (const { li, m } of this.mine.values()) this.markMine(li, m.state, m.late);
   }
@@ -567,8 +569,7 @@ class Chat {
   sendAgain(sid, body) {
     if (!this.conn || !this.connected) return;
     if (body.startsWith('<')) {
-      this.conn.send(OX.message(this.jid, sid, body)); // an <encrypted/> element
-      this.flushSoon();
+      this.sendEncrypted(sid, body); // an <encrypted/> element
       return;
     }
     const m = $msg({ to: this.jid, type: 'chat', id: sid }).c('body').t(body).up();
@@ -724,9 +725,13 @@ class Chat {
   xmppEncrypted(xml) {
     if (!this.conn || !this.connected) return '';
     const sid = 'w' + ++this.lastSid;
+    this.sendEncrypted(sid, xml);
+    return sid;
+  }
+
+  sendEncrypted(sid, xml) {
     this.conn.send(OX.message(this.jid, sid, xml));
     this.flushSoon();
-    return sid;
   }
 
   // onEncrypted decrypts an OMEMO message from the skin. Its fallback body
@@ -791,7 +796,6 @@ class Chat {
     }
     if (problem) this.note(problem);
     this.apply(this.trust.anchor('signer', keys));
-    return keys;
   }
 
   // ---- XMPP ----
@@ -875,12 +879,12 @@ class Chat {
   }
 
   online(resumed) {
-    if (this.omemoGate && !this.omemoSettled) {
+    if (this.omemoGate) {
       // Whether the OMEMO engine runs must be known first: its keys go
       // before anything else of this session.
       const conn = this.conn;
       this.omemoGate.then(() => {
-        this.omemoSettled = true;
+        this.omemoGate = null;
         if (conn === this.conn) this.online(resumed);
       });
       return;

@@ -71,6 +71,15 @@ function iq(conn, stanza) {
 }
 
 /**
+ * publish sends one item (xml, as the engine wrote it) to a node of the
+ * skin's PEP for this visitor.
+ * @param {any} conn @param {string} skin @param {string} node @param {string} xml
+ */
+function publish(conn, skin, node, xml) {
+  return iq(conn, $iq({ type: 'set', to: skin }).c('pubsub', { xmlns: NS_PUBSUB }).c('publish', { node }).c('item', { id: 'current' }).cnode(parse(xml)));
+}
+
+/**
  * handKeys publishes the visitor's device list and bundle to the skin, in
  * that order, both sent at once: the component handles one sender's
  * stanzas in order, so whatever is sent after them (the chat's opening
@@ -81,16 +90,7 @@ function iq(conn, stanza) {
  * @returns {Promise<unknown>} settles when both are answered
  */
 export function handKeys(conn, skin, keys) {
-  const publish = (/** @type {string} */ node, /** @type {string} */ xml) =>
-    iq(
-      conn,
-      $iq({ type: 'set', to: skin })
-        .c('pubsub', { xmlns: NS_PUBSUB })
-        .c('publish', { node })
-        .c('item', { id: 'current' })
-        .cnode(parse(xml)),
-    );
-  return Promise.all([publish(DEVICE_LIST, keys.list), publish(bundleNode(keys.device), keys.bundle)]);
+  return Promise.all([publish(conn, skin, DEVICE_LIST, keys.list), publish(conn, skin, bundleNode(keys.device), keys.bundle)]);
 }
 
 /**
@@ -98,7 +98,7 @@ export function handKeys(conn, skin, keys) {
  * @param {any} conn @param {string} skin @param {number} device @param {string} bundle
  */
 export function republish(conn, skin, device, bundle) {
-  return iq(conn, $iq({ type: 'set', to: skin }).c('pubsub', { xmlns: NS_PUBSUB }).c('publish', { node: bundleNode(device) }).c('item', { id: 'current' }).cnode(parse(bundle)));
+  return publish(conn, skin, bundleNode(device), bundle);
 }
 
 /**
