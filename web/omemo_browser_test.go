@@ -205,6 +205,9 @@ func TestOMEMOTransferToOTRAndBack(t *testing.T) {
 	b.write("to Olga over OMEMO")
 	ev := nextOMEMO(t, s, olgaBot, "to Olga over OMEMO")
 	alias := strings.TrimSuffix(ev.Alias, "@"+componentDomain)
+	// Her answer arrives before the transfer: one that came after it would
+	// rightly be shown as not from the session then described.
+	b.waitMessage("Operator read: to Olga over OMEMO")
 
 	adaBot := s.startOperator(ada)
 	waitService(t, s, adaBot)
