@@ -21,17 +21,24 @@ import (
 // default PEP access model is "presence"); a visitor hands over its keys,
 // gets e2ee='omemo' and only the trusted device; the operator reads the
 // alias's keys over PEP; <encrypted/> crosses both ways.
-func TestOMEMOProsody(t *testing.T) {
-	runOMEMO(t, xmpptest.Prosody(t, xmpptest.Options{
+func TestOMEMOProsody(t *testing.T) { runOMEMO(t, omemoProsody(t)) }
+
+// TestOMEMOEjabberd runs the same on ejabberd.
+func TestOMEMOEjabberd(t *testing.T) { runOMEMO(t, omemoEjabberd(t)) }
+
+// omemoProsody is the test Prosody with PEP (mod_pep), where OMEMO clients
+// publish their keys.
+func omemoProsody(t *testing.T) *xmpptest.Server {
+	return xmpptest.Prosody(t, xmpptest.Options{
 		Components:  map[string]string{itDomain: itSecret},
 		HostModules: []string{"pep"},
-	}))
+	})
 }
 
-// TestOMEMOEjabberd runs the same on ejabberd (mod_pubsub with PEP and
-// mod_caps, as its test configuration enables them).
-func TestOMEMOEjabberd(t *testing.T) {
-	runOMEMO(t, xmpptest.Ejabberd(t, xmpptest.Options{Components: map[string]string{itDomain: itSecret}}))
+// omemoEjabberd is the test ejabberd: its configuration has mod_pubsub
+// with PEP and mod_caps already.
+func omemoEjabberd(t *testing.T) *xmpptest.Server {
+	return xmpptest.Ejabberd(t, xmpptest.Options{Components: map[string]string{itDomain: itSecret}})
 }
 
 func runOMEMO(t *testing.T, srv *xmpptest.Server) {

@@ -31,18 +31,10 @@ import (
 // encrypts its answer to the visitor's device.
 
 // TestProfanityOMEMOProsody runs it on Prosody (with mod_pep).
-func TestProfanityOMEMOProsody(t *testing.T) {
-	runProfanityOMEMO(t, xmpptest.Prosody(t, xmpptest.Options{
-		Components:  map[string]string{itDomain: itSecret},
-		HostModules: []string{"pep"},
-	}))
-}
+func TestProfanityOMEMOProsody(t *testing.T) { runProfanityOMEMO(t, omemoProsody(t)) }
 
-// TestProfanityOMEMOEjabberd runs it on ejabberd (mod_pubsub with PEP and
-// mod_caps, as its test configuration enables them).
-func TestProfanityOMEMOEjabberd(t *testing.T) {
-	runProfanityOMEMO(t, xmpptest.Ejabberd(t, xmpptest.Options{Components: map[string]string{itDomain: itSecret}}))
-}
+// TestProfanityOMEMOEjabberd runs it on ejabberd.
+func TestProfanityOMEMOEjabberd(t *testing.T) { runProfanityOMEMO(t, omemoEjabberd(t)) }
 
 // What the visitor writes and what Profanity answers: neither may reach
 // the component's log, store or metrics.
