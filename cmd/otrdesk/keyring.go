@@ -233,11 +233,11 @@ func roundDuration(d time.Duration) string {
 func snippetSigned(s store.Skin, cfg *Config, now time.Time, w web.Widget, signer ed25519.PublicKey, fingerprints bool, omemoKeys []wire.Fingerprint) (string, error) {
 	pins := fmt.Sprintf(" data-signer=\"%s\"", html.EscapeString(keyring.FormatSigner(signer)))
 	if fingerprints {
-		fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
-		if len(fps) == 0 && len(omemoKeys) == 0 {
+		keys := pinnedKeys(s, cfg, now, omemoKeys)
+		if keys == "" {
 			return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' first, or leave out --fingerprint", s.Name, s.Name)
 		}
-		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(joinFingerprints(fps, omemoKeys)))
+		pins += fmt.Sprintf(" data-fingerprint=\"%s\"", html.EscapeString(keys))
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\"%s async></script>\n",
 		html.EscapeString(cfg.HTTP.PublicURL), w.Hash, w.SRI, html.EscapeString(s.Name), pins), nil

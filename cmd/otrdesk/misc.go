@@ -13,7 +13,6 @@ import (
 
 	"otrdesk.im/otrdesk/admin"
 	"otrdesk.im/otrdesk/omemo/wire"
-	"otrdesk.im/otrdesk/otr"
 	"otrdesk.im/otrdesk/store"
 	"otrdesk.im/otrdesk/web"
 )
@@ -75,27 +74,29 @@ func snippet(s store.Skin, cfg *Config, floating bool, now time.Time, w web.Widg
 		return fmt.Sprintf("<script src=\"%s/widget.js\" data-skin=\"%s\" async></script>\n",
 			html.EscapeString(base), html.EscapeString(s.Name)), nil
 	}
-	fps := admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration)
-	if len(fps) == 0 && len(omemoKeys) == 0 {
+	pins := pinnedKeys(s, cfg, now, omemoKeys)
+	if pins == "" {
 		return "", fmt.Errorf("skin %s has no key to pin: run 'otrdesk keys generate --skin %s ...' (or trust an operator's OMEMO device with 'otrdesk keys add-device') first, or use --floating", s.Name, s.Name)
 	}
 	return fmt.Sprintf("<script src=\"%s/widget-%s.js\" integrity=\"%s\" crossorigin=\"anonymous\"\n        data-skin=\"%s\" data-fingerprint=\"%s\" async></script>\n",
-		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(joinFingerprints(fps, omemoKeys))), nil
+		html.EscapeString(base), w.Hash, w.SRI, html.EscapeString(s.Name), html.EscapeString(pins)), nil
 }
 
-// joinFingerprints writes keys as a page pins them: each as people read
-// it (an OTR fingerprint in five groups of eight upper-case hex digits, an
-// OMEMO identity key in eight groups of eight lower-case ones, as the
-// OMEMO clients show it), comma-separated.
-func joinFingerprints(fps []otr.Fingerprint, omemoKeys []wire.Fingerprint) string {
-	s := make([]string, 0, len(fps)+len(omemoKeys))
-	for _, f := range fps {
-		s = append(s, f.String())
+// pinnedKeys is what a page pins for skin s in data-fingerprint, or ""
+// when there is nothing to pin: the skin's published OTR fingerprints,
+// each as people read it (five groups of eight upper-case hex digits),
+// then the identity keys of the operators' OMEMO devices the skin trusts
+// (eight groups of eight lower-case ones, as the OMEMO clients show
+// them), comma-separated.
+func pinnedKeys(s store.Skin, cfg *Config, now time.Time, omemoKeys []wire.Fingerprint) string {
+	var out []string
+	for _, f := range admin.Published(s, now, cfg.Keys.PreviousFingerprintGrace.Duration) {
+		out = append(out, f.String())
 	}
 	for _, k := range omemoKeys {
-		s = append(s, k.String())
+		out = append(out, k.String())
 	}
-	return strings.Join(s, ",")
+	return strings.Join(out, ",")
 }
 
 func cmdBackup(c *cli, args []string) error {
